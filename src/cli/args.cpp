@@ -1,0 +1,26 @@
+#include "cli/args.h"
+
+#include <cstdio>
+
+#include "util/error.h"
+
+namespace dpo::cli {
+
+std::optional<int> parse_args(CLI::App& app, const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  try {
+    app.parse(static_cast<int>(argv.size()), argv.data());
+  } catch (const CLI::CallForHelp&) {
+    std::printf("%s", app.help().c_str());
+    return 0;
+  } catch (const CLI::CallForVersion&) {
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    throw_user_error("{}: {} (see `{} --help`)", args.empty() ? "dpo" : args[0], e.what(),
+                     args.empty() ? "dpo" : args[0]);
+  }
+  return std::nullopt;
+}
+
+}  // namespace dpo::cli

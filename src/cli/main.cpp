@@ -1,0 +1,102 @@
+// `dpo`: dispatch to a registered subcommand; map errors to exit codes (1 user, 2 internal).
+#include <ATen/Parallel.h>
+#include <ATen/Context.h>
+
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli/command.h"
+#include "util/error.h"
+#include "util/strings.h"
+#include "util/torch_compat.h"
+
+namespace dpo::cli {
+
+std::vector<Command>& registry() {
+  static std::vector<Command> all;
+  return all;
+}
+bool register_command(Command command) {
+  registry().push_back(std::move(command));
+  return true;
+}
+const std::vector<Command>& commands() { return registry(); }
+
+void set_threads(int threads) {
+  int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(n);
+}
+
+namespace {
+
+void print_version() {
+  std::printf("dpo %s\nlibtorch %s\nCUDA: %s\n", DPO_VERSION, compat::torch_version(),
+              at::hasCUDA() ? "available" : "not available (CPU build or no GPU)");
+}
+
+void print_help() {
+  std::printf(
+      "dpo: preference fine-tuning (DPO family, SFT) of Llama-family models with LoRA\n\n"
+      "usage: dpo <command> [options]   (dpo <command> --help for its options)\n\ncommands:\n");
+  for (const auto& command : commands()) std::printf("  %-14s %s\n", command.name.c_str(), command.summary.c_str());
+  std::printf("\n  --version      libtorch version and device support\n");
+}
+
+// Finds the longest registered name matching the leading words of argv ("data inspect").
+const Command* find_command(const std::vector<std::string>& words, size_t* used) {
+  const Command* best = nullptr;
+  for (const auto& command : commands()) {
+    auto parts = split(command.name, ' ');
+    if (parts.size() > words.size()) continue;
+    bool match = true;
+    for (size_t i = 0; i < parts.size(); ++i) match = match && parts[i] == words[i];
+    if (match && (!best || parts.size() > *used)) {
+      best = &command;
+      *used = parts.size();
+    }
+  }
+  return best;
+}
+
+int dispatch(int argc, char** argv) {
+  std::vector<std::string> words(argv + 1, argv + argc);
+  if (words.empty() || words[0] == "--help" || words[0] == "-h" || words[0] == "help") {
+    print_help();
+    return words.empty() ? 1 : 0;
+  }
+  if (words[0] == "--version" || words[0] == "version") {
+    print_version();
+    return 0;
+  }
+  size_t used = 0;
+  const Command* command = find_command(words, &used);
+  if (!command) {
+    std::vector<std::string> names;
+    for (const auto& c : commands()) names.push_back(c.name);
+    std::string hint = closest_match(words[0], names);
+    throw_user_error("unknown command '{}'{}; run `dpo --help` for the list", words[0],
+                     hint.empty() ? "" : " (did you mean '" + hint + "'?)");
+  }
+  std::vector<std::string> args;
+  args.push_back("dpo " + command->name);
+  args.insert(args.end(), words.begin() + used, words.end());
+  return command->run(args);
+}
+
+}  // namespace
+}  // namespace dpo::cli
+
+int main(int argc, char** argv) {
+  try {
+    return dpo::cli::dispatch(argc, argv);
+  } catch (const dpo::UserError& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "internal error: %s\n", e.what());
+    return 2;
+  }
+}

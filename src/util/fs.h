@@ -1,0 +1,31 @@
+// Filesystem helpers. Every output is written atomically: temp file, fsync, rename.
+#pragma once
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace dpo {
+
+namespace fs = std::filesystem;
+
+// Reads a whole (small) file; UserError naming the path if it cannot.
+std::string read_file(const fs::path& path);
+
+// Writes `contents` to `path` atomically: `path.tmp.<pid>`, fsync, rename, fsync of the directory.
+// A kill at any moment leaves either the old file or the new one, never a partial one.
+void write_file_atomic(const fs::path& path, std::string_view contents);
+
+// fsync a file or directory by path (best effort for directories).
+void fsync_path(const fs::path& path);
+
+// Creates `dir` (and parents); UserError naming it if it exists as a file or cannot be created.
+void ensure_directory(const fs::path& dir);
+
+// Replaces directory `final_dir` by the fully written `tmp_dir` (rename; the old one is removed
+// first only after tmp_dir is complete and synced).
+void commit_directory(const fs::path& tmp_dir, const fs::path& final_dir);
+
+// Appends one line (a '\n' is added) and flushes; used for metrics.jsonl.
+void append_line(const fs::path& path, std::string_view line);
+
+}  // namespace dpo
