@@ -1,0 +1,28 @@
+// Tokenized examples: the output of the data pipeline before batching. Plain C++ (no libtorch).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tokenizer/tokenizer.h"
+
+namespace dpo {
+
+// One preference pair after tokenization and truncation. Sequence = prompt_ids + completion ids;
+// the completions already end with EOS (TRL's rules, DESIGN.md).
+struct PreferenceExample {
+  TokenIds prompt_ids;
+  TokenIds chosen_ids;
+  TokenIds rejected_ids;
+  int64_t index = 0;  // position in the dataset (reference-cache key, per-example output)
+};
+
+// One SFT example: loss on completion_ids (or on every token when completion-only is off,
+// which the pipeline expresses by an empty prompt_ids).
+struct SftExample {
+  TokenIds prompt_ids;
+  TokenIds completion_ids;
+  int64_t index = 0;
+};
+
+}  // namespace dpo

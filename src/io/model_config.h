@@ -1,0 +1,49 @@
+// ModelConfig from a Hugging Face config.json (model_type llama, mistral, qwen2).
+// Plain C++ (no libtorch): parsing and validation only.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace dpo {
+
+struct RopeConfig {
+  std::string type = "default";  // default | linear | llama3 | dynamic
+  double theta = 10000.0;
+  double factor = 1.0;                        // linear, dynamic, llama3
+  double low_freq_factor = 1.0;               // llama3
+  double high_freq_factor = 4.0;              // llama3
+  int64_t original_max_position_embeddings = 0;  // llama3, dynamic (0 = max_position_embeddings)
+};
+
+struct ModelConfig {
+  std::string model_type;  // llama | mistral | qwen2
+  int64_t hidden_size = 0;
+  int64_t intermediate_size = 0;
+  int64_t num_hidden_layers = 0;
+  int64_t num_attention_heads = 0;
+  int64_t num_key_value_heads = 0;
+  int64_t head_dim = 0;  // given, or hidden_size / num_attention_heads
+  double rms_norm_eps = 1e-6;
+  int64_t vocab_size = 0;
+  int64_t max_position_embeddings = 2048;
+  bool tie_word_embeddings = false;
+  bool attention_bias = false;  // q/k/v (and o for llama) bias; qwen2: q/k/v always
+  bool mlp_bias = false;
+  std::optional<int64_t> sliding_window;  // mistral/qwen2 (recorded; not applied below its size)
+  std::vector<int64_t> bos_token_ids;
+  std::vector<int64_t> eos_token_ids;  // eos_token_id may be an int or a list
+  std::optional<int64_t> pad_token_id;
+  RopeConfig rope;
+  std::string torch_dtype;  // as written ("bfloat16", "float32", ...)
+
+  // UserError naming the file and key on a missing/mistyped key or unsupported value.
+  static ModelConfig from_json_text(const std::string& text, const std::string& source_name);
+  static ModelConfig from_file(const std::filesystem::path& config_json);
+  // A config.json text (HF keys) describing this config; used when writing merged models.
+  std::string to_json_text() const;
+};
+
+}  // namespace dpo

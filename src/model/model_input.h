@@ -1,0 +1,19 @@
+// What the model consumes: token ids plus the layout of the sequences inside each row.
+// Shape legend: N rows, T time.
+#pragma once
+#include <ATen/ATen.h>
+
+namespace dpo {
+
+struct ModelInput {
+  at::Tensor input_ids;     // (N, T) int64
+  at::Tensor position_ids;  // (N, T) int64; undefined -> 0..T-1 per row
+  // Exactly one of the following describes which keys a query may see (besides causality):
+  at::Tensor attention_mask;  // (N, T) 1 = real token, 0 = right padding (padded layout)
+  at::Tensor segment_ids;     // (N, T) int64: packed layout, attend within the same segment only;
+                              //   padding at the end of a row has segment -1
+  at::Tensor allowed;         // (N, T, T) bool: explicit "query i may attend key j" (prompt-sharing)
+  // All undefined: plain causal attention over the full rows.
+};
+
+}  // namespace dpo
