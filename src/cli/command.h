@@ -24,5 +24,6 @@ void set_threads(int threads);
 
 #define DPO_CONCAT_INNER(a, b) a##b
 #define DPO_CONCAT(a, b) DPO_CONCAT_INNER(a, b)
-#define DPO_COMMAND(name, summary, fn) \
-  static const bool DPO_CONCAT(dpo_command_registered_, __LINE__) = ::dpo::cli::register_command({name, summary, fn})
+#define DPO_COMMAND(name, summary, fn)                              \
+  static const bool DPO_CONCAT(dpo_command_registered_, __LINE__) = \
+      ::dpo::cli::register_command({name, summary, fn})

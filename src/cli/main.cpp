@@ -1,6 +1,6 @@
 // `dpo`: dispatch to a registered subcommand; map errors to exit codes (1 user, 2 internal).
-#include <ATen/Parallel.h>
 #include <ATen/Context.h>
+#include <ATen/Parallel.h>
 
 #include <cstdio>
 #include <exception>
@@ -23,10 +23,13 @@ bool register_command(Command command) {
   registry().push_back(std::move(command));
   return true;
 }
-const std::vector<Command>& commands() { return registry(); }
+const std::vector<Command>& commands() {
+  return registry();
+}
 
 void set_threads(int threads) {
-  int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int n =
+      threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(n);
 }
 
@@ -41,7 +44,8 @@ void print_help() {
   std::printf(
       "dpo: preference fine-tuning (DPO family, SFT) of Llama-family models with LoRA\n\n"
       "usage: dpo <command> [options]   (dpo <command> --help for its options)\n\ncommands:\n");
-  for (const auto& command : commands()) std::printf("  %-14s %s\n", command.name.c_str(), command.summary.c_str());
+  for (const auto& command : commands())
+    std::printf("  %-14s %s\n", command.name.c_str(), command.summary.c_str());
   std::printf("\n  --version      libtorch version and device support\n");
 }
 

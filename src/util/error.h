@@ -32,9 +32,9 @@ template <typename... Args>
 }
 
 // Checks an internal invariant; the message says what broke.
-#define DPO_CHECK(cond, ...)                                      \
-  do {                                                            \
-    if (!(cond)) ::dpo::throw_internal_error(__VA_ARGS__);        \
+#define DPO_CHECK(cond, ...)                               \
+  do {                                                     \
+    if (!(cond)) ::dpo::throw_internal_error(__VA_ARGS__); \
   } while (0)
 
 }  // namespace dpo

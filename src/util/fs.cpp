@@ -14,9 +14,11 @@ namespace dpo {
 
 std::string read_file(const fs::path& path) {
   std::error_code ec;
-  if (fs::is_directory(path, ec)) throw_user_error("{}: is a directory, expected a file", path.string());
+  if (fs::is_directory(path, ec))
+    throw_user_error("{}: is a directory, expected a file", path.string());
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw_user_error("{}: cannot open for reading ({})", path.string(), std::strerror(errno));
+  if (!in)
+    throw_user_error("{}: cannot open for reading ({})", path.string(), std::strerror(errno));
   std::ostringstream buffer;
   buffer << in.rdbuf();
   return buffer.str();
@@ -49,7 +51,8 @@ void write_file_atomic(const fs::path& path, std::string_view contents) {
   fs::path tmp = path;
   tmp += ".tmp." + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw_user_error("{}: cannot open for writing ({})", tmp.string(), std::strerror(errno));
+  if (fd < 0)
+    throw_user_error("{}: cannot open for writing ({})", tmp.string(), std::strerror(errno));
   write_all(fd, contents, tmp);
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     int err = errno;
@@ -95,7 +98,8 @@ void commit_directory(const fs::path& tmp_dir, const fs::path& final_dir) {
 
 void append_line(const fs::path& path, std::string_view line) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  if (fd < 0) throw_user_error("{}: cannot open for appending ({})", path.string(), std::strerror(errno));
+  if (fd < 0)
+    throw_user_error("{}: cannot open for appending ({})", path.string(), std::strerror(errno));
   std::string data(line);
   data.push_back('\n');
   write_all(fd, data, path);

@@ -69,7 +69,8 @@ std::string closest_match(std::string_view word, const std::vector<std::string>&
     }
   }
   // Suggest only when at most about a third of the word differs.
-  if (best_distance == std::string::npos || best_distance > std::max<size_t>(2, word.size() / 3)) return "";
+  if (best_distance == std::string::npos || best_distance > std::max<size_t>(2, word.size() / 3))
+    return "";
   return best;
 }
 
@@ -85,8 +86,8 @@ bool is_valid_utf8(std::string_view text) {
       if ((s[i + k] & 0xC0) != 0x80) return false;
       cp = (cp << 6) | (s[i + k] & 0x3F);
     }
-    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
       return false;
     i += n + 1;
   }
