@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# The GPU benchmark, in one run on one CUDA machine (H100/H200): build dpo.cpp against the
+# installed PyTorch's libtorch, check the CUDA path, then measure `dpo bench train` and the peer
+# (TRL-style transformers + peft, bench/peer/hf_dpo_baseline.py) on the same lengths, and print
+# one comparison table. Needs: python3 with CUDA torch, transformers and peft; cmake, ninja, a
+# C++17 compiler; the Debian dev packages of scripts/setup.sh (yaml-cpp, fmt, CLI11,
+# nlohmann-json, pcre2, zlib, gtest). No network. Finishes in about 10 minutes.
+#
+#   bash bench/gpu.sh [OUTDIR]         (default OUTDIR: runs/gpu-bench-<date>)
+#
+# Before the first run, take the peer along (git-ignored folder):
+#   mkdir -p bench/peer && cp ../shared/bench/hf_dpo_baseline.py bench/peer/
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+OUT="${1:-runs/gpu-bench-$(date -u +%Y%m%d-%H%M%S)}"
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+BUILD="${DPO_GPU_BUILD_DIR:-$ROOT/build-gpu}"
+JOBS="${JOBS:-16}"
+LENGTHS="$ROOT/bench/hh_like_lengths.json"
+PEER_DIR="$ROOT/bench/peer"
+log() { printf '\n== %s  (%ss)\n' "$*" "$SECONDS"; }
+
+# ---- preconditions
+if [[ ! -f "$PEER_DIR/hf_dpo_baseline.py" ]]; then
+  echo "bench/peer/hf_dpo_baseline.py is missing. Copy the peer baseline into the git-ignored folder:" >&2
+  echo "  mkdir -p bench/peer && cp ../shared/bench/hf_dpo_baseline.py bench/peer/" >&2
+  exit 1
+fi
+if [[ ! -f "$LENGTHS" ]]; then
+  echo "bench/hh_like_lengths.json is missing (copy ../shared/bench/hh_like_lengths.json there)" >&2
+  exit 1
+fi
+# The peer reads hh_like_lengths.json next to itself: give it the very same file.
+cp "$LENGTHS" "$PEER_DIR/hh_like_lengths.json"
+python3 - <<'EOF'
+import sys, torch
+if not torch.cuda.is_available():
+    sys.exit("bench/gpu.sh needs a CUDA GPU and a CUDA build of torch (torch.cuda.is_available() is False)")
+print("torch", torch.__version__, "CUDA", torch.version.cuda, torch.cuda.get_device_name(0))
+EOF
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+
+# ---- build against this Python's libtorch (CUDA): the dpo binary and the model tests only
+log "build (cmake + ninja -j$JOBS)"
+TORCH_PREFIX="$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')"
+cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" \
+  -DDPO_BUILD_TESTS=ON >"$OUT/cmake.log" 2>&1 || { tail -40 "$OUT/cmake.log"; exit 1; }
+ninja -C "$BUILD" -j"$JOBS" dpo test_model >"$OUT/build.log" 2>&1 || { tail -60 "$OUT/build.log"; exit 1; }
+DPO="$BUILD/dpo"
+"$DPO" --version | tee "$OUT/version.txt"
+grep -q 'CUDA: available' "$OUT/version.txt" || { echo "dpo was not built with CUDA support" >&2; exit 1; }
+
+# ---- CUDA correctness: model fixtures in bf16 on the GPU, then a few `dpo train` steps on CUDA
+log "CUDA check 1/2: model fixture tests on CUDA (bf16)"
+"$BUILD/test_model" --gtest_filter='*Cuda*:*CUDA*' --gtest_brief=1 2>&1 | tee "$OUT/cuda_test.log"
+grep -Eq 'PASSED.*\] [1-9]' "$OUT/cuda_test.log" || { echo "no CUDA model test ran" >&2; exit 1; }
+
+log "CUDA check 2/2: dpo train, 4 steps, device=cuda, fixture model"
+cat >"$OUT/cuda_train.yaml" <<EOF
+model_name_or_path: $ROOT/tests/fixtures/hf/llama/model
+dataset: $ROOT/assets/demo/pairs.jsonl
+device: cuda
+bf16: true
+learning_rate: 1.0e-3
+per_device_train_batch_size: 4
+max_steps: 4
+logging_steps: 1
+save_steps: 4
+report_to: [jsonl]
+output_dir: $OUT/cuda_train
+EOF
+"$DPO" train "$OUT/cuda_train.yaml" >"$OUT/cuda_train.log" 2>&1 || { tail -30 "$OUT/cuda_train.log"; exit 1; }
+python3 - "$OUT/cuda_train/metrics.jsonl" <<'EOF'
+import json, math, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+losses = [r["loss"] for r in rows if "loss" in r]
+assert len(losses) >= 4, f"expected 4 logged steps, got {rows}"
+assert all(math.isfinite(x) for x in losses), f"non-finite loss on CUDA: {losses}"
+assert abs(losses[0] - math.log(2)) < 1e-2, f"first sigmoid loss should be ln 2 = 0.693, got {losses[0]}"
+print("dpo train on CUDA: losses", [round(x, 4) for x in losses])
+EOF
+
+# ---- throughput: dpo.cpp, then the peer, same lengths, same card, same run
+log "dpo bench train (tinyllama-1.1b shape, bf16; padded and packed; 8 and 16 pairs/step)"
+: >"$OUT/dpo_bench.jsonl"
+for layout in padded packed; do
+  for pairs in 8 16; do
+    "$DPO" bench train --model-shape tinyllama-1.1b --device cuda --dtype bf16 --layout "$layout" \
+      --pairs-per-step "$pairs" --steps 8 --warmup 3 --lengths "$LENGTHS" --json \
+      >>"$OUT/dpo_bench.jsonl" 2>>"$OUT/dpo_bench.log" ||
+      echo "{\"impl\": \"dpo.cpp\", \"layout\": \"$layout\", \"pairs_per_step\": $pairs, \"failed\": true}" >>"$OUT/dpo_bench.jsonl"
+    tail -1 "$OUT/dpo_bench.jsonl"
+  done
+done
+
+log "peer: hf_dpo_baseline.py (transformers + peft eager, TRL layout)"
+(cd "$PEER_DIR" && python3 hf_dpo_baseline.py "$OUT") 2>&1 | tee "$OUT/peer.log"
+
+# ---- one table
+log "results"
+python3 - "$OUT" <<'EOF' | tee "$OUT/table.md"
+import json, os, sys
+out = sys.argv[1]
+ours = [json.loads(l) for l in open(os.path.join(out, "dpo_bench.jsonl")) if l.strip()]
+peer_all = json.load(open(os.path.join(out, "bench_hf_dpo.json")))
+peer = [r for r in peer_all if "real_tokens_per_s" in r]
+mm = next((r["bf16_matmul_tflops"] for r in peer_all if "bf16_matmul_tflops" in r), None)
+card = peer[0]["gpu"] if peer else "?"
+best = max(peer, key=lambda r: r["real_tokens_per_s"]) if peer else None
+print(f"card: {card}; peer bf16 matmul {mm:.0f} TFLOP/s" if mm else f"card: {card}")
+print()
+print("| configuration | dpo.cpp real tok/s | peer real tok/s (same pairs, no ckpt) | ratio | vs peer best | dpo.cpp peak GiB | peer peak GiB | dpo.cpp MFU |")
+print("|---|---|---|---|---|---|---|---|")
+for r in ours:
+    name = f"dpo.cpp {r.get('layout')} {r.get('pairs_per_step')} pairs/step"
+    if r.get("failed"):
+        print(f"| {name} | failed | | | | | | |")
+        continue
+    same = next((p for p in peer if p["batch_pairs"] == r["pairs_per_step"] and not p["grad_ckpt"]), None)
+    tps = r["real_tokens_per_s"]
+    ratio = f"{tps / same['real_tokens_per_s']:.2f}x" if same else "-"
+    vs_best = f"{tps / best['real_tokens_per_s']:.2f}x" if best else "-"
+    print(f"| {name} | {tps:,.0f} | {same['real_tokens_per_s']:,.0f} | {ratio} | {vs_best} | "
+          f"{r['peak_mem_gib']:.1f} | {same['peak_mem_gib']:.1f} | {r.get('mfu', 0):.3f} |" if same else
+          f"| {name} | {tps:,.0f} | - | - | {vs_best} | {r['peak_mem_gib']:.1f} | - | {r.get('mfu', 0):.3f} |")
+print()
+print("peer configurations (TRL-style eager):")
+print("| pairs/step | grad ckpt | real tok/s | pad fraction | peak GiB |")
+print("|---|---|---|---|---|")
+for p in peer:
+    print(f"| {p['batch_pairs']} | {'on' if p['grad_ckpt'] else 'off'} | {p['real_tokens_per_s']:,.0f} | "
+          f"{p['pad_fraction']:.2f} | {p['peak_mem_gib']:.1f} |")
+if best:
+    print(f"\npeer best: {best['batch_pairs']} pairs/step, grad ckpt {'on' if best['grad_ckpt'] else 'off'}: "
+          f"{best['real_tokens_per_s']:,.0f} real tok/s at {best['peak_mem_gib']:.1f} GiB. "
+          f"Goal: >= 2x that at <= that peak memory.")
+EOF
+echo "commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u +%Y-%m-%dT%H:%MZ); files in $OUT"
+echo "total ${SECONDS}s"
