@@ -1,0 +1,178 @@
+// ModelConfig: fixture configs, classic and transformers-5 RoPE keys, and every error message.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "io/model_config.h"
+#include "util/error.h"
+
+namespace fs = std::filesystem;
+using dpo::ModelConfig;
+using nlohmann::json;
+
+namespace {
+
+json base_config() {
+  return json::parse(R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 128,
+    "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+    "vocab_size": 100, "rms_norm_eps": 1e-5, "bos_token_id": 1, "eos_token_id": 2})");
+}
+
+ModelConfig parse(const json& j) {
+  return ModelConfig::from_json_text(j.dump(), "cfg.json");
+}
+
+std::string error_of(const json& j) {
+  try {
+    parse(j);
+  } catch (const dpo::UserError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+#define EXPECT_ERROR(j, fragment)                                      \
+  do {                                                                 \
+    std::string message = error_of(j);                                 \
+    EXPECT_NE(message.find(fragment), std::string::npos) << message;   \
+    EXPECT_NE(message.find("cfg.json"), std::string::npos) << message; \
+  } while (0)
+
+}  // namespace
+
+TEST(ModelConfig, FixtureConfigs) {
+  auto llama = ModelConfig::from_file(fs::path(DPO_FIXTURES) / "hf/llama/model/config.json");
+  EXPECT_EQ(llama.model_type, "llama");
+  EXPECT_EQ(llama.hidden_size, 32);
+  EXPECT_EQ(llama.num_key_value_heads, 2);
+  EXPECT_EQ(llama.head_dim, 8);
+  EXPECT_DOUBLE_EQ(llama.rms_norm_eps, 1e-5);
+  EXPECT_EQ(llama.rope.type, "default");
+  EXPECT_DOUBLE_EQ(llama.rope.theta, 1e4);
+  EXPECT_FALSE(llama.tie_word_embeddings);
+  EXPECT_EQ(llama.eos_token_ids, std::vector<int64_t>{2});
+  EXPECT_FALSE(llama.pad_token_id.has_value());
+
+  auto l3 = ModelConfig::from_file(fs::path(DPO_FIXTURES) / "hf/llama3rope/model/config.json");
+  EXPECT_EQ(l3.rope.type, "llama3");
+  EXPECT_DOUBLE_EQ(l3.rope.theta, 5e5);
+  EXPECT_DOUBLE_EQ(l3.rope.factor, 8);
+  EXPECT_DOUBLE_EQ(l3.rope.low_freq_factor, 1);
+  EXPECT_DOUBLE_EQ(l3.rope.high_freq_factor, 4);
+  EXPECT_EQ(l3.rope.original_max_position_embeddings, 64);
+
+  auto qwen = ModelConfig::from_file(fs::path(DPO_FIXTURES) / "hf/qwen2/model/config.json");
+  EXPECT_EQ(qwen.model_type, "qwen2");
+  EXPECT_TRUE(qwen.attention_bias);
+  EXPECT_TRUE(qwen.tie_word_embeddings);
+  EXPECT_EQ(qwen.head_dim, 8);  // derived: 32 / 4
+  EXPECT_DOUBLE_EQ(qwen.rope.theta, 1e6);
+  EXPECT_FALSE(qwen.sliding_window.has_value());
+}
+
+TEST(ModelConfig, ClassicRopeKeysAndDefaults) {
+  json j = base_config();
+  j["rope_theta"] = 500000.0;
+  j["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};
+  auto c = parse(j);
+  EXPECT_EQ(c.rope.type, "linear");
+  EXPECT_DOUBLE_EQ(c.rope.theta, 5e5);
+  EXPECT_DOUBLE_EQ(c.rope.factor, 2.0);
+  EXPECT_EQ(c.head_dim, 16);
+  EXPECT_EQ(c.max_position_embeddings, 2048);
+
+  j["rope_scaling"] = {{"rope_type", "dynamic"}, {"factor", 4.0}};
+  j["max_position_embeddings"] = 1024;
+  c = parse(j);
+  EXPECT_EQ(c.rope.type, "dynamic");
+  EXPECT_EQ(c.rope.original_max_position_embeddings, 1024);
+
+  j["rope_scaling"] = {{"rope_type", "llama3"},
+                       {"factor", 8.0},
+                       {"low_freq_factor", 1.0},
+                       {"high_freq_factor", 4.0},
+                       {"original_max_position_embeddings", 8192}};
+  c = parse(j);
+  EXPECT_EQ(c.rope.type, "llama3");
+  EXPECT_EQ(c.rope.original_max_position_embeddings, 8192);
+
+  j["rope_scaling"] = nullptr;
+  EXPECT_EQ(parse(j).rope.type, "default");
+}
+
+TEST(ModelConfig, EosListHeadDimAndRoundTrip) {
+  json j = base_config();
+  j["eos_token_id"] = {128001, 128008, 128009};
+  j["head_dim"] = 32;
+  j["model_type"] = "mistral";
+  j["sliding_window"] = 4096;
+  auto c = parse(j);
+  EXPECT_EQ(c.eos_token_ids, (std::vector<int64_t>{128001, 128008, 128009}));
+  EXPECT_EQ(c.head_dim, 32);
+  EXPECT_EQ(c.sliding_window, 4096);
+  auto again = ModelConfig::from_json_text(c.to_json_text(), "again");
+  EXPECT_EQ(again.eos_token_ids, c.eos_token_ids);
+  EXPECT_EQ(again.head_dim, 32);
+  EXPECT_EQ(again.model_type, "mistral");
+  EXPECT_EQ(again.sliding_window, 4096);
+}
+
+TEST(ModelConfig, Errors) {
+  EXPECT_NE(std::string([] {
+              try {
+                ModelConfig::from_json_text("{not json", "cfg.json");
+              } catch (const dpo::UserError& e) {
+                return std::string(e.what());
+              }
+              return std::string();
+            }())
+                .find("cfg.json: not valid JSON"),
+            std::string::npos);
+  json j = base_config();
+  j["model_type"] = "gpt2";
+  EXPECT_ERROR(j, "model_type 'gpt2' is not supported (supported: llama, mistral, qwen2)");
+  j.erase("model_type");
+  EXPECT_ERROR(j, "key \"model_type\" is missing (supported: llama, mistral, qwen2)");
+
+  j = base_config();
+  j.erase("hidden_size");
+  EXPECT_ERROR(j, "key \"hidden_size\": expected an integer, got nothing (missing)");
+  j = base_config();
+  j["vocab_size"] = "big";
+  EXPECT_ERROR(j, "key \"vocab_size\": expected an integer, got \"big\"");
+  j = base_config();
+  j["num_hidden_layers"] = 0;
+  EXPECT_ERROR(j, "key \"num_hidden_layers\": expected a positive integer, got 0");
+  j = base_config();
+  j["num_key_value_heads"] = 3;
+  EXPECT_ERROR(j, "num_attention_heads 4 is not a multiple of num_key_value_heads 3");
+  j = base_config();
+  j["num_attention_heads"] = 6;
+  j["num_key_value_heads"] = 6;
+  EXPECT_ERROR(j, "hidden_size 64 is not divisible by num_attention_heads 6 (give head_dim)");
+  j = base_config();
+  j["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}};
+  EXPECT_ERROR(j,
+               "rope type 'yarn' is not supported (supported: default, linear, dynamic, llama3)");
+  j = base_config();
+  j["rope_parameters"] = {{"rope_type", "longrope"}, {"rope_theta", 1e4}};
+  EXPECT_ERROR(j, "rope type 'longrope' is not supported");
+  j = base_config();
+  j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}};
+  EXPECT_ERROR(j,
+               "key \"rope_scaling.original_max_position_embeddings\": expected an integer "
+               "(required for llama3 RoPE)");
+  j = base_config();
+  j["rope_parameters"] = {{"rope_type", "linear"}, {"factor", -1.0}};
+  EXPECT_ERROR(j, "key \"rope_parameters.factor\": expected a positive number");
+  j = base_config();
+  j["eos_token_id"] = "eos";
+  EXPECT_ERROR(j, "key \"eos_token_id\": expected an integer, a list of integers or null");
+  j = base_config();
+  j["tie_word_embeddings"] = 1;
+  EXPECT_ERROR(j, "key \"tie_word_embeddings\": expected true or false");
+  j = base_config();
+  j["hidden_act"] = "gelu";
+  EXPECT_ERROR(j, "hidden_act 'gelu' is not supported (supported: silu)");
+}
