@@ -1,0 +1,177 @@
+// Chunked float32 log-probs of completion tokens, with a custom backward that recomputes each
+// chunk's softmax. Shape legend: M scored tokens, m tokens of one chunk, C hidden, V vocab,
+// N rows, T time, S sequences, P pairs.
+#include "train/logprobs.h"
+
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <algorithm>
+
+#include "util/error.h"
+
+namespace dpo {
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// Columns of the detached per-token statistics.
+enum StatColumn { kLogitMean = 0, kEntropy = 1, kHit = 2, kWpo = 3, kNumStats = 4 };
+
+// Forward of one chunk: fills the log-probs of the labels (and the statistics).
+void forward_chunk(const at::Tensor& hidden, const at::Tensor& weight_f32, const at::Tensor& labels,
+                   at::Tensor out, at::Tensor stats) {
+  at::Tensor logits = at::matmul(hidden.to(at::kFloat), weight_f32.t());  // (m, V)
+  at::Tensor lse = at::logsumexp(logits, -1);                             // (m)
+  at::Tensor label_logits = logits.gather(1, labels.unsqueeze(1)).squeeze(1);
+  at::Tensor logps = label_logits - lse;  // (m)
+  out.copy_(logps);
+  if (!stats.defined()) return;
+  at::Tensor probs = at::softmax(logits, -1);                           // (m, V)
+  at::Tensor entropy = lse - (probs * logits).sum(-1);                  // -sum p log p
+  at::Tensor log_sum_p2 = at::logsumexp(2.0 * logits, -1) - 2.0 * lse;  // log sum_v p_v^2
+  stats.select(1, kLogitMean).copy_(logits.mean(-1));
+  stats.select(1, kEntropy).copy_(entropy);
+  stats.select(1, kHit).copy_(logits.argmax(-1).eq(labels));
+  stats.select(1, kWpo).copy_(logps - log_sum_p2);
+}
+
+// log_softmax(hidden @ weight^T)[labels], chunked over rows in both passes.
+struct ChunkedLogProbFunction : public torch::autograd::Function<ChunkedLogProbFunction> {
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& hidden,
+                               const at::Tensor& weight, const at::Tensor& labels, int64_t chunk,
+                               bool want_stats) {
+    const int64_t num_tokens = hidden.size(0);
+    at::Tensor weight_f32 = weight.to(at::kFloat);  // (V, C)
+    at::Tensor out = at::empty({num_tokens}, hidden.options().dtype(at::kFloat));
+    at::Tensor stats =
+        at::zeros({want_stats ? num_tokens : 0, kNumStats}, hidden.options().dtype(at::kDouble));
+    for (int64_t start = 0; start < num_tokens; start += chunk) {
+      int64_t end = std::min(start + chunk, num_tokens);
+      forward_chunk(hidden.slice(0, start, end), weight_f32, labels.slice(0, start, end),
+                    out.slice(0, start, end),
+                    want_stats ? stats.slice(0, start, end) : at::Tensor());
+    }
+    ctx->save_for_backward({hidden, weight, labels});
+    ctx->saved_data["chunk"] = chunk;
+    ctx->mark_non_differentiable({stats});
+    return {out, stats};
+  }
+
+  // d logp[label] / d logits = onehot(label) - softmax(logits).
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    auto saved = ctx->get_saved_variables();
+    const at::Tensor& hidden = saved[0];  // (M, C)
+    const at::Tensor& weight = saved[1];  // (V, C)
+    const at::Tensor& labels = saved[2];  // (M)
+    const int64_t chunk = ctx->saved_data["chunk"].toInt();
+    const bool need_hidden = ctx->needs_input_grad(0);
+    const bool need_weight = ctx->needs_input_grad(1);
+    at::Tensor grad_logps = grad_outputs[0];  // (M)
+    at::Tensor grad_hidden, grad_weight;
+    if (!grad_logps.defined() || (!need_hidden && !need_weight))
+      return {at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    at::Tensor weight_f32 = weight.to(at::kFloat);
+    if (need_hidden) grad_hidden = at::empty_like(hidden);
+    if (need_weight) grad_weight = at::zeros(weight.sizes(), weight.options().dtype(at::kFloat));
+    grad_logps = grad_logps.to(at::kFloat);
+    const int64_t num_tokens = hidden.size(0);
+    for (int64_t start = 0; start < num_tokens; start += chunk) {
+      int64_t end = std::min(start + chunk, num_tokens);
+      at::Tensor h = hidden.slice(0, start, end).to(at::kFloat);    // (m, C)
+      at::Tensor g = grad_logps.slice(0, start, end).unsqueeze(1);  // (m, 1)
+      at::Tensor grad_logits =
+          at::softmax(at::matmul(h, weight_f32.t()), -1).mul_(g).neg_();  // (m, V)
+      grad_logits.scatter_add_(1, labels.slice(0, start, end).unsqueeze(1), g);
+      if (need_hidden) grad_hidden.slice(0, start, end).copy_(at::matmul(grad_logits, weight_f32));
+      if (need_weight) grad_weight.add_(at::matmul(grad_logits.t(), h));
+    }
+    if (need_weight) grad_weight = grad_weight.to(weight.scalar_type());
+    return {grad_hidden, grad_weight, at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+// 0-based rank of each scored token inside its sequence (tokens of a sequence in row-major order).
+at::Tensor rank_in_sequence(const at::Tensor& sequence, const at::Tensor& counts) {
+  auto [sorted, order] = at::sort(sequence, /*stable=*/true, /*dim=*/0, /*descending=*/false);
+  at::Tensor first = at::cumsum(counts, 0) - counts;  // (S) start of each sequence in `sorted`
+  at::Tensor sorted_rank =
+      at::arange(sequence.size(0), sequence.options()) - first.index_select(0, sorted);
+  at::Tensor rank = at::empty_like(sequence);
+  rank.index_put_({order}, sorted_rank);
+  return rank;
+}
+
+// LD-DPO: per scored token, 1 inside the shared length of its pair, ld_alpha past it.
+at::Tensor ld_weights(const at::Tensor& sequence, const at::Tensor& counts, int64_t num_pairs,
+                      double ld_alpha) {
+  DPO_CHECK(num_pairs > 0 && counts.size(0) == 2 * num_pairs,
+            "ld_alpha needs a preference batch (2P sequences; got {} sequences, {} pairs)",
+            counts.size(0), num_pairs);
+  at::Tensor shared =
+      at::minimum(counts.slice(0, 0, num_pairs), counts.slice(0, num_pairs));   // (P)
+  at::Tensor shared_len = at::cat({shared, shared}).index_select(0, sequence);  // (M)
+  at::Tensor in_shared = rank_in_sequence(sequence, counts).lt(shared_len);
+  return at::where(in_shared, at::ones({}, sequence.options().dtype(at::kFloat)),
+                   at::full({}, ld_alpha, sequence.options().dtype(at::kFloat)));
+}
+
+at::Tensor sum_per_sequence(const at::Tensor& values, const at::Tensor& sequence,
+                            int64_t num_sequences) {
+  return at::zeros({num_sequences}, values.options()).index_add(0, sequence, values);
+}
+
+}  // namespace
+
+at::Tensor chunked_token_log_probs(const at::Tensor& hidden, const at::Tensor& weight,
+                                   const at::Tensor& labels, int64_t chunk_tokens,
+                                   at::Tensor* stats) {
+  DPO_CHECK(hidden.dim() == 2 && weight.dim() == 2 && hidden.size(1) == weight.size(1),
+            "chunked_token_log_probs: hidden (M, C) and weight (V, C) expected");
+  auto outputs = ChunkedLogProbFunction::apply(
+      hidden, weight, labels, std::max<int64_t>(1, chunk_tokens), stats != nullptr);
+  if (stats) *stats = outputs[1];
+  return outputs[0];
+}
+
+SequenceLogProbs sequence_log_probs(const at::Tensor& hidden, const at::Tensor& lm_head_weight,
+                                    const TokenBatch& batch, const LogProbOptions& options) {
+  const int64_t rows = hidden.size(0), time = hidden.size(1), channels = hidden.size(2);
+  const int64_t num_sequences = batch.num_sequences;
+  DPO_CHECK(batch.completion_mask.sizes() == at::IntArrayRef({rows, time}),
+            "completion_mask shape does not match the hidden states");
+  at::Tensor positions =
+      at::nonzero(batch.completion_mask.to(at::kBool).reshape({-1})).squeeze(1);  // (M)
+  DPO_CHECK(positions.remainder(time).gt(0).all().item<bool>(),
+            "a completion token at position 0 of a row has no preceding logits");
+  at::Tensor labels = batch.input.input_ids.reshape({-1}).index_select(0, positions);   // (M)
+  at::Tensor sequence = batch.sequence_index.reshape({-1}).index_select(0, positions);  // (M)
+  DPO_CHECK(positions.numel() == 0 || (sequence.min().item<int64_t>() >= 0 &&
+                                       sequence.max().item<int64_t>() < num_sequences),
+            "sequence_index of a completion token outside 0..{}", num_sequences - 1);
+  at::Tensor previous_hidden =
+      hidden.reshape({rows * time, channels}).index_select(0, positions - 1);  // (M, C)
+
+  SequenceLogProbs out;
+  at::Tensor stats;
+  const bool want_stats = options.token_stats || options.wpo;
+  out.token_logps = chunked_token_log_probs(previous_hidden, lm_head_weight, labels,
+                                            options.chunk_tokens, want_stats ? &stats : nullptr);
+  out.token_sequence = sequence;
+  out.logps = sum_per_sequence(out.token_logps, sequence, num_sequences);
+  out.num_tokens = at::bincount(sequence, {}, num_sequences).to(at::kLong);
+  if (options.ld_alpha) {
+    at::Tensor weights = ld_weights(sequence, out.num_tokens, batch.num_pairs, *options.ld_alpha);
+    out.ld_logps = sum_per_sequence(out.token_logps * weights, sequence, num_sequences);
+  }
+  if (options.token_stats) {
+    out.logit_mean_sum = sum_per_sequence(stats.select(1, kLogitMean), sequence, num_sequences);
+    out.entropy_sum = sum_per_sequence(stats.select(1, kEntropy), sequence, num_sequences);
+    out.correct_tokens = sum_per_sequence(stats.select(1, kHit), sequence, num_sequences);
+  }
+  if (options.wpo) out.wpo_logps = sum_per_sequence(stats.select(1, kWpo), sequence, num_sequences);
+  return out;
+}
+
+}  // namespace dpo

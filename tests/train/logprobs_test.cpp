@@ -1,0 +1,154 @@
+// Chunked completion log-probs against a plain full log_softmax, values and gradients.
+#include "train/logprobs.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "util/error.h"
+
+namespace dpo {
+namespace {
+
+constexpr int64_t kRows = 4, kTime = 7, kChannels = 16, kVocab = 50;
+
+// Padded preference batch of 2 pairs: rows 0,1 chosen, rows 2,3 rejected.
+// Prompt lengths and completion lengths chosen so that the pairs have different shared lengths.
+TokenBatch make_batch() {
+  std::vector<int64_t> prompt_len = {2, 3, 2, 3};
+  std::vector<int64_t> total_len = {6, 5, 7, 7};  // completions 4, 2, 5, 4 tokens
+  at::Tensor ids = at::randint(kVocab, {kRows, kTime}, at::kLong);
+  at::Tensor completion = at::zeros({kRows, kTime}, at::kBool);
+  at::Tensor sequence = at::full({kRows, kTime}, -1, at::kLong);
+  at::Tensor attention = at::zeros({kRows, kTime}, at::kLong);
+  for (int64_t r = 0; r < kRows; ++r) {
+    for (int64_t t = 0; t < total_len[r]; ++t) attention[r][t] = 1;
+    for (int64_t t = prompt_len[r]; t < total_len[r]; ++t) {
+      completion[r][t] = true;
+      sequence[r][t] = r;
+    }
+    for (int64_t t = total_len[r]; t < kTime; ++t) ids[r][t] = 0;
+  }
+  TokenBatch batch;
+  batch.input.input_ids = ids;
+  batch.input.attention_mask = attention;
+  batch.completion_mask = completion;
+  batch.sequence_index = sequence;
+  batch.num_sequences = kRows;
+  batch.num_pairs = 2;
+  return batch;
+}
+
+// Reference: full (N, T, V) log_softmax, shifted, masked, summed (TRL's formulation).
+at::Tensor naive_token_logps(const at::Tensor& hidden, const at::Tensor& weight,
+                             const TokenBatch& batch) {
+  at::Tensor logits = at::matmul(hidden, weight.t());  // (N, T, V)
+  at::Tensor logp = at::log_softmax(logits.slice(1, 0, kTime - 1), -1);
+  at::Tensor labels = batch.input.input_ids.slice(1, 1);
+  at::Tensor per_token = logp.gather(2, labels.unsqueeze(2)).squeeze(2);  // (N, T-1)
+  return per_token * batch.completion_mask.slice(1, 1).to(at::kFloat);
+}
+
+TEST(LogProbs, ChunkedMatchesFullLogSoftmaxWithGradients) {
+  at::manual_seed(1);
+  TokenBatch batch = make_batch();
+  at::Tensor hidden0 = at::randn({kRows, kTime, kChannels});
+  at::Tensor weight0 = at::randn({kVocab, kChannels});
+  at::Tensor probe = at::randn({kRows});  // random cotangent for the sums
+
+  at::Tensor hidden_ref = hidden0.clone().requires_grad_(true);
+  at::Tensor weight_ref = weight0.clone().requires_grad_(true);
+  at::Tensor expected = naive_token_logps(hidden_ref, weight_ref, batch).sum(1);
+  (expected * probe).sum().backward();
+
+  for (int64_t chunk : {1, 3, 1000}) {
+    at::Tensor hidden = hidden0.clone().requires_grad_(true);
+    at::Tensor weight = weight0.clone().requires_grad_(true);
+    LogProbOptions options;
+    options.chunk_tokens = chunk;
+    SequenceLogProbs out = sequence_log_probs(hidden, weight, batch, options);
+    EXPECT_TRUE(at::allclose(out.logps, expected.detach(), 1e-5, 1e-5)) << "chunk " << chunk;
+    EXPECT_TRUE(at::equal(out.num_tokens, at::tensor(std::vector<int64_t>{4, 2, 5, 4})));
+    (out.logps * probe).sum().backward();
+    EXPECT_TRUE(at::allclose(hidden.grad(), hidden_ref.grad(), 1e-5, 1e-5)) << "chunk " << chunk;
+    EXPECT_TRUE(at::allclose(weight.grad(), weight_ref.grad(), 1e-5, 1e-5)) << "chunk " << chunk;
+  }
+}
+
+TEST(LogProbs, FrozenWeightGetsNoGradientAndBf16HiddenWorks) {
+  at::manual_seed(2);
+  TokenBatch batch = make_batch();
+  at::Tensor hidden = at::randn({kRows, kTime, kChannels}).to(at::kBFloat16).requires_grad_(true);
+  at::Tensor weight = at::randn({kVocab, kChannels}).to(at::kBFloat16);
+  SequenceLogProbs out = sequence_log_probs(hidden, weight, batch, {});
+  EXPECT_EQ(out.logps.scalar_type(), at::kFloat);
+  at::Tensor expected =
+      naive_token_logps(hidden.detach().to(at::kFloat), weight.to(at::kFloat), batch).sum(1);
+  EXPECT_TRUE(at::allclose(out.logps, expected, 1e-5, 1e-5));
+  out.logps.sum().backward();
+  EXPECT_EQ(hidden.grad().scalar_type(), at::kBFloat16);
+  EXPECT_FALSE(weight.grad().defined());
+}
+
+TEST(LogProbs, LdAlphaWeightsTokensPastTheSharedLength) {
+  at::manual_seed(3);
+  TokenBatch batch = make_batch();
+  at::Tensor hidden = at::randn({kRows, kTime, kChannels});
+  at::Tensor weight = at::randn({kVocab, kChannels});
+  LogProbOptions options;
+  options.ld_alpha = 0.25;
+  SequenceLogProbs out = sequence_log_probs(hidden, weight, batch, options);
+  at::Tensor per_token = naive_token_logps(hidden, weight, batch);  // (N, T-1)
+  // Pair 0: completions 4 and 5 tokens -> shared 4; pair 1: 2 and 4 -> shared 2.
+  std::vector<int64_t> shared = {4, 2, 4, 2};
+  for (int64_t r = 0; r < kRows; ++r) {
+    double expected = 0;
+    int64_t rank = 0;
+    for (int64_t t = 0; t < kTime - 1; ++t) {
+      if (!batch.completion_mask[r][t + 1].item<bool>()) continue;
+      expected += per_token[r][t].item<double>() * (rank < shared[r] ? 1.0 : 0.25);
+      ++rank;
+    }
+    EXPECT_NEAR(out.ld_logps[r].item<double>(), expected, 1e-4) << "row " << r;
+  }
+  EXPECT_TRUE(at::allclose(out.loss_logps(), out.ld_logps));
+}
+
+TEST(LogProbs, TokenStatisticsMatchTheFullLogits) {
+  at::manual_seed(4);
+  TokenBatch batch = make_batch();
+  at::Tensor hidden = at::randn({kRows, kTime, kChannels});
+  at::Tensor weight = at::randn({kVocab, kChannels});
+  LogProbOptions options;
+  options.token_stats = true;
+  options.wpo = true;
+  options.chunk_tokens = 2;
+  SequenceLogProbs out = sequence_log_probs(hidden, weight, batch, options);
+  at::Tensor logits =
+      at::matmul(hidden, weight.t()).slice(1, 0, kTime - 1).to(at::kDouble);  // (N, T-1, V)
+  at::Tensor logp = at::log_softmax(logits, -1);
+  at::Tensor mask = batch.completion_mask.slice(1, 1).to(at::kDouble);
+  at::Tensor labels = batch.input.input_ids.slice(1, 1);
+  at::Tensor mean_logit = (logits.mean(-1) * mask).sum(1);
+  at::Tensor entropy = (-(logp.exp() * logp).sum(-1) * mask).sum(1);
+  at::Tensor hits = (logits.argmax(-1).eq(labels).to(at::kDouble) * mask).sum(1);
+  at::Tensor token_logp = logp.gather(2, labels.unsqueeze(2)).squeeze(2);
+  at::Tensor log_denom = at::logsumexp(2 * logits, -1) - 2 * at::logsumexp(logits, -1);
+  at::Tensor wpo = ((token_logp - log_denom) * mask).sum(1);
+  EXPECT_TRUE(at::allclose(out.logit_mean_sum, mean_logit, 1e-5, 1e-5));
+  EXPECT_TRUE(at::allclose(out.entropy_sum, entropy, 1e-5, 1e-5));
+  EXPECT_TRUE(at::allclose(out.correct_tokens, hits));
+  EXPECT_TRUE(at::allclose(out.wpo_logps, wpo, 1e-5, 1e-5));
+}
+
+TEST(LogProbs, CompletionAtPositionZeroIsAnInternalError) {
+  TokenBatch batch = make_batch();
+  batch.completion_mask[0][0] = true;
+  batch.sequence_index[0][0] = 0;
+  EXPECT_THROW(sequence_log_probs(at::randn({kRows, kTime, kChannels}),
+                                  at::randn({kVocab, kChannels}), batch, {}),
+               InternalError);
+}
+
+}  // namespace
+}  // namespace dpo
