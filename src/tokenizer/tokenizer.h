@@ -23,13 +23,20 @@ class Tokenizer {
   // DIR/special_tokens_map.json. UserError naming the file and JSON path on bad input.
   static Tokenizer from_dir(const std::filesystem::path& dir);
   // tokenizer_config may be empty ("" = not present).
-  static Tokenizer from_json(const std::string& tokenizer_json, const std::string& tokenizer_config_json,
+  static Tokenizer from_json(const std::string& tokenizer_json,
+                             const std::string& tokenizer_config_json,
                              const std::string& source_name = "tokenizer.json");
 
   // encode(text) as HF: added tokens split out first, then normalize, pre-tokenize, model,
   // and (with add_special_tokens) the post-processor (BOS for Llama).
+  // Any bytes are accepted: invalid UTF-8 is first repaired the way Python's
+  // bytes.decode("utf-8", errors="replace") does (each maximal ill-formed subsequence becomes
+  // U+FFFD), so encode(b) == HF encode(b.decode("utf-8", "replace")). Thread-safe.
   TokenIds encode(std::string_view text, bool add_special_tokens = true) const;
-  std::vector<TokenIds> encode_batch(const std::vector<std::string>& texts, bool add_special_tokens = true) const;
+  std::vector<TokenIds> encode_batch(const std::vector<std::string>& texts,
+                                     bool add_special_tokens = true) const;
+  // Ids outside the vocabulary are skipped (as HF does). With clean_up_tokenization_spaces in
+  // tokenizer_config.json, transformers' clean-up (" ." -> ".", " n't" -> "n't", ...) is applied.
   std::string decode(const TokenIds& ids, bool skip_special_tokens = false) const;
   std::vector<std::string> tokens(const TokenIds& ids) const;  // id_to_token for each id
 
