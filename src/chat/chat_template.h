@@ -24,6 +24,12 @@ class ChatTemplate {
   std::string apply(const nlohmann::json& messages, bool add_generation_prompt,
                     const std::string& bos_token, const std::string& eos_token,
                     const nlohmann::json& extra_variables = nlohmann::json::object()) const;
+  // The same with insertion-ordered JSON, so that tojson writes keys in the caller's order
+  // (nlohmann::json sorts object keys; Python dicts keep theirs). tools and documents are None
+  // unless extra_variables sets them, as in transformers.
+  std::string apply(const nlohmann::ordered_json& messages, bool add_generation_prompt,
+                    const std::string& bos_token, const std::string& eos_token,
+                    const nlohmann::ordered_json& extra_variables) const;
 
  private:
   std::unique_ptr<JinjaProgram> program_;
