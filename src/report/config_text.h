@@ -1,0 +1,19 @@
+// Reads the top-level `key: value` lines of a run's config.yaml as plain text, for the report's
+// summary (no YAML library in this layer). Comments and blank lines are skipped; quotes around a
+// value are removed; a key whose value continues on indented "- item" lines gets the items joined
+// with ", " in brackets; other nested content is ignored.
+#pragma once
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace dpo::report {
+
+using ConfigEntries = std::vector<std::pair<std::string, std::string>>;
+
+ConfigEntries parse_config_text(std::string_view yaml_text);
+std::optional<std::string> config_value(const ConfigEntries& entries, const std::string& key);
+
+}  // namespace dpo::report

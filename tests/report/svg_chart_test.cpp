@@ -1,0 +1,129 @@
+#include "report/svg_chart.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <regex>
+
+namespace dpo::report {
+namespace {
+
+std::vector<std::string> path_data(const std::string& svg) {
+  std::vector<std::string> out;
+  std::regex re("<path class=\"series\" d=\"([^\"]*)\"");
+  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), re); it != std::sregex_iterator();
+       ++it)
+    out.push_back((*it)[1]);
+  return out;
+}
+
+TEST(NiceTicks, OneTwoFiveSteps) {
+  Ticks t = nice_ticks(0.03, 0.97, 6);
+  EXPECT_DOUBLE_EQ(t.step, 0.2);
+  EXPECT_DOUBLE_EQ(t.lo, 0.0);
+  EXPECT_DOUBLE_EQ(t.hi, 1.0);
+  EXPECT_EQ(t.values.size(), 6u);
+  t = nice_ticks(2, 48, 8, true);
+  EXPECT_DOUBLE_EQ(t.step, 5);
+  EXPECT_DOUBLE_EQ(t.lo, 0);
+  EXPECT_DOUBLE_EQ(t.hi, 50);
+  t = nice_ticks(-44.7, -30.2, 6);
+  EXPECT_DOUBLE_EQ(t.step, 2);
+  EXPECT_DOUBLE_EQ(t.lo, -46);
+  EXPECT_DOUBLE_EQ(t.hi, -30);
+  t = nice_ticks(1e-6, 5e-6, 6);
+  EXPECT_NEAR(t.step, 5e-7, 1e-18);
+}
+
+TEST(NiceTicks, FlatAndTinyRanges) {
+  Ticks flat = nice_ticks(5e-6, 5e-6, 6);  // constant learning rate
+  EXPECT_LT(flat.lo, 5e-6);
+  EXPECT_GT(flat.hi, 5e-6);
+  Ticks zero = nice_ticks(0, 0, 6);
+  EXPECT_LT(zero.lo, 0);
+  EXPECT_GT(zero.hi, 0);
+  Ticks one_step = nice_ticks(7, 7, 8, true);
+  EXPECT_GE(one_step.step, 1);
+  EXPECT_LT(one_step.lo, 7);
+}
+
+TEST(FormatTick, DecimalsFollowTheStep) {
+  EXPECT_EQ(format_tick(0.4, 0.2), "0.4");
+  EXPECT_EQ(format_tick(-0.25, 0.05), "-0.25");
+  EXPECT_EQ(format_tick(40, 10), "40");
+  EXPECT_EQ(format_tick(0, 0.1), "0");
+  EXPECT_EQ(format_tick(5.551115123125783e-17, 0.1), "0");  // float noise of 0.1 * 3 - 0.3
+  EXPECT_EQ(format_tick(2.5e-6, 5e-7), "2.5e-6");
+  EXPECT_EQ(format_tick(1e-6, 1e-6), "1e-6");
+  EXPECT_EQ(format_tick(3e7, 1e7), "3e7");
+}
+
+TEST(EscapeHtml, AllSpecialCharacters) {
+  EXPECT_EQ(escape_html("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+}
+
+TEST(LineChart, PathsAxesLegend) {
+  ChartSpec spec;
+  spec.id = "chart-test";
+  spec.title = "Test <chart>";
+  spec.y_label = "loss";
+  spec.series.push_back({"train", {1, 2, 3}, {0.7, 0.5, 0.4}, "#0072B2", false});
+  spec.series.push_back({"eval & more", {2}, {0.6}, "#E69F00", true});
+  spec.reference_y = std::log(2.0);
+  spec.reference_label = "ln 2";
+  std::string svg = render_line_chart(spec);
+  auto paths = path_data(svg);
+  ASSERT_EQ(paths.size(), 2u);
+  EXPECT_EQ(paths[0].rfind("M", 0), 0u);
+  EXPECT_EQ(std::count(paths[0].begin(), paths[0].end(), 'L'), 2);
+  EXPECT_EQ(paths[1].rfind("M", 0), 0u);  // a single point still has a path (and a marker)
+  EXPECT_NE(svg.find("<circle"), std::string::npos);
+  EXPECT_NE(svg.find("id=\"chart-test\""), std::string::npos);
+  EXPECT_NE(svg.find("<title>Test &lt;chart&gt;</title>"), std::string::npos);
+  EXPECT_NE(svg.find(">eval &amp; more</text>"), std::string::npos);  // legend, escaped
+  EXPECT_NE(svg.find(">ln 2</text>"), std::string::npos);
+  EXPECT_NE(svg.find("stroke-dasharray=\"6 4\""), std::string::npos);  // the eval series
+  EXPECT_NE(svg.find(">step</text>"), std::string::npos);
+  EXPECT_NE(svg.find(">loss</text>"), std::string::npos);
+  EXPECT_NE(svg.find("class=\"reference\""), std::string::npos);
+}
+
+TEST(LineChart, NanBreaksTheLineAndEmptySeriesAreLeftOut) {
+  ChartSpec spec;
+  spec.id = "c";
+  spec.series.push_back({"gappy", {1, 2, 3, 4}, {1, NAN, 2, 3}, "#000", false});
+  spec.series.push_back({"all nan", {1, 2}, {NAN, NAN}, "#111", false});
+  EXPECT_TRUE(has_finite_points(spec));
+  std::string svg = render_line_chart(spec);
+  auto paths = path_data(svg);
+  ASSERT_EQ(paths.size(), 1u);
+  EXPECT_EQ(std::count(paths[0].begin(), paths[0].end(), 'M'), 2);
+  EXPECT_EQ(svg.find("all nan"), std::string::npos);
+  ChartSpec empty;
+  empty.series.push_back({"none", {}, {}, "#000", false});
+  EXPECT_FALSE(has_finite_points(empty));
+}
+
+TEST(LineChart, CoordinatesStayInsideTheCanvas) {
+  ChartSpec spec;
+  spec.id = "c";
+  spec.series.push_back({"lr", {0, 1000}, {1e-6, 1e-6}, "#000", false});
+  auto paths = path_data(render_line_chart(spec));
+  ASSERT_EQ(paths.size(), 1u);
+  std::regex number("-?[0-9]+(\\.[0-9]+)?");
+  std::vector<double> values;
+  for (auto it = std::sregex_iterator(paths[0].begin(), paths[0].end(), number);
+       it != std::sregex_iterator(); ++it)
+    values.push_back(std::stod(it->str()));
+  ASSERT_EQ(values.size(), 4u);
+  for (double v : values) {
+    EXPECT_GE(v, 0);
+    EXPECT_LE(v, 640);
+  }
+  EXPECT_DOUBLE_EQ(values[1], values[3]);  // flat line
+  EXPECT_LT(values[0], values[2]);
+}
+
+}  // namespace
+}  // namespace dpo::report
