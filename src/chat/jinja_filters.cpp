@@ -14,10 +14,9 @@ namespace {
 using FilterFn = Value (*)(const Value&, CallArgs&);
 using TestFn = bool (*)(const Value&, CallArgs&);
 
-const Value& single_arg(const char* name, CallArgs& args) {
-  static const Value absent;
+Value single_arg(const char* name, CallArgs& args) {
   ArgReader a(name, args, {"value"});
-  return a.has(0) ? a.get(0) : absent;
+  return a.get(0);
 }
 
 // ---- strings ----
@@ -623,7 +622,7 @@ bool t_in(const Value& v, CallArgs& args) {
   return contains(single_arg("in", args), v);
 }
 bool t_sameas(const Value& v, CallArgs& args) {
-  const Value& other = single_arg("sameas", args);
+  const Value other = single_arg("sameas", args);
   if (v.kind() != other.kind()) return false;
   if (v.is_none() || v.is_undefined()) return true;
   if (v.is_bool()) return v.as_bool() == other.as_bool();
@@ -646,7 +645,7 @@ bool t_even(const Value& v, CallArgs& args) {
   return integer_of(v) % 2 == 0;
 }
 bool t_divisibleby(const Value& v, CallArgs& args) {
-  const Value& n = single_arg("divisibleby", args);
+  const Value n = single_arg("divisibleby", args);
   return binary_operation("%", v, n).truthy() == false;
 }
 bool t_lower(const Value& v, CallArgs& args) {

@@ -17,9 +17,21 @@ constexpr size_t kMaxRepeat = size_t{1} << 26;  // str * n and list * n stop at 
                               a.type_name(), b.type_name()));
 }
 
-int64_t checked(bool overflowed, int64_t value) {
-  if (overflowed) throw EvalError("integer overflow");
-  return value;
+// a op b on int64 with __builtin_*_overflow; EvalError on overflow.
+template <typename Op>
+int64_t checked(Op op, int64_t a, int64_t b) {
+  int64_t result = 0;
+  if (op(a, b, &result)) throw EvalError("integer overflow");
+  return result;
+}
+bool add_overflows(int64_t a, int64_t b, int64_t* r) {
+  return __builtin_add_overflow(a, b, r);
+}
+bool sub_overflows(int64_t a, int64_t b, int64_t* r) {
+  return __builtin_sub_overflow(a, b, r);
+}
+bool mul_overflows(int64_t a, int64_t b, int64_t* r) {
+  return __builtin_mul_overflow(a, b, r);
 }
 
 Value repeat(const Value& sequence, int64_t count) {
@@ -42,8 +54,7 @@ Value repeat(const Value& sequence, int64_t count) {
 Value add(const Value& a, const Value& b) {
   if (a.is_number() && b.is_number()) {
     if (a.is_float() || b.is_float()) return Value(a.as_double() + b.as_double());
-    int64_t r = 0;
-    return Value(checked(__builtin_add_overflow(a.as_int(), b.as_int(), &r), r));
+    return Value(checked(add_overflows, a.as_int(), b.as_int()));
   }
   if (a.is_string() && b.is_string()) return Value(a.as_string() + b.as_string());
   if (a.is_list() && b.is_list() && a.is_tuple() == b.is_tuple()) {
@@ -109,9 +120,9 @@ Value power(const Value& a, const Value& b) {
   int64_t exponent = b.as_int();
   int64_t result = 1;
   while (exponent > 0) {
-    if (exponent & 1) result = checked(__builtin_mul_overflow(result, base, &result), result);
+    if (exponent & 1) result = checked(mul_overflows, result, base);
     exponent >>= 1;
-    if (exponent > 0) base = checked(__builtin_mul_overflow(base, base, &base), base);
+    if (exponent > 0) base = checked(mul_overflows, base, base);
   }
   return Value(result);
 }
@@ -123,14 +134,12 @@ Value binary_operation(const std::string& op, const Value& a, const Value& b) {
   if (op == "-") {
     if (!a.is_number() || !b.is_number()) unsupported("-", a, b);
     if (a.is_float() || b.is_float()) return Value(a.as_double() - b.as_double());
-    int64_t r = 0;
-    return Value(checked(__builtin_sub_overflow(a.as_int(), b.as_int(), &r), r));
+    return Value(checked(sub_overflows, a.as_int(), b.as_int()));
   }
   if (op == "*") {
     if (a.is_number() && b.is_number()) {
       if (a.is_float() || b.is_float()) return Value(a.as_double() * b.as_double());
-      int64_t r = 0;
-      return Value(checked(__builtin_mul_overflow(a.as_int(), b.as_int(), &r), r));
+      return Value(checked(mul_overflows, a.as_int(), b.as_int()));
     }
     if ((a.is_string() || a.is_list()) && (b.is_int() || b.is_bool())) return repeat(a, b.as_int());
     if ((b.is_string() || b.is_list()) && (a.is_int() || a.is_bool())) return repeat(b, a.as_int());
