@@ -5,6 +5,7 @@
 #include <torch/version.h>
 
 #include <optional>
+#include <stdexcept>
 
 namespace dpo::compat {
 
@@ -16,6 +17,26 @@ constexpr bool kSdpaHasGqa = TORCH_VERSION_MAJOR > 2 ||
 
 inline const char* torch_version() {
   return TORCH_VERSION;
+}
+
+// q: (N, H, T, D), k/v: (N, Hkv or H, S, D); `allowed` bool (N, 1, T, S) or undefined.
+// gqa = true only where kSdpaHasGqa. libtorch 1.13 has no SDPA: std::logic_error there.
+inline at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k,
+                                               const at::Tensor& v, const at::Tensor& allowed,
+                                               bool is_causal, double scale, bool gqa) {
+#if TORCH_VERSION_MAJOR >= 2
+  c10::optional<at::Tensor> mask;
+  if (allowed.defined()) mask = allowed;
+#endif
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5)
+  return at::scaled_dot_product_attention(q, k, v, mask, 0.0, is_causal, scale, gqa);
+#elif TORCH_VERSION_MAJOR >= 2
+  (void)gqa;
+  return at::scaled_dot_product_attention(q, k, v, mask, 0.0, is_causal, scale);
+#else
+  (void)q, (void)k, (void)v, (void)allowed, (void)is_causal, (void)scale, (void)gqa;
+  throw std::logic_error("scaled_dot_product_attention needs libtorch >= 2");
+#endif
 }
 
 }  // namespace dpo::compat

@@ -1,0 +1,33 @@
+// Attention: which keys each query may see (built from ModelInput) and the attention backends.
+// Shape legend: N rows, T queries, S keys, H heads, Hkv kv heads, D head dim.
+#pragma once
+#include <ATen/ATen.h>
+
+#include "model/model_input.h"
+
+namespace dpo {
+
+// Plain: matmul, mask, fp32 softmax, matmul (the reference, works on libtorch 1.13).
+// Sdpa: at::scaled_dot_product_attention (libtorch >= 2 only; flash / memory-efficient kernels).
+enum class AttentionBackend { kPlain, kSdpa };
+
+// Process-wide choice; defaults to kSdpa where libtorch has it, else kPlain. Choosing kSdpa on
+// libtorch 1.13 is an InternalError.
+void set_attention_backend(AttentionBackend backend);
+AttentionBackend attention_backend();
+
+// "Query i may attend key j" for a full forward over T tokens: (N, 1, T, T) bool, or undefined
+// for plain causal attention. Causality is always included; every query may at least see itself,
+// so fully padded query rows stay finite instead of NaN.
+at::Tensor build_allowed_mask(const ModelInput& input, int64_t T, at::Device device);
+
+// Position ids of the input: given, or restarting at 0 in each segment (packed layout), or
+// 0..T-1 per row. (N, T) int64.
+at::Tensor resolve_position_ids(const ModelInput& input);
+
+// q: (N, H, T, D), k/v: (N, Hkv, S, D), allowed: (N, 1, T, S) bool or undefined (causal, the T
+// queries being the last T of the S positions) -> (N, H, T, D).
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                     const at::Tensor& allowed);
+
+}  // namespace dpo

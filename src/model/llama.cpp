@@ -1,0 +1,206 @@
+// Llama-family forward pass: embed, decoder layers (pre-norm attention and SwiGLU MLP with
+// residuals), final RMSNorm, lm_head. Matches transformers' LlamaModel / Qwen2Model / MistralModel.
+// Shape legend: N rows, T time, S keys, C hidden, H heads, Hkv kv heads, D head dim, V vocab.
+#include "model/llama.h"
+
+#include <ATen/ATen.h>
+
+#include "io/safetensors.h"
+#include "model/attention.h"
+#include "model/checkpoint.h"
+#include "model/kv_cache.h"
+#include "model/llama_weights.h"
+#include "model/rmsnorm.h"
+#include "model/rope.h"
+#include "util/error.h"
+#include "util/fs.h"
+
+namespace dpo {
+
+namespace {
+
+// What every layer of one forward pass shares.
+struct LayerInputs {
+  at::Tensor cos, sin;  // (N, T, D)
+  at::Tensor allowed;   // (N, 1, T, S) bool, or undefined = causal
+};
+
+at::Tensor self_attention(const DecoderLayerWeights& l, const ModelConfig& c, const at::Tensor& x,
+                          const LayerInputs& in, KVCache* cache, int64_t layer_index) {
+  int64_t N = x.size(0), T = x.size(1), H = c.num_attention_heads, Hkv = c.num_key_value_heads,
+          D = c.head_dim;
+  // Project to heads.
+  at::Tensor q = l.q_proj.forward(x).reshape({N, T, H, D}).transpose(1, 2);    // (N, H, T, D)
+  at::Tensor k = l.k_proj.forward(x).reshape({N, T, Hkv, D}).transpose(1, 2);  // (N, Hkv, T, D)
+  at::Tensor v = l.v_proj.forward(x).reshape({N, T, Hkv, D}).transpose(1, 2);  // (N, Hkv, T, D)
+  // Rotate queries and keys by position.
+  q = apply_rope(q, in.cos, in.sin);
+  k = apply_rope(k, in.cos, in.sin);
+  // Past keys/values come first when decoding incrementally.
+  if (cache) std::tie(k, v) = cache->append(layer_index, k, v);  // (1, Hkv, S, D)
+  at::Tensor y = attention(q, k, v, in.allowed);                 // (N, H, T, D)
+  y = y.transpose(1, 2).reshape({N, T, H * D});                  // (N, T, H*D)
+  return l.o_proj.forward(y);                                    // (N, T, C)
+}
+
+// SwiGLU: down(silu(gate(x)) * up(x)).
+at::Tensor mlp(const DecoderLayerWeights& l, const at::Tensor& x) {
+  return l.down_proj.forward(at::silu(l.gate_proj.forward(x)) * l.up_proj.forward(x));
+}
+
+at::Tensor decoder_layer(const DecoderLayerWeights& l, const ModelConfig& c, const at::Tensor& h,
+                         const LayerInputs& in, KVCache* cache, int64_t layer_index) {
+  double eps = c.rms_norm_eps;
+  at::Tensor x =
+      h + self_attention(l, c, rms_norm(h, l.input_layernorm, eps), in, cache, layer_index);
+  return x + mlp(l, rms_norm(x, l.post_attention_layernorm, eps));  // (N, T, C)
+}
+
+LayerInputs layer_inputs(const LlamaWeights& w, const ModelInput& input) {
+  int64_t T = input.input_ids.size(1);
+  at::Tensor positions = resolve_position_ids(input).to(w.device);  // (N, T)
+  auto [cos, sin] = w.rope.cos_sin(positions, w.dtype);
+  return {cos, sin, build_allowed_mask(input, T, w.device)};
+}
+
+void check_input(const LlamaWeights& w, const ModelInput& input) {
+  DPO_CHECK(input.input_ids.defined() && input.input_ids.dim() == 2, "input_ids must be (N, T)");
+  at::Tensor ids = input.input_ids;
+  if (ids.numel() == 0) return;
+  int64_t lo = ids.min().item<int64_t>(), hi = ids.max().item<int64_t>();
+  if (lo < 0 || hi >= w.config.vocab_size)
+    throw_user_error("token id {} is outside the vocabulary (0..{})", lo < 0 ? lo : hi,
+                     w.config.vocab_size - 1);
+}
+
+// Runs every layer; `all` (when given) receives the hidden states HF's output_hidden_states
+// returns.
+at::Tensor run_layers(const LlamaWeights& w, const ModelInput& input,
+                      std::vector<at::Tensor>* all) {
+  check_input(w, input);
+  LayerInputs in = layer_inputs(w, input);
+  at::Tensor h = at::embedding(w.embed_tokens, input.input_ids.to(w.device));  // (N, T, C)
+  bool checkpointing = w.gradient_checkpointing && at::GradMode::is_enabled();
+  for (size_t i = 0; i < w.layers.size(); ++i) {
+    if (all) all->push_back(h);
+    const DecoderLayerWeights& layer = w.layers[i];
+    if (checkpointing) {
+      const ModelConfig& config = w.config;
+      h = checkpoint_block(
+          [&layer, &config, in](const at::Tensor& x) {
+            return decoder_layer(layer, config, x, in, nullptr, 0);
+          },
+          h);
+    } else {
+      h = decoder_layer(layer, w.config, h, in, nullptr, 0);
+    }
+  }
+  h = rms_norm(h, w.norm, w.config.rms_norm_eps);  // (N, T, C)
+  if (all) all->push_back(h);
+  return h;
+}
+
+std::unique_ptr<LlamaWeights> empty_weights(const ModelConfig& config, at::ScalarType dtype,
+                                            at::Device device) {
+  auto w = std::make_unique<LlamaWeights>();
+  w->config = config;
+  w->dtype = dtype;
+  w->device = device;
+  w->layers.resize(config.num_hidden_layers);
+  w->rope = RotaryEmbedding(config);
+  return w;
+}
+
+}  // namespace
+
+LlamaModel::LlamaModel(std::unique_ptr<LlamaWeights> weights) : w_(std::move(weights)) {}
+LlamaModel::LlamaModel(LlamaModel&&) noexcept = default;
+LlamaModel& LlamaModel::operator=(LlamaModel&&) noexcept = default;
+LlamaModel::~LlamaModel() = default;
+
+LlamaModel LlamaModel::load(const std::filesystem::path& dir, at::ScalarType dtype,
+                            at::Device device) {
+  if (!fs::is_directory(dir)) throw_user_error("{}: model folder does not exist", dir.string());
+  ModelConfig config = ModelConfig::from_file(dir / "config.json");
+  auto w = empty_weights(config, dtype, device);
+  assign_weights(*w, load_safetensors_dir(dir), dir.string());
+  return LlamaModel(std::move(w));
+}
+
+LlamaModel LlamaModel::random(const ModelConfig& config, at::ScalarType dtype, at::Device device,
+                              uint64_t seed) {
+  auto w = empty_weights(config, dtype, device);
+  init_random_weights(*w, seed);
+  return LlamaModel(std::move(w));
+}
+
+const ModelConfig& LlamaModel::config() const {
+  return w_->config;
+}
+at::ScalarType LlamaModel::dtype() const {
+  return w_->dtype;
+}
+at::Device LlamaModel::device() const {
+  return w_->device;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> LlamaModel::named_parameters() const {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const WeightSlot& slot : weight_slots(*w_)) out.emplace_back(slot.name, *slot.tensor);
+  return out;
+}
+
+std::vector<std::pair<std::string, Linear*>> LlamaModel::named_linears() {
+  return linear_modules(*w_);
+}
+
+at::Tensor LlamaModel::forward_hidden(const ModelInput& input) const {
+  return run_layers(*w_, input, nullptr);
+}
+
+std::vector<at::Tensor> LlamaModel::forward_hidden_states(const ModelInput& input) const {
+  std::vector<at::Tensor> all;
+  run_layers(*w_, input, &all);
+  return all;
+}
+
+at::Tensor LlamaModel::logits(const at::Tensor& hidden) const {
+  return w_->lm_head.forward(hidden);
+}
+
+const at::Tensor& LlamaModel::lm_head_weight() const {
+  return w_->lm_head.weight;
+}
+
+at::Tensor LlamaModel::forward_step(const at::Tensor& input_ids, KVCache& cache) const {
+  ModelInput input;
+  input.input_ids = input_ids;
+  int64_t t = input_ids.size(1);
+  check_input(*w_, input);
+  at::Tensor positions = at::arange(cache.length(), cache.length() + t,
+                                    at::TensorOptions().dtype(at::kLong).device(w_->device))
+                             .unsqueeze(0);  // (1, t)
+  auto [cos, sin] = w_->rope.cos_sin(positions, w_->dtype);
+  LayerInputs in{cos, sin, at::Tensor()};  // causal over cached + new positions
+  at::Tensor h = at::embedding(w_->embed_tokens, input_ids.to(w_->device));  // (1, t, C)
+  for (size_t i = 0; i < w_->layers.size(); ++i)
+    h = decoder_layer(w_->layers[i], w_->config, h, in, &cache, static_cast<int64_t>(i));
+  cache.advance(t);
+  at::Tensor last = h.select(1, t - 1);                              // (1, C)
+  return logits(rms_norm(last, w_->norm, w_->config.rms_norm_eps));  // (1, V)
+}
+
+std::unique_ptr<KVCache> LlamaModel::make_cache(int64_t max_tokens) const {
+  const ModelConfig& c = w_->config;
+  return std::make_unique<KVCache>(c.num_hidden_layers, c.num_key_value_heads, c.head_dim,
+                                   max_tokens, w_->dtype, w_->device);
+}
+
+void LlamaModel::set_gradient_checkpointing(bool on) {
+  w_->gradient_checkpointing = on;
+}
+bool LlamaModel::gradient_checkpointing() const {
+  return w_->gradient_checkpointing;
+}
+
+}  // namespace dpo

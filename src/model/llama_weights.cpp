@@ -1,0 +1,139 @@
+#include "model/llama_weights.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
+
+#include <set>
+
+#include "util/error.h"
+#include "util/strings.h"
+
+namespace dpo {
+
+namespace {
+
+std::string shape_text(at::IntArrayRef shape) {
+  return fmt::format("[{}]", fmt::join(shape, ", "));
+}
+
+void add_linear(std::vector<WeightSlot>& slots, const std::string& module, Linear& linear,
+                int64_t out, int64_t in, bool bias) {
+  slots.push_back({module + ".weight", {out, in}, WeightInit::kNormal, &linear.weight});
+  if (bias) slots.push_back({module + ".bias", {out}, WeightInit::kZeros, &linear.bias});
+}
+
+// Tensors some checkpoints carry that are not parameters (old Llama exports save the RoPE buffer).
+bool ignorable(const std::string& name, bool tied) {
+  return ends_with(name, "rotary_emb.inv_freq") || (tied && name == "lm_head.weight");
+}
+
+// Lists at most `limit` names, then "... and K more".
+std::string name_list(const std::vector<std::string>& names, size_t limit = 40) {
+  std::vector<std::string> shown(names.begin(), names.begin() + std::min(limit, names.size()));
+  std::string text = join(shown, ", ");
+  if (names.size() > limit) text += fmt::format(" ... and {} more", names.size() - limit);
+  return text;
+}
+
+}  // namespace
+
+std::vector<WeightSlot> weight_slots(LlamaWeights& w) {
+  const ModelConfig& c = w.config;
+  int64_t C = c.hidden_size, I = c.intermediate_size, D = c.head_dim;
+  int64_t q_out = c.num_attention_heads * D, kv_out = c.num_key_value_heads * D;
+  bool qkv_bias = c.attention_bias;
+  bool o_bias = c.attention_bias && c.model_type == "llama";
+  std::vector<WeightSlot> slots;
+  slots.push_back(
+      {"model.embed_tokens.weight", {c.vocab_size, C}, WeightInit::kNormal, &w.embed_tokens});
+  for (size_t i = 0; i < w.layers.size(); ++i) {
+    DecoderLayerWeights& layer = w.layers[i];
+    std::string p = fmt::format("model.layers.{}.", i);
+    slots.push_back({p + "input_layernorm.weight", {C}, WeightInit::kOnes, &layer.input_layernorm});
+    add_linear(slots, p + "self_attn.q_proj", layer.q_proj, q_out, C, qkv_bias);
+    add_linear(slots, p + "self_attn.k_proj", layer.k_proj, kv_out, C, qkv_bias);
+    add_linear(slots, p + "self_attn.v_proj", layer.v_proj, kv_out, C, qkv_bias);
+    add_linear(slots, p + "self_attn.o_proj", layer.o_proj, C, q_out, o_bias);
+    slots.push_back({p + "post_attention_layernorm.weight",
+                     {C},
+                     WeightInit::kOnes,
+                     &layer.post_attention_layernorm});
+    add_linear(slots, p + "mlp.gate_proj", layer.gate_proj, I, C, c.mlp_bias);
+    add_linear(slots, p + "mlp.up_proj", layer.up_proj, I, C, c.mlp_bias);
+    add_linear(slots, p + "mlp.down_proj", layer.down_proj, C, I, c.mlp_bias);
+  }
+  slots.push_back({"model.norm.weight", {C}, WeightInit::kOnes, &w.norm});
+  if (!c.tie_word_embeddings)
+    slots.push_back({"lm_head.weight", {c.vocab_size, C}, WeightInit::kNormal, &w.lm_head.weight});
+  return slots;
+}
+
+std::vector<std::pair<std::string, Linear*>> linear_modules(LlamaWeights& w) {
+  std::vector<std::pair<std::string, Linear*>> out;
+  for (size_t i = 0; i < w.layers.size(); ++i) {
+    DecoderLayerWeights& l = w.layers[i];
+    std::string p = fmt::format("model.layers.{}.", i);
+    out.emplace_back(p + "self_attn.q_proj", &l.q_proj);
+    out.emplace_back(p + "self_attn.k_proj", &l.k_proj);
+    out.emplace_back(p + "self_attn.v_proj", &l.v_proj);
+    out.emplace_back(p + "self_attn.o_proj", &l.o_proj);
+    out.emplace_back(p + "mlp.gate_proj", &l.gate_proj);
+    out.emplace_back(p + "mlp.up_proj", &l.up_proj);
+    out.emplace_back(p + "mlp.down_proj", &l.down_proj);
+  }
+  out.emplace_back("lm_head", &w.lm_head);
+  return out;
+}
+
+void assign_weights(LlamaWeights& w, const std::map<std::string, at::Tensor>& tensors,
+                    const std::string& source) {
+  std::vector<std::string> missing, misshaped, unexpected;
+  std::set<std::string> known;
+  for (WeightSlot& slot : weight_slots(w)) {
+    known.insert(slot.name);
+    auto it = tensors.find(slot.name);
+    if (it == tensors.end()) {
+      missing.push_back(slot.name);
+      continue;
+    }
+    if (it->second.sizes().vec() != slot.shape) {
+      misshaped.push_back(fmt::format("{} (expected {}, got {})", slot.name, shape_text(slot.shape),
+                                      shape_text(it->second.sizes())));
+      continue;
+    }
+    *slot.tensor = it->second.to(w.device, w.dtype);
+  }
+  for (const auto& kv : tensors)
+    if (!known.count(kv.first) && !ignorable(kv.first, w.config.tie_word_embeddings))
+      unexpected.push_back(kv.first);
+  if (!missing.empty() || !misshaped.empty() || !unexpected.empty()) {
+    std::string message =
+        fmt::format("{}: weights do not match config.json ({} model, {} layers):", source,
+                    w.config.model_type, w.config.num_hidden_layers);
+    if (!missing.empty())
+      message += fmt::format("\n  missing ({}): {}", missing.size(), name_list(missing));
+    if (!misshaped.empty())
+      message += fmt::format("\n  wrong shape ({}): {}", misshaped.size(), name_list(misshaped));
+    if (!unexpected.empty())
+      message += fmt::format("\n  unexpected ({}): {}", unexpected.size(), name_list(unexpected));
+    throw UserError(message);
+  }
+  if (w.config.tie_word_embeddings) w.lm_head.weight = w.embed_tokens;
+}
+
+void init_random_weights(LlamaWeights& w, uint64_t seed) {
+  at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+  for (WeightSlot& slot : weight_slots(w)) {
+    at::Tensor t;
+    if (slot.init == WeightInit::kNormal)
+      t = at::empty(slot.shape, at::kFloat).normal_(0.0, 0.02, generator);
+    else if (slot.init == WeightInit::kOnes)
+      t = at::ones(slot.shape, at::kFloat);
+    else
+      t = at::zeros(slot.shape, at::kFloat);
+    *slot.tensor = t.to(w.device, w.dtype);
+  }
+  if (w.config.tie_word_embeddings) w.lm_head.weight = w.embed_tokens;
+}
+
+}  // namespace dpo

@@ -1,0 +1,32 @@
+// Rotary position embeddings: inverse frequencies for the RoPE types of transformers (default,
+// linear, llama3, dynamic NTK), cos/sin tables for given positions, and their application.
+// Shape legend: N rows, T time, H heads, D head dim.
+#pragma once
+#include <ATen/ATen.h>
+
+#include "io/model_config.h"
+
+namespace dpo {
+
+class RotaryEmbedding {
+ public:
+  RotaryEmbedding() = default;
+  explicit RotaryEmbedding(const ModelConfig& config);
+
+  // cos and sin for position ids (N, T) -> each (N, T, D), in `dtype` (computed in fp32).
+  std::pair<at::Tensor, at::Tensor> cos_sin(const at::Tensor& position_ids,
+                                            at::ScalarType dtype) const;
+  // (D/2) fp32 inverse frequencies used for a batch whose largest position is max_position.
+  at::Tensor inv_freq(int64_t max_position) const;
+
+ private:
+  RopeConfig rope_;
+  int64_t head_dim_ = 0;
+  int64_t max_positions_ = 0;
+  at::Tensor inv_freq_;  // (D/2) fp32, CPU: the static frequencies (all types but long dynamic)
+};
+
+// x: (N, H, T, D) rotated by cos/sin: (N, T, D).
+at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+
+}  // namespace dpo
