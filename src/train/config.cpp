@@ -1,0 +1,233 @@
+// Loading, overriding, validating and writing a TrainConfig.
+#include "train/config.h"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <map>
+
+#include "train/config_keys.h"
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/strings.h"
+
+namespace dpo {
+namespace {
+
+// Where each key got its value ("recipe.yaml line 4", "override 'beta=0'"), for messages.
+using Origins = std::map<std::string, std::string>;
+
+const ConfigKey& known_key_or_throw(const std::string& name, const std::string& where) {
+  if (const ConfigKey* key = find_config_key(name)) return *key;
+  std::string hint = closest_match(name, config_key_names());
+  throw_user_error("{}: unknown key '{}'{}", where, name,
+                   hint.empty() ? " (see the configuration reference in README.md)"
+                                : fmt::format(" (did you mean '{}'?)", hint));
+}
+
+std::string line_of(const std::string& source, const YAML::Node& node) {
+  YAML::Mark mark = node.Mark();
+  if (mark.line < 0) return source;
+  return fmt::format("{} line {}", source, mark.line + 1);
+}
+
+YAML::Node load_yaml(const std::string& text, const std::string& source) {
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw_user_error("{} line {}: invalid YAML: {}", source, e.mark.line + 1, e.msg);
+  }
+}
+
+void apply_yaml_document(TrainConfig& config, const std::string& text, const std::string& source,
+                         Origins& origins) {
+  YAML::Node root = load_yaml(text, source);
+  if (root.IsNull()) return;  // an empty file: every default
+  if (!root.IsMap())
+    throw_user_error("{}: expected a mapping of config keys (key: value lines)", source);
+  for (const auto& item : root) {
+    std::string where = line_of(source, item.first);
+    const ConfigKey& key = known_key_or_throw(item.first.as<std::string>(), where);
+    key.read(config, item.second, where);
+    origins[key.name] = where;
+  }
+}
+
+void apply_override_recording(TrainConfig& config, const std::string& assignment,
+                              Origins& origins) {
+  std::string where = fmt::format("override '{}'", assignment);
+  size_t eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw_user_error("{}: expected key=value (for example beta=0.2)", where);
+  std::string name = trim(assignment.substr(0, eq));
+  const ConfigKey& key = known_key_or_throw(name, where);
+  std::string value = assignment.substr(eq + 1);
+  YAML::Node node;
+  try {
+    node = YAML::Load(value);
+  } catch (const YAML::ParserException& e) {
+    throw_user_error("{}: invalid value: {}", where, e.msg);
+  }
+  // `key=` sets an empty string (or empty list), not null.
+  if (trim(value).empty()) node = YAML::Node(std::string());
+  key.read(config, node, where);
+  origins[key.name] = where;
+}
+
+// ---- validation
+
+struct Checker {
+  const Origins& origins;
+  const std::string& source;
+
+  std::string where(const std::string& key) const {
+    auto it = origins.find(key);
+    return it != origins.end() ? it->second : source;
+  }
+  template <typename T>
+  void require(bool ok, const std::string& key, const T& value, const std::string& allowed) const {
+    if (!ok) throw_user_error("{}: {} must be {} (got {})", where(key), key, allowed, value);
+  }
+};
+
+void validate(const TrainConfig& c, const Origins& origins, const std::string& source) {
+  Checker check{origins, source};
+  if (c.model_name_or_path.empty())
+    throw_user_error("{}: model_name_or_path is required (a Hugging Face model folder)",
+                     check.where("model_name_or_path"));
+  if (c.dataset.empty())
+    throw_user_error("{}: dataset is required (a data file, a directory, or a list of them)",
+                     check.where("dataset"));
+  if (c.output_dir.empty())
+    throw_user_error("{}: output_dir must not be empty", check.where("output_dir"));
+  check.require(c.threads >= 0, "threads", c.threads, ">= 0 (0: every core)");
+  check.require(c.eval_split_ratio >= 0 && c.eval_split_ratio < 1, "eval_split_ratio",
+                c.eval_split_ratio, "in [0, 1)");
+  if (c.eval_max_samples)
+    check.require(*c.eval_max_samples >= 1, "eval_max_samples", *c.eval_max_samples,
+                  ">= 1 or null");
+  for (const auto& [name, value] :
+       {std::pair{"max_length", c.max_length}, std::pair{"max_prompt_length", c.max_prompt_length},
+        std::pair{"max_completion_length", c.max_completion_length}})
+    if (value) check.require(*value >= 1, name, *value, ">= 1 or null");
+
+  check.require(c.beta > 0, "beta", c.beta, "> 0");
+  if (!c.loss_weights.empty() && c.loss_weights.size() != c.loss_type.size())
+    throw_user_error(
+        "{}: loss_weights has {} values but loss_type has {}; give one weight per "
+        "loss type (or none)",
+        check.where("loss_weights"), c.loss_weights.size(), c.loss_type.size());
+  check.require(!c.loss_type.empty(), "loss_type", "[]", "a non-empty list");
+  check.require(c.label_smoothing >= 0 && c.label_smoothing < 0.5, "label_smoothing",
+                c.label_smoothing, "in [0, 0.5)");
+  if (c.rpo_alpha) check.require(*c.rpo_alpha >= 0, "rpo_alpha", *c.rpo_alpha, ">= 0 or null");
+  if (c.ld_alpha)
+    check.require(*c.ld_alpha >= 0 && *c.ld_alpha <= 1, "ld_alpha", *c.ld_alpha,
+                  "in [0, 1] or null");
+  check.require(c.discopop_tau > 0, "discopop_tau", c.discopop_tau, "> 0");
+
+  check.require(c.lora_r >= 1, "lora_r", c.lora_r, ">= 1");
+  check.require(c.lora_alpha > 0, "lora_alpha", c.lora_alpha, "> 0");
+  check.require(c.lora_dropout >= 0 && c.lora_dropout < 1, "lora_dropout", c.lora_dropout,
+                "in [0, 1)");
+  check.require(!c.lora_target_modules.empty(), "lora_target_modules", "[]",
+                "a non-empty list (module names, all-linear, or a regex)");
+
+  check.require(c.learning_rate > 0, "learning_rate", c.learning_rate, "> 0");
+  check.require(c.warmup_ratio >= 0 && c.warmup_ratio <= 1, "warmup_ratio", c.warmup_ratio,
+                "in [0, 1]");
+  check.require(c.warmup_steps >= 0, "warmup_steps", c.warmup_steps, ">= 0");
+  check.require(c.weight_decay >= 0, "weight_decay", c.weight_decay, ">= 0");
+  check.require(c.adam_beta1 >= 0 && c.adam_beta1 < 1, "adam_beta1", c.adam_beta1, "in [0, 1)");
+  check.require(c.adam_beta2 >= 0 && c.adam_beta2 < 1, "adam_beta2", c.adam_beta2, "in [0, 1)");
+  check.require(c.adam_epsilon > 0, "adam_epsilon", c.adam_epsilon, "> 0");
+  check.require(c.max_grad_norm >= 0, "max_grad_norm", c.max_grad_norm, ">= 0 (0: no clipping)");
+  check.require(c.per_device_train_batch_size >= 1, "per_device_train_batch_size",
+                c.per_device_train_batch_size, ">= 1");
+  check.require(c.per_device_eval_batch_size >= 1, "per_device_eval_batch_size",
+                c.per_device_eval_batch_size, ">= 1");
+  check.require(c.gradient_accumulation_steps >= 1, "gradient_accumulation_steps",
+                c.gradient_accumulation_steps, ">= 1");
+  if (c.max_steps <= 0)
+    check.require(c.num_train_epochs > 0, "num_train_epochs", c.num_train_epochs,
+                  "> 0 (or set max_steps)");
+  check.require(c.max_steps == -1 || c.max_steps >= 1, "max_steps", c.max_steps,
+                ">= 1, or -1 to train num_train_epochs");
+  check.require(c.max_nonfinite_steps >= 1, "max_nonfinite_steps", c.max_nonfinite_steps, ">= 1");
+
+  check.require(c.logging_steps > 0, "logging_steps", c.logging_steps,
+                "> 0 (an integer, or a fraction < 1 of the run)");
+  if (c.eval_steps)
+    check.require(*c.eval_steps > 0, "eval_steps", *c.eval_steps,
+                  "> 0 (an integer, a fraction < 1 of the run) or null");
+  check.require(c.save_steps > 0, "save_steps", c.save_steps,
+                "> 0 (an integer, or a fraction < 1 of the run)");
+  for (const auto& [name, value] :
+       {std::pair{"logging_steps", c.logging_steps}, std::pair{"save_steps", c.save_steps},
+        std::pair{"eval_steps", c.eval_steps.value_or(1.0)}})
+    check.require(value < 1 || value == std::floor(value), name, value,
+                  "an integer, or a fraction < 1 of the run");
+  if (c.save_total_limit)
+    check.require(*c.save_total_limit >= 1, "save_total_limit", *c.save_total_limit,
+                  ">= 1 or null");
+  check.require(c.generation_max_new_tokens >= 1, "generation_max_new_tokens",
+                c.generation_max_new_tokens, ">= 1");
+}
+
+}  // namespace
+
+TrainConfig default_train_config(TrainMode mode) {
+  TrainConfig config;
+  if (mode == TrainMode::kSft) {
+    config.learning_rate = 2e-5;  // TRL SFTConfig
+    config.loss_type = {"sft"};
+    config.max_prompt_length.reset();  // SFTConfig has no prompt limit
+  }
+  return config;
+}
+
+TrainConfig parse_train_config(const std::string& yaml_text, const std::string& source_name,
+                               const std::vector<std::string>& overrides, TrainMode mode) {
+  TrainConfig config = default_train_config(mode);
+  Origins origins;
+  apply_yaml_document(config, yaml_text, source_name, origins);
+  for (const auto& assignment : overrides) apply_override_recording(config, assignment, origins);
+  validate(config, origins, source_name);
+  return config;
+}
+
+TrainConfig load_train_config(const std::filesystem::path& yaml_path,
+                              const std::vector<std::string>& overrides, TrainMode mode) {
+  if (!fs::exists(yaml_path)) throw_user_error("{}: config file not found", yaml_path.string());
+  return parse_train_config(read_file(yaml_path), yaml_path.string(), overrides, mode);
+}
+
+void apply_override(TrainConfig& config, const std::string& assignment) {
+  Origins origins;
+  apply_override_recording(config, assignment, origins);
+}
+
+void validate_train_config(const TrainConfig& config, const std::string& source_name) {
+  validate(config, Origins{}, source_name);
+}
+
+std::string train_config_to_yaml(const TrainConfig& config) {
+  std::string out = "# Resolved by dpo.cpp: every key with the value this run used.\n";
+  std::string section;
+  for (const auto& key : config_keys()) {
+    if (key.section != section) {
+      section = key.section;
+      out += fmt::format("\n# --- {}\n", section);
+    }
+    out += fmt::format("{}: {}\n", key.name, key.write(config));
+  }
+  return out;
+}
+
+int64_t resolve_steps(double setting, int64_t total_steps) {
+  if (setting >= 1) return static_cast<int64_t>(setting);
+  return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(setting * total_steps)));
+}
+
+}  // namespace dpo

@@ -1,0 +1,117 @@
+// The training recipe: every key of a `dpo train` / `dpo sft` YAML file, with TRL's names and
+// defaults (DPOConfig / SFTConfig on top of transformers' TrainingArguments, TRL's ModelConfig for
+// LoRA). The key table (name, type, default, help) lives in train/config_keys.h.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace dpo {
+
+// Preference training (DPO family) or supervised fine-tuning: a few defaults differ.
+enum class TrainMode { kPreference, kSft };
+
+struct TrainConfig {
+  // --- model
+  std::string model_name_or_path;                     // HF model folder (required)
+  std::optional<std::string> tokenizer_name_or_path;  // null: the model folder
+  std::string chat_template = "auto";  // auto | llama-2 | zephyr | chatml | llama-3 | FILE
+  std::string device = "auto";         // auto | cpu | cuda
+  std::optional<bool> bf16;            // null: true on CUDA, false on CPU
+  int64_t threads = 0;                 // 0: every core
+
+  // --- data
+  std::vector<std::string> dataset;  // files or directories (required)
+  std::string dataset_format = "auto";
+  std::vector<std::string> eval_dataset;
+  double eval_split_ratio = 0.0;
+  std::optional<int64_t> eval_max_samples;
+  std::optional<int64_t> max_length = 1024;
+  std::optional<int64_t> max_prompt_length = 512;
+  std::optional<int64_t> max_completion_length;
+  std::string truncation_mode = "keep_end";  // keep_start | keep_end
+  bool drop_invalid_rows = false;
+  bool hh_use_chat_template = false;  // hh rows -> messages -> the model's chat template
+  bool completion_only_loss = true;   // sft: loss on completion tokens only
+
+  // --- loss
+  double beta = 0.1;
+  std::vector<std::string> loss_type = {"sigmoid"};
+  std::vector<double> loss_weights;  // empty: 1 for each loss_type
+  double label_smoothing = 0.0;
+  std::optional<double> rpo_alpha;
+  bool reference_free = false;
+  std::optional<double> ld_alpha;
+  bool use_weighting = false;
+  double discopop_tau = 0.05;
+  bool precompute_ref_log_probs = false;
+  std::string ref_cache_dir;  // "": $XDG_CACHE_HOME/dpo.cpp/ref_logps (or ~/.cache/...)
+
+  // --- lora
+  bool use_peft = true;  // false: full fine-tuning (saves a full HF model folder)
+  int64_t lora_r = 16;
+  int64_t lora_alpha = 32;
+  double lora_dropout = 0.05;
+  std::vector<std::string> lora_target_modules = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
+                                                  "gate_proj", "up_proj", "down_proj"};
+  bool use_rslora = false;
+  bool disable_dropout = true;
+
+  // --- optimization
+  double learning_rate = 1e-6;  // sft: 2e-5
+  std::string lr_scheduler_type = "linear";
+  double warmup_ratio = 0.0;
+  int64_t warmup_steps = 0;
+  double weight_decay = 0.0;
+  double adam_beta1 = 0.9;
+  double adam_beta2 = 0.999;
+  double adam_epsilon = 1e-8;
+  double max_grad_norm = 1.0;
+  int64_t per_device_train_batch_size = 8;
+  int64_t per_device_eval_batch_size = 8;
+  int64_t gradient_accumulation_steps = 1;
+  double num_train_epochs = 3.0;
+  int64_t max_steps = -1;  // > 0 overrides num_train_epochs
+  bool gradient_checkpointing = false;
+  int64_t seed = 42;
+  int64_t max_nonfinite_steps = 5;  // stop after this many non-finite steps in a row
+
+  // --- logging and saving
+  std::string output_dir = "trainer_output";
+  double logging_steps = 10;  // int, or a fraction (< 1) of the run
+  bool logging_first_step = false;
+  std::optional<double> eval_steps;  // null: evaluate at the end only
+  double save_steps = 500;           // int, or a fraction (< 1) of the run
+  std::optional<int64_t> save_total_limit;
+  std::optional<std::string> resume_from_checkpoint;  // PATH | latest
+  std::vector<std::string> report_to = {"jsonl", "tensorboard"};
+  std::vector<std::string> eval_prompts;
+  int64_t generation_max_new_tokens = 64;
+};
+
+// Defaults for the mode (sft: learning_rate 2e-5 and loss_type [sft], as TRL's SFTConfig).
+TrainConfig default_train_config(TrainMode mode);
+
+// Loads a YAML file, applies `key=value` overrides in order, validates. UserError naming the
+// file, line and key (and the closest known key for a misspelled one).
+TrainConfig load_train_config(const std::filesystem::path& yaml_path,
+                              const std::vector<std::string>& overrides, TrainMode mode);
+// The same from YAML text (`source_name` appears in messages).
+TrainConfig parse_train_config(const std::string& yaml_text, const std::string& source_name,
+                               const std::vector<std::string>& overrides, TrainMode mode);
+
+// Applies one `key=value` override (value in YAML syntax: 0.1, true, [sigmoid, sft]).
+void apply_override(TrainConfig& config, const std::string& assignment);
+
+// Range and consistency checks; UserError saying what is allowed.
+void validate_train_config(const TrainConfig& config, const std::string& source_name);
+
+// Every key with its resolved value, in table order, as YAML text.
+std::string train_config_to_yaml(const TrainConfig& config);
+
+// Resolves int-or-fraction step settings: >= 1 as given, < 1 as ceil(fraction * total_steps).
+int64_t resolve_steps(double setting, int64_t total_steps);
+
+}  // namespace dpo
