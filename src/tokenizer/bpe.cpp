@@ -94,6 +94,21 @@ BpeModel::BpeModel(const JsonNode& model) {
                                       : merged);
     merges_.insert(left_id, right_id, {static_cast<int32_t>(i), merged_id});
   }
+  find_word_separator();
+}
+
+void BpeModel::find_word_separator() {
+  const std::string separator = "\u2581";
+  if (vocab_.find(separator) < 0 || !continuing_subword_prefix_.empty() ||
+      !end_of_word_suffix_.empty())
+    return;
+  for (const auto& token : id_to_token_) {
+    // The separator may only appear in the leading run of separators of a token.
+    size_t run = 0;
+    while (token.compare(run, separator.size(), separator) == 0) run += separator.size();
+    if (token.find(separator, run) != std::string::npos) return;
+  }
+  word_separator_ = separator;
 }
 
 const std::string* BpeModel::id_to_token(Id id) const {
@@ -203,28 +218,41 @@ void BpeModel::encode_word(std::string_view word, bool byte_level, std::vector<I
     word = mapped;
     byte_level = false;
   }
-  if (ignore_merges_) {
-    Id id = byte_level ? byte_vocab_.find(word) : vocab_.find(word);
-    if (id >= 0) {
-      out.push_back(id);
-      return;
-    }
+  if (word_separator_.empty() || byte_level || ignore_merges_) {
+    encode_piece(word, byte_level, out);
+    return;
   }
+  // Cut before every separator run that follows another character.
+  const std::string& separator = word_separator_;
+  size_t begin = 0;
+  for (size_t pos = word.find(separator, 1); pos != std::string_view::npos;
+       pos = word.find(separator, pos + separator.size())) {
+    if (pos >= separator.size() &&
+        word.compare(pos - separator.size(), separator.size(), separator) == 0)
+      continue;
+    encode_piece(word.substr(begin, pos - begin), false, out);
+    begin = pos;
+  }
+  encode_piece(word.substr(begin), false, out);
+}
+
+void BpeModel::encode_piece(std::string_view word, bool byte_level, std::vector<Id>& out) const {
+  if (word.empty()) return;
   bool cacheable = word.size() <= kCacheMaxWord;
-  CacheShard& shard = cache_[byte_level][hash_bytes(word) % kShards];
-  std::string key;
+  uint64_t hash = cacheable ? hash_bytes(word) : 0;
+  CacheShard& shard = cache_[byte_level][(hash >> 40) % kShards];
   if (cacheable) {
-    key.assign(word);
     std::shared_lock lock(shard.mutex);
-    auto it = shard.words.find(key);
-    if (it != shard.words.end()) {
-      out.insert(out.end(), it->second.begin(), it->second.end());
-      return;
-    }
+    if (shard.words.find(word, hash, out)) return;
   }
   std::vector<Id> ids;
   ids.reserve(word.size());
-  if (byte_level) {
+  // ignore_merges: a word that is a token stays whole (checked after the cache, which never
+  // holds a different answer for it).
+  Id whole = ignore_merges_ ? (byte_level ? byte_vocab_.find(word) : vocab_.find(word)) : -1;
+  if (whole >= 0) {
+    ids.push_back(whole);
+  } else if (byte_level) {
     bool all = true;
     for (unsigned char b : word) all = all && byte_ids_[b] >= 0;
     if (all) {
@@ -235,12 +263,11 @@ void BpeModel::encode_word(std::string_view word, bool byte_level, std::vector<I
   } else {
     initial_symbols(word, ids);
   }
-  merge(ids);
+  if (whole < 0) merge(ids);
   out.insert(out.end(), ids.begin(), ids.end());
   if (cacheable) {
     std::unique_lock lock(shard.mutex);
-    if (shard.words.size() >= kCacheCapacity / kShards) shard.words.clear();
-    shard.words.emplace(std::move(key), std::move(ids));
+    shard.words.insert(word, hash, ids);
   }
 }
 

@@ -7,7 +7,6 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "tokenizer/hash_maps.h"
@@ -34,7 +33,9 @@ class BpeModel {
   size_t size() const { return id_to_token_.size(); }
 
  private:
+  void encode_piece(std::string_view piece, bool byte_level, std::vector<Id>& out) const;
   void merge(std::vector<Id>& symbols) const;
+  void find_word_separator();
   void initial_symbols(std::string_view word, std::vector<Id>& symbols) const;
   void initial_byte_symbols(std::string_view word, std::vector<Id>& symbols) const;
 
@@ -45,17 +46,19 @@ class BpeModel {
   std::string continuing_subword_prefix_, end_of_word_suffix_;
   bool fuse_unk_ = false, byte_fallback_ = false, ignore_merges_ = false;
   Id byte_fallback_ids_[256];  // <0xNN> tokens, -1 when missing
+  // "▁" when no vocab token has it after another character: then no merge can cross the start of
+  // a "▁" run, and words split there encode independently (and hit the cache). "" otherwise.
+  std::string word_separator_;
 
   // Byte-level view: raw bytes -> id, and the id of each single byte.
   StringIdMap byte_vocab_;
   Id byte_ids_[256];
 
-  // Words seen before -> ids. Bounded; cleared when full.
-  static constexpr size_t kCacheCapacity = 200000;
+  // Words seen before -> ids, in shards with their own lock. Bounded; a full shard is cleared.
   static constexpr size_t kCacheMaxWord = 256;
   struct CacheShard {
     mutable std::shared_mutex mutex;
-    std::unordered_map<std::string, std::vector<Id>> words;
+    WordCache words{1 << 13};
   };
   static constexpr size_t kShards = 16;
   mutable CacheShard cache_[2][kShards];  // [byte_level][shard]

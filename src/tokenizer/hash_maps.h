@@ -24,16 +24,20 @@ class StringIdMap {
   void insert(std::string_view key, int32_t value);
   // -1 when absent.
   int32_t find(std::string_view key) const;
-  size_t size() const { return keys_.size(); }
+  size_t size() const { return values_.size(); }
 
  private:
   struct Slot {
     uint32_t hash_low = 0;
-    int32_t entry = -1;  // index into keys_/values_
+    int32_t entry = -1;  // index into spans_/values_
   };
+  std::string_view key(size_t entry) const {
+    return std::string_view(arena_).substr(spans_[entry].first, spans_[entry].second);
+  }
   void grow();
   std::vector<Slot> slots_;
-  std::vector<std::string> keys_;
+  std::string arena_;                                 // all keys, back to back
+  std::vector<std::pair<uint32_t, uint32_t>> spans_;  // (offset, length) of each key
   std::vector<int32_t> values_;
 };
 
@@ -75,6 +79,35 @@ class PairMap {
   void grow();
   std::vector<Slot> slots_;
   size_t count_ = 0;
+};
+
+}  // namespace dpo::tok
+
+namespace dpo::tok {
+
+// Word -> token ids, in flat arrays (keys and ids in arenas; one probe array). Not thread-safe by
+// itself (BpeModel guards each shard with a lock). Cleared when it reaches `max_words`.
+class WordCache {
+ public:
+  explicit WordCache(size_t max_words = 1 << 15) : max_words_(max_words) {}
+  // Appends the cached ids of `word` to `out`; false when absent.
+  bool find(std::string_view word, uint64_t hash, std::vector<int32_t>& out) const;
+  void insert(std::string_view word, uint64_t hash, const std::vector<int32_t>& ids);
+  size_t size() const { return count_; }
+
+ private:
+  struct Slot {
+    uint64_t hash = 0;
+    uint32_t key_offset = 0, key_length = 0;
+    uint32_t ids_offset = 0, ids_count = 0;
+    bool used = false;
+  };
+  void clear_all();
+  size_t max_words_;
+  size_t count_ = 0;
+  std::vector<Slot> slots_;
+  std::string keys_;
+  std::vector<int32_t> ids_;
 };
 
 }  // namespace dpo::tok
