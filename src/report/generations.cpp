@@ -65,15 +65,18 @@ size_t index_of(std::vector<std::string>& list, const std::string& item) {
 
 }  // namespace
 
-std::vector<Generation> read_generations(const fs::path& path) {
-  std::string text = read_file(path);
+std::vector<Generation> parse_generations_text(const std::string& text, const std::string& name) {
   std::vector<Generation> out;
   auto lines = split(text, '\n');
   for (size_t i = 0; i < lines.size(); ++i) {
     if (trim(lines[i]).empty()) continue;
-    out.push_back(parse_generation(lines[i], fmt::format("{}:{}", path.string(), i + 1)));
+    out.push_back(parse_generation(lines[i], fmt::format("{}:{}", name, i + 1)));
   }
   return out;
+}
+
+std::vector<Generation> read_generations(const fs::path& path) {
+  return parse_generations_text(read_file(path), path.string());
 }
 
 GenerationTable tabulate_generations(const std::vector<Generation>& generations) {

@@ -36,6 +36,8 @@ std::string generation_to_json(const Generation& generation);
 void append_generation(const fs::path& output_dir, const Generation& generation);
 // Reads every line; a malformed line is a UserError naming path:line.
 std::vector<Generation> read_generations(const fs::path& path);
+// The same for text in memory; `name` stands for the path in messages.
+std::vector<Generation> parse_generations_text(const std::string& text, const std::string& name);
 
 // Generations grouped for display: prompts in first-appearance order, phases as columns.
 struct GenerationTable {

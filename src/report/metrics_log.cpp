@@ -94,16 +94,19 @@ bool is_blank(std::string_view line) {
 
 }  // namespace
 
-std::vector<MetricsRow> read_metrics(const fs::path& path) {
-  std::error_code ec;
-  if (!fs::exists(path, ec)) throw_user_error("{}: not found", path.string());
-  std::string text = read_file(path);
+std::vector<MetricsRow> parse_metrics_text(const std::string& text, const std::string& name) {
   std::vector<MetricsRow> rows;
   for_each_line(text, [&](size_t number, std::string_view line, bool) {
     if (is_blank(line)) return;
-    rows.push_back(parse_metrics_line(line, fmt::format("{}:{}", path.string(), number)));
+    rows.push_back(parse_metrics_line(line, fmt::format("{}:{}", name, number)));
   });
   return rows;
+}
+
+std::vector<MetricsRow> read_metrics(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw_user_error("{}: not found", path.string());
+  return parse_metrics_text(read_file(path), path.string());
 }
 
 size_t truncate_metrics_after(const fs::path& path, int64_t last_step) {

@@ -50,6 +50,8 @@ MetricsRow parse_metrics_line(std::string_view line, const std::string& where);
 
 // Reads every row; blank lines are skipped; a malformed line is a UserError naming path:line.
 std::vector<MetricsRow> read_metrics(const fs::path& path);
+// The same for text in memory; `name` stands for the path in messages.
+std::vector<MetricsRow> parse_metrics_text(const std::string& text, const std::string& name);
 
 // For resume: keeps the lines with step <= `last_step` (byte for byte) and drops the rest, as one
 // atomic rewrite. A last line without its newline (a kill mid-write) is dropped with the rest.
