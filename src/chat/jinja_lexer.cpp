@@ -17,6 +17,30 @@ void throw_template_error(int line, int column, const std::string& message) {
   throw UserError(fmt::format("chat template line {} column {}: {}", line, column, message));
 }
 
+std::string describe_token(const Token& token) {
+  switch (token.type) {
+    case TokenType::Data:
+      return "template data";
+    case TokenType::VariableBegin:
+      return "begin of print statement";
+    case TokenType::VariableEnd:
+      return "end of print statement";
+    case TokenType::BlockBegin:
+      return "begin of statement block";
+    case TokenType::BlockEnd:
+      return "end of statement block";
+    case TokenType::String:
+      return "string";
+    case TokenType::Integer:
+    case TokenType::Float:
+      return "number " + token.text;
+    case TokenType::End:
+      return "end of template";
+    default:
+      return "'" + token.text + "'";
+  }
+}
+
 namespace {
 
 bool is_digit(char c) {
@@ -52,17 +76,35 @@ class Lexer {
   bool line_starting_ = true;
   std::vector<Token> tokens_;
   std::vector<size_t> line_starts_;
+  mutable size_t cached_offset_ = 0;
+  mutable int cached_line_ = 1;
+  mutable int cached_column_ = 1;
 
   bool at(size_t p, const char* text) const {
     return source_.compare(p, std::strlen(text), text) == 0;
   }
 
+  // Line and column (in code points) of a byte offset; walks on from the previous answer, so
+  // positions asked in increasing order cost linear time in all.
   void position_of(size_t offset, int& line, int& column) const {
-    const auto next_line = std::upper_bound(line_starts_.begin(), line_starts_.end(), offset);
-    line = static_cast<int>(next_line - line_starts_.begin());
-    const size_t line_start = *(next_line - 1);
-    column =
-        1 + static_cast<int>(code_point_count(source_.substr(line_start, offset - line_start)));
+    offset = std::min(offset, source_.size());
+    if (offset < cached_offset_) {
+      const auto next_line = std::upper_bound(line_starts_.begin(), line_starts_.end(), offset);
+      cached_line_ = static_cast<int>(next_line - line_starts_.begin());
+      cached_offset_ = *(next_line - 1);
+      cached_column_ = 1;
+    }
+    for (; cached_offset_ < offset; ++cached_offset_) {
+      const auto byte = static_cast<unsigned char>(source_[cached_offset_]);
+      if (byte == '\n') {
+        ++cached_line_;
+        cached_column_ = 1;
+      } else if ((byte & 0xC0) != 0x80) {
+        ++cached_column_;
+      }
+    }
+    line = cached_line_;
+    column = cached_column_;
   }
 
   void set_position(Token& token, size_t offset) const {

@@ -34,6 +34,9 @@ struct Token {
 // on bad input (unterminated comment or string, unbalanced brackets, unknown character).
 std::vector<Token> tokenize(const std::string& source);
 
+// How error messages name a token ("end of print statement", "'|'", "number 1").
+std::string describe_token(const Token& token);
+
 // "chat template line L column C: message" as a UserError.
 [[noreturn]] void throw_template_error(int line, int column, const std::string& message);
 

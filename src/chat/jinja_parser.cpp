@@ -46,29 +46,7 @@ class Parser {
     return token;
   }
 
-  static std::string describe(const Token& token) {
-    switch (token.type) {
-      case TokenType::Data:
-        return "template data";
-      case TokenType::VariableBegin:
-        return "begin of print statement";
-      case TokenType::VariableEnd:
-        return "end of print statement";
-      case TokenType::BlockBegin:
-        return "begin of statement block";
-      case TokenType::BlockEnd:
-        return "end of statement block";
-      case TokenType::String:
-        return "string";
-      case TokenType::Integer:
-      case TokenType::Float:
-        return "number " + token.text;
-      case TokenType::End:
-        return "end of template";
-      default:
-        return "'" + token.text + "'";
-    }
-  }
+  static std::string describe(const Token& token) { return describe_token(token); }
 
   [[noreturn]] void fail_at(const Token& token, const std::string& message) const {
     throw_template_error(token.line, token.column, message);
