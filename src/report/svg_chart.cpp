@@ -187,28 +187,48 @@ Ticks nice_ticks(double lo, double hi, int target, bool integer) {
   return ticks;
 }
 
+namespace {
+
+// "2.5e-6": the mantissa with the decimals the step needs, trailing zeros trimmed.
+std::string format_scientific(double value, double step) {
+  int exponent = static_cast<int>(std::floor(std::log10(std::abs(value))));
+  double mantissa = value / std::pow(10.0, exponent);
+  int decimals = std::clamp(exponent - static_cast<int>(std::floor(std::log10(step))), 0, 4);
+  std::string m = fmt::format("{:.{}f}", mantissa, decimals);
+  if (m.find('.') != std::string::npos) {
+    m.erase(m.find_last_not_of('0') + 1);
+    if (m.back() == '.') m.pop_back();
+  }
+  if (m == "10" || m == "-10") {  // rounding carried into the next power
+    m = m[0] == '-' ? "-1" : "1";
+    ++exponent;
+  }
+  return fmt::format("{}e{}", m, exponent);
+}
+
+// The fewest decimals (up to 8) that write every multiple of `step` exactly: 0.2 -> 1, 2.5 -> 1.
+int decimals_for(double step) {
+  for (int decimals = 0; decimals < 8; ++decimals) {
+    double scaled = step * std::pow(10.0, decimals);
+    if (std::abs(scaled - std::round(scaled)) <= 1e-6 * scaled) return decimals;
+  }
+  return 8;
+}
+
+std::string format_fixed(double value, double step, const char* suffix = "") {
+  return fmt::format("{:.{}f}{}", value, decimals_for(step), suffix);
+}
+
+}  // namespace
+
 std::string format_tick(double value, double step) {
   if (!std::isfinite(value)) return "n/a";
   if (std::abs(value) < step * 1e-6 || value == 0) return "0";
   double magnitude = std::abs(value);
-  if (magnitude < 1e-3 || magnitude >= 1e7) {
-    // Scientific, with the mantissa decimals the step needs: 2.5e-6, 1e-5.
-    int exponent = static_cast<int>(std::floor(std::log10(magnitude)));
-    double mantissa = value / std::pow(10.0, exponent);
-    int decimals = std::clamp(exponent - static_cast<int>(std::floor(std::log10(step))), 0, 4);
-    std::string m = fmt::format("{:.{}f}", mantissa, decimals);
-    if (m.find('.') != std::string::npos) {  // trim trailing zeros
-      m.erase(m.find_last_not_of('0') + 1);
-      if (m.back() == '.') m.pop_back();
-    }
-    if (m == "10" || m == "-10") {  // rounding carried into the next power
-      m = m[0] == '-' ? "-1" : "1";
-      ++exponent;
-    }
-    return fmt::format("{}e{}", m, exponent);
-  }
-  int decimals = std::clamp(-static_cast<int>(std::floor(std::log10(step) + 1e-9)), 0, 8);
-  return fmt::format("{:.{}f}", value, decimals);
+  if (magnitude < 1e-3 || magnitude >= 1e9) return format_scientific(value, step);
+  if (magnitude >= 1e6) return format_fixed(value / 1e6, step / 1e6, "M");  // 1.5M tokens
+  if (magnitude >= 1e4) return format_fixed(value / 1e3, step / 1e3, "k");  // 450k
+  return format_fixed(value, step);
 }
 
 bool has_finite_points(const ChartSpec& spec) {

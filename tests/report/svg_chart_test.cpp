@@ -55,7 +55,11 @@ TEST(FormatTick, DecimalsFollowTheStep) {
   EXPECT_EQ(format_tick(5.551115123125783e-17, 0.1), "0");  // float noise of 0.1 * 3 - 0.3
   EXPECT_EQ(format_tick(2.5e-6, 5e-7), "2.5e-6");
   EXPECT_EQ(format_tick(1e-6, 1e-6), "1e-6");
-  EXPECT_EQ(format_tick(3e7, 1e7), "3e7");
+  EXPECT_EQ(format_tick(3e9, 1e9), "3e9");
+  EXPECT_EQ(format_tick(450000, 50000), "450k");  // large counts stay short next to the axis
+  EXPECT_EQ(format_tick(12500, 2500), "12.5k");
+  EXPECT_EQ(format_tick(1.5e6, 5e5), "1.5M");
+  EXPECT_EQ(format_tick(9000, 1000), "9000");
 }
 
 TEST(EscapeHtml, AllSpecialCharacters) {
