@@ -19,6 +19,14 @@ std::string generation_to_json(const Generation& generation) {
   return object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+void clear_generations(const fs::path& output_dir) {
+  std::error_code ec;
+  fs::remove(output_dir / kGenerationsFileName, ec);
+  if (ec)
+    throw_user_error("{}: cannot remove ({})", (output_dir / kGenerationsFileName).string(),
+                     ec.message());
+}
+
 void append_generation(const fs::path& output_dir, const Generation& generation) {
   append_line(output_dir / kGenerationsFileName, generation_to_json(generation));
 }

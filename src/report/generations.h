@@ -32,6 +32,8 @@ struct Generation {
 };
 
 std::string generation_to_json(const Generation& generation);
+// Removes OUTPUT_DIR/generations.jsonl (a fresh run; a resumed one keeps its "before" answers).
+void clear_generations(const fs::path& output_dir);
 // Appends one line to OUTPUT_DIR/generations.jsonl.
 void append_generation(const fs::path& output_dir, const Generation& generation);
 // Reads every line; a malformed line is a UserError naming path:line.

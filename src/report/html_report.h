@@ -41,7 +41,8 @@ RunData load_run(const fs::path& run_dir);
 std::string render_report(const RunData& run);
 
 // load_run + render_report, written atomically to RUN_DIR/report.html; returns its path.
-// The trainer calls this at the end of every `dpo train` / `dpo sft` run.
+// The trainer calls this at the end of every `dpo train` / `dpo sft` run (a UserError from a
+// damaged generations.jsonl there is worth a warning, not a failed run).
 fs::path write_report(const fs::path& run_dir);
 
 }  // namespace dpo::report

@@ -127,6 +127,18 @@ size_t truncate_metrics_after(const fs::path& path, int64_t last_step) {
   return rows;
 }
 
+std::string format_log_line(const MetricsRow& row) {
+  std::string out = "{";
+  for (const auto& [key, value] : row.values) {
+    if (out.size() > 1) out += ", ";
+    std::string number = std::isnan(value)   ? "nan"
+                         : std::isinf(value) ? (value > 0 ? "inf" : "-inf")
+                                             : fmt::format("{:.4g}", value);
+    out += fmt::format("'{}': {}", key, number);
+  }
+  return out + "}";
+}
+
 bool is_timing_key(const std::string& name) {
   return name == "elapsed_seconds" || name == "tokens_per_second" || ends_with(name, "_runtime") ||
          ends_with(name, "_per_second");

@@ -58,6 +58,11 @@ std::vector<MetricsRow> parse_metrics_text(const std::string& text, const std::s
 // Returns the number of rows kept. A missing file is left missing (0 rows).
 size_t truncate_metrics_after(const fs::path& path, int64_t last_step);
 
+// The console line for a log point, as HF's Trainer prints its logs:
+//   {'loss': 0.6931, 'grad_norm': 1.234, 'learning_rate': 1e-06, ..., 'epoch': 0.05}
+// (4 significant digits; the step is left out, as HF does; non-finite values print as nan/inf).
+std::string format_log_line(const MetricsRow& row);
+
 // elapsed_seconds, tokens_per_second and HF's *_runtime / *_per_second values.
 bool is_timing_key(const std::string& name);
 

@@ -27,6 +27,9 @@ TEST(Generations, WriteReadRoundTrip) {
   EXPECT_EQ(rows[0].completion, " Cork.\n\"quoted\"");
   EXPECT_EQ(rows[0].step, 0);
   EXPECT_FALSE(rows[1].step.has_value());
+  clear_generations(dir.path());
+  EXPECT_FALSE(fs::exists(dir.path() / "generations.jsonl"));
+  clear_generations(dir.path());  // nothing to remove: fine
 }
 
 TEST(Generations, InvalidUtf8IsReplacedNotFatal) {

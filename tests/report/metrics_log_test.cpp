@@ -155,6 +155,18 @@ TEST(ReadMetrics, SkipsBlankLinesAndCountsThem) {
   EXPECT_NE(error_of([&] { read_metrics(path); }).find("metrics.jsonl:3:"), std::string::npos);
 }
 
+TEST(MetricsRow, ConsoleLineLikeHf) {
+  MetricsRow r = row(10, {{"loss", 0.69314718},
+                          {"grad_norm", NAN},
+                          {"learning_rate", 1e-6},
+                          {"rewards/margins", -12.5},
+                          {"epoch", 0.05}});
+  EXPECT_EQ(format_log_line(r),
+            "{'loss': 0.6931, 'grad_norm': nan, 'learning_rate': 1e-06, 'rewards/margins': -12.5, "
+            "'epoch': 0.05}");
+  EXPECT_EQ(format_log_line(row(1, {})), "{}");
+}
+
 TEST(MetricNames, TimingKeysAndTensorBoardTags) {
   for (const char* key : {"elapsed_seconds", "tokens_per_second", "eval_runtime",
                           "eval_samples_per_second", "train_runtime"})
