@@ -35,7 +35,53 @@ ThreadMatchState& thread_state() {
 
 }  // namespace
 
-Regex::Regex(const std::string& pattern, const std::string& where) : pattern_(pattern) {
+std::string oniguruma_to_pcre2(const std::string& pattern) {
+  static const char* const kSpace = "\\t-\\r\\x{85}\\p{Z}";
+  static const char* const kHex = "0-9a-fA-F";
+  std::string out;
+  bool in_class = false;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    char c = pattern[i];
+    if (c == '\\' && i + 1 < pattern.size()) {
+      char next = pattern[++i];
+      if (next == 's') {
+        out += in_class ? std::string(kSpace) : "[" + std::string(kSpace) + "]";
+      } else if (next == 'S' && !in_class) {
+        out += "[^" + std::string(kSpace) + "]";
+      } else if (next == 'h') {
+        out += in_class ? std::string(kHex) : "[" + std::string(kHex) + "]";
+      } else if (next == 'H' && !in_class) {
+        out += "[^" + std::string(kHex) + "]";
+      } else {
+        out += c;
+        out += next;
+      }
+      continue;
+    }
+    if (!in_class && c == '[') {
+      in_class = true;
+      out += c;
+      if (i + 1 < pattern.size() && pattern[i + 1] == '^') out += pattern[++i];
+      if (i + 1 < pattern.size() && pattern[i + 1] == ']') out += pattern[++i];  // literal ]
+      continue;
+    }
+    if (in_class && c == '[' && i + 1 < pattern.size() && pattern[i + 1] == ':') {  // [:alpha:]
+      size_t end = pattern.find(":]", i + 2);
+      if (end != std::string::npos) {
+        out.append(pattern, i, end + 2 - i);
+        i = end + 1;
+        continue;
+      }
+    }
+    if (in_class && c == ']') in_class = false;
+    out += c;
+  }
+  return out;
+}
+
+Regex::Regex(const std::string& source_pattern, const std::string& where, bool oniguruma)
+    : pattern_(source_pattern) {
+  std::string pattern = oniguruma ? oniguruma_to_pcre2(source_pattern) : source_pattern;
   int error_code = 0;
   PCRE2_SIZE error_offset = 0;
   pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
@@ -44,7 +90,7 @@ Regex::Regex(const std::string& pattern, const std::string& where) : pattern_(pa
   if (!code) {
     PCRE2_UCHAR message[256];
     pcre2_get_error_message(error_code, message, sizeof(message));
-    throw_user_error("{} = \"{}\": bad regular expression at offset {}: {}", where, pattern,
+    throw_user_error("{} = \"{}\": bad regular expression at offset {}: {}", where, source_pattern,
                      error_offset, reinterpret_cast<const char*>(message));
   }
   code_ = code;
@@ -114,7 +160,7 @@ Pattern read_pattern(const JsonNode& node) {
     out.literal = pattern.get_string("String");
   } else if (pattern.has("Regex")) {
     out.regex = std::make_unique<Regex>(pattern.get_string("Regex"),
-                                        pattern.source + ": " + pattern.child_path("Regex"));
+                                        pattern.source + ": " + pattern.child_path("Regex"), true);
   } else {
     throw_invalid(node, "pattern", "{\"String\": ...} or {\"Regex\": ...}");
   }

@@ -13,8 +13,10 @@ using ByteRange = std::pair<size_t, size_t>;  // [begin, end) in bytes
 
 class Regex {
  public:
-  // `where` names the JSON path for the error message of a pattern PCRE2 rejects.
-  Regex(const std::string& pattern, const std::string& where);
+  // `where` names the JSON path for the error message of a pattern PCRE2 rejects. With
+  // `oniguruma`, the pattern is read as Oniguruma (what HF tokenizers compiles it with) reads it:
+  // see oniguruma_to_pcre2.
+  Regex(const std::string& pattern, const std::string& where, bool oniguruma = false);
   ~Regex();
   Regex(const Regex&) = delete;
   Regex& operator=(const Regex&) = delete;
@@ -29,6 +31,11 @@ class Regex {
   void* code_ = nullptr;  // pcre2_code*
   bool jit_ = false;
 };
+
+// Rewrites the shorthands whose meaning differs between Oniguruma (Unicode) and PCRE2 (UTF+UCP):
+// \s = [\t-\r\x{85}\p{Z}] (PCRE2 adds U+180E), \S its complement outside classes, \h = hex digit
+// (PCRE2: horizontal space), \H its complement. Everything else is passed through.
+std::string oniguruma_to_pcre2(const std::string& pattern);
 
 // Escapes `literal` so that it matches itself in a PCRE2 pattern.
 std::string regex_escape(std::string_view literal);
