@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "report/crc32c.h"
@@ -206,6 +208,39 @@ TEST(MetricsLogTensorBoard, ResumeTellsTensorBoardToForgetLaterSteps) {
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[1].session_status, kSessionStart);
   EXPECT_EQ(events[1].step, 41);
+}
+
+// Google's protobuf runtime must read the file as TensorFlow's Event messages (tests/report/
+// verify_tfevents.py; skipped where Debian's python3-protobuf is not installed).
+TEST(TensorBoardWriter, GoogleProtobufReadsTheFile) {
+  if (std::system("/usr/bin/python3 -c 'import google.protobuf' >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "python3-protobuf not installed";
+  TestDir dir;
+  MetricsLogOptions options;
+  options.tensorboard = true;
+  fs::path events;
+  {
+    MetricsLog log(dir.path(), options);
+    events = log.tensorboard_path();
+    MetricsRow row;
+    row.step = 12;
+    row.values = {{"loss", 0.5}, {"rewards/margins", -1.25}};
+    log.write(row);
+  }
+  std::string command = std::string("/usr/bin/python3 ") + DPO_SOURCE_DIR +
+                        "/tests/report/verify_tfevents.py '" + events.string() + "' 2>&1";
+  std::string output;
+  std::FILE* pipe = ::popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  char buffer[1024];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, n);
+  EXPECT_EQ(::pclose(pipe), 0) << output;
+  EXPECT_EQ(output,
+            "0 brain.Event:2 [] \n"
+            "0  [] 1\n"
+            "12  [('train/loss', 0.5), ('train/rewards/margins', -1.25)] \n"
+            "OK\n");
 }
 
 }  // namespace
