@@ -22,17 +22,23 @@ struct TokenBatch {
   // Which sequence each scored token belongs to: (N, T) int64, -1 where nothing is scored. For the
   // padded layout this is the row index; for packed/prompt-sharing the sequence index 0..S-1.
   at::Tensor sequence_index;
-  int64_t num_sequences = 0;   // S: 2P for preference batches (chosen 0..P-1, rejected P..2P-1)
-  int64_t num_pairs = 0;       // P (0 for SFT batches)
-  int64_t real_tokens = 0;     // non-pad tokens (throughput)
+  // The position whose logits predict token t: (N, T) int64, -1 where nothing is scored. t - 1 in
+  // the padded and packed layouts; in prompt-sharing the first rejected token is predicted from
+  // the last prompt position. A sequence's first token is never scored (nothing precedes it).
+  at::Tensor logit_index;
+  int64_t num_sequences = 0;  // S: 2P for preference batches (chosen 0..P-1, rejected P..2P-1)
+  int64_t num_pairs = 0;      // P (0 for SFT batches)
+  int64_t real_tokens = 0;    // non-pad tokens (throughput)
   std::vector<int64_t> example_indices;  // PreferenceExample::index per pair (or SftExample)
 };
 
-// Builders. Rows are built on the CPU; `.to(device)` is the caller's.
+// Builders. Rows are built on the CPU; `.to(device)` is the caller's. Packed rows hold sequences
+// in order (chosen 0..P-1, then rejected) up to max_row_tokens each (0 = one row holding all; a
+// longer sequence gets a row of its own). Prompt-sharing is for preference pairs only (N = P).
 TokenBatch make_preference_batch(const std::vector<PreferenceExample>& pairs, BatchLayout layout,
                                  int64_t pad_token_id, int64_t max_row_tokens = 0);
-TokenBatch make_sft_batch(const std::vector<SftExample>& examples, BatchLayout layout, int64_t pad_token_id,
-                          int64_t max_row_tokens = 0);
+TokenBatch make_sft_batch(const std::vector<SftExample>& examples, BatchLayout layout,
+                          int64_t pad_token_id, int64_t max_row_tokens = 0);
 
 // Moves every tensor of the batch to `device`.
 TokenBatch to_device(const TokenBatch& batch, at::Device device);

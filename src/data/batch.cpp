@@ -1,0 +1,211 @@
+// Batches from tokenized examples. Shape legend: P pairs, S sequences, N rows, T time.
+// Every layout scores the same tokens: token k of a sequence (k >= 1) when it is a completion
+// token, predicted from the logits of the token before it in the same sequence.
+#include "data/batch.h"
+
+#include <algorithm>
+
+#include "util/error.h"
+
+namespace dpo {
+
+namespace {
+
+// One sequence to lay out: prompt then completion.
+struct Sequence {
+  const TokenIds* prompt;
+  const TokenIds* completion;
+  int64_t length() const { return static_cast<int64_t>(prompt->size() + completion->size()); }
+  TokenId token(int64_t k) const {
+    int64_t lp = static_cast<int64_t>(prompt->size());
+    return k < lp ? (*prompt)[static_cast<size_t>(k)] : (*completion)[static_cast<size_t>(k - lp)];
+  }
+  bool scored(int64_t k) const { return k >= 1 && k >= static_cast<int64_t>(prompt->size()); }
+};
+
+// Host buffers of one batch, turned into tensors at the end.
+struct Buffers {
+  int64_t rows, time;
+  std::vector<int64_t> ids, positions, sequence_index, logit_index;
+  std::vector<uint8_t> completion;
+  Buffers(int64_t n, int64_t t, int64_t pad)
+      : rows(n),
+        time(t),
+        ids(static_cast<size_t>(n * t), pad),
+        positions(static_cast<size_t>(n * t), 0),
+        sequence_index(static_cast<size_t>(n * t), -1),
+        logit_index(static_cast<size_t>(n * t), -1),
+        completion(static_cast<size_t>(n * t), 0) {}
+  size_t at(int64_t row, int64_t t) const { return static_cast<size_t>(row * time + t); }
+  // Writes token k of `seq` at (row, t), predicted from position `from` when scored.
+  void put(const Sequence& seq, int64_t k, int64_t row, int64_t t, int64_t position, int64_t s,
+           int64_t from) {
+    size_t i = at(row, t);
+    ids[i] = seq.token(k);
+    positions[i] = position;
+    if (seq.scored(k)) {
+      completion[i] = 1;
+      sequence_index[i] = s;
+      logit_index[i] = from;
+    }
+  }
+};
+
+at::Tensor long_tensor(const std::vector<int64_t>& values, int64_t n, int64_t t) {
+  return at::tensor(at::ArrayRef<int64_t>(values), at::kLong).reshape({n, t});
+}
+
+void finish(Buffers& b, TokenBatch& batch) {
+  batch.input.input_ids = long_tensor(b.ids, b.rows, b.time);            // (N, T)
+  batch.input.position_ids = long_tensor(b.positions, b.rows, b.time);   // (N, T)
+  batch.sequence_index = long_tensor(b.sequence_index, b.rows, b.time);  // (N, T)
+  batch.logit_index = long_tensor(b.logit_index, b.rows, b.time);        // (N, T)
+  batch.completion_mask = at::tensor(at::ArrayRef<uint8_t>(b.completion), at::kByte)
+                              .reshape({b.rows, b.time})
+                              .to(at::kBool);  // (N, T)
+}
+
+// Padded: one sequence per row, right padding.
+TokenBatch padded(const std::vector<Sequence>& seqs, int64_t pad) {
+  int64_t n = static_cast<int64_t>(seqs.size()), t = 0;
+  for (const Sequence& s : seqs) t = std::max(t, s.length());
+  Buffers b(n, t, pad);
+  std::vector<int64_t> attention(static_cast<size_t>(n * t), 0);
+  TokenBatch batch;
+  for (int64_t row = 0; row < n; ++row) {
+    for (int64_t k = 0; k < seqs[row].length(); ++k) {
+      b.put(seqs[row], k, row, k, k, row, k - 1);
+      attention[b.at(row, k)] = 1;
+    }
+    batch.real_tokens += seqs[row].length();
+  }
+  finish(b, batch);
+  batch.input.attention_mask = long_tensor(attention, n, t);  // (N, T)
+  return batch;
+}
+
+// Packed: sequences in order, a new row when the next one does not fit in max_row_tokens.
+TokenBatch packed(const std::vector<Sequence>& seqs, int64_t pad, int64_t max_row_tokens) {
+  std::vector<int64_t> row_of(seqs.size()), start_of(seqs.size());
+  int64_t rows = 0, used = 0, t = 0;
+  for (size_t s = 0; s < seqs.size(); ++s) {
+    int64_t length = seqs[s].length();
+    if (rows == 0 || (max_row_tokens > 0 && used + length > max_row_tokens && used > 0)) {
+      ++rows;
+      used = 0;
+    }
+    row_of[s] = rows - 1;
+    start_of[s] = used;
+    used += length;
+    t = std::max(t, used);
+  }
+  Buffers b(rows, t, pad);
+  std::vector<int64_t> segments(static_cast<size_t>(rows * t), -1);
+  TokenBatch batch;
+  int64_t segment = 0;
+  for (size_t s = 0; s < seqs.size(); ++s) {
+    if (s > 0 && row_of[s] != row_of[s - 1]) segment = 0;
+    for (int64_t k = 0; k < seqs[s].length(); ++k) {
+      int64_t column = start_of[s] + k;
+      b.put(seqs[s], k, row_of[s], column, k, static_cast<int64_t>(s), column - 1);
+      segments[b.at(row_of[s], column)] = segment;
+    }
+    ++segment;
+    batch.real_tokens += seqs[s].length();
+  }
+  finish(b, batch);
+  batch.input.segment_ids = long_tensor(segments, rows, t);  // (N, T)
+  return batch;
+}
+
+// Prompt-sharing: row p = prompt, chosen, rejected; chosen sees prompt + chosen, rejected sees
+// prompt + rejected (causally); both continue the prompt's positions.
+TokenBatch prompt_sharing(const std::vector<PreferenceExample>& pairs, int64_t pad) {
+  int64_t p_count = static_cast<int64_t>(pairs.size()), t = 0;
+  for (const auto& e : pairs)
+    t = std::max<int64_t>(
+        t, static_cast<int64_t>(e.prompt_ids.size() + e.chosen_ids.size() + e.rejected_ids.size()));
+  Buffers b(p_count, t, pad);
+  at::Tensor allowed = at::zeros({p_count, t, t}, at::kBool);  // (N, T, T)
+  auto see = allowed.accessor<bool, 3>();
+  TokenBatch batch;
+  for (int64_t p = 0; p < p_count; ++p) {
+    const PreferenceExample& e = pairs[static_cast<size_t>(p)];
+    const int64_t lp = static_cast<int64_t>(e.prompt_ids.size());
+    const int64_t lc = static_cast<int64_t>(e.chosen_ids.size());
+    const int64_t lr = static_cast<int64_t>(e.rejected_ids.size());
+    Sequence chosen{&e.prompt_ids, &e.chosen_ids}, rejected{&e.prompt_ids, &e.rejected_ids};
+    for (int64_t k = 0; k < lp; ++k) b.put(chosen, k, p, k, k, p, -1);  // prompt: never scored
+    for (int64_t k = lp; k < lp + lc; ++k) b.put(chosen, k, p, k, k, p, k - 1);
+    for (int64_t k = lp; k < lp + lr; ++k) {
+      int64_t column = lc + k;
+      b.put(rejected, k, p, column, k, p_count + p, k == lp ? lp - 1 : column - 1);
+    }
+    // Masks: prompt causal; chosen -> prompt + chosen; rejected -> prompt + rejected.
+    for (int64_t i = 0; i < lp + lc; ++i)
+      for (int64_t j = 0; j <= i; ++j) see[p][i][j] = true;
+    for (int64_t i = lp + lc; i < lp + lc + lr; ++i) {
+      for (int64_t j = 0; j < lp; ++j) see[p][i][j] = true;
+      for (int64_t j = lp + lc; j <= i; ++j) see[p][i][j] = true;
+    }
+    for (int64_t i = lp + lc + lr; i < t; ++i) see[p][i][i] = true;  // padding sees itself only
+    batch.real_tokens += lp + lc + lr;
+  }
+  finish(b, batch);
+  batch.input.allowed = allowed;
+  return batch;
+}
+
+TokenBatch lay_out(const std::vector<Sequence>& seqs, BatchLayout layout, int64_t pad,
+                   int64_t max_row_tokens) {
+  if (layout == BatchLayout::kPadded) return padded(seqs, pad);
+  if (layout == BatchLayout::kPacked) return packed(seqs, pad, max_row_tokens);
+  throw_user_error("the prompt-sharing layout applies to preference pairs only");
+}
+
+}  // namespace
+
+TokenBatch make_preference_batch(const std::vector<PreferenceExample>& pairs, BatchLayout layout,
+                                 int64_t pad_token_id, int64_t max_row_tokens) {
+  DPO_CHECK(!pairs.empty(), "make_preference_batch: no pairs");
+  TokenBatch batch;
+  if (layout == BatchLayout::kPromptSharing) {
+    batch = prompt_sharing(pairs, pad_token_id);
+  } else {
+    std::vector<Sequence> seqs;
+    for (const auto& e : pairs) seqs.push_back({&e.prompt_ids, &e.chosen_ids});
+    for (const auto& e : pairs) seqs.push_back({&e.prompt_ids, &e.rejected_ids});
+    batch = lay_out(seqs, layout, pad_token_id, max_row_tokens);
+  }
+  batch.num_pairs = static_cast<int64_t>(pairs.size());
+  batch.num_sequences = 2 * batch.num_pairs;
+  for (const auto& e : pairs) batch.example_indices.push_back(e.index);
+  return batch;
+}
+
+TokenBatch make_sft_batch(const std::vector<SftExample>& examples, BatchLayout layout,
+                          int64_t pad_token_id, int64_t max_row_tokens) {
+  DPO_CHECK(!examples.empty(), "make_sft_batch: no examples");
+  std::vector<Sequence> seqs;
+  for (const auto& e : examples) seqs.push_back({&e.prompt_ids, &e.completion_ids});
+  TokenBatch batch = lay_out(seqs, layout, pad_token_id, max_row_tokens);
+  batch.num_sequences = static_cast<int64_t>(examples.size());
+  for (const auto& e : examples) batch.example_indices.push_back(e.index);
+  return batch;
+}
+
+TokenBatch to_device(const TokenBatch& batch, at::Device device) {
+  auto move = [&](const at::Tensor& x) { return x.defined() ? x.to(device) : x; };
+  TokenBatch out = batch;
+  out.input.input_ids = move(batch.input.input_ids);
+  out.input.position_ids = move(batch.input.position_ids);
+  out.input.attention_mask = move(batch.input.attention_mask);
+  out.input.segment_ids = move(batch.input.segment_ids);
+  out.input.allowed = move(batch.input.allowed);
+  out.completion_mask = move(batch.completion_mask);
+  out.sequence_index = move(batch.sequence_index);
+  out.logit_index = move(batch.logit_index);
+  return out;
+}
+
+}  // namespace dpo

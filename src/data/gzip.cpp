@@ -1,0 +1,110 @@
+#include "data/gzip.h"
+
+#include <zlib.h>
+
+#include <cstdio>
+
+#include "util/error.h"
+
+namespace dpo {
+
+namespace {
+
+constexpr size_t kChunkBytes = 1 << 20;
+
+bool has_gzip_magic(const std::filesystem::path& path) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (!file) return false;
+  unsigned char magic[2] = {0, 0};
+  size_t got = std::fread(magic, 1, 2, file);
+  std::fclose(file);
+  return got == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+}
+
+}  // namespace
+
+ByteStream::ByteStream(const std::filesystem::path& path) : path_(path) {
+  if (!std::filesystem::is_regular_file(path))
+    throw_user_error("{}: dataset file not found (expected a .jsonl, .json or .gz file)",
+                     path.string());
+  is_gzip_ = has_gzip_magic(path);
+  gzFile file = gzopen(path.c_str(), "rb");
+  if (!file) throw_user_error("{}: cannot open the dataset file", path.string());
+  gzbuffer(file, 1 << 17);
+  file_ = file;
+}
+
+ByteStream::~ByteStream() {
+  if (file_) gzclose(static_cast<gzFile>(file_));
+}
+
+size_t ByteStream::read(char* buffer, size_t size) {
+  int got = gzread(static_cast<gzFile>(file_), buffer, static_cast<unsigned>(size));
+  if (got < 0) {
+    int code = 0;
+    const char* message = gzerror(static_cast<gzFile>(file_), &code);
+    throw_user_error("{}: corrupt gzip data ({})", path_.string(), message ? message : "unknown");
+  }
+  return static_cast<size_t>(got);
+}
+
+LineStream::LineStream(const std::filesystem::path& path) : bytes_(path) {}
+
+bool LineStream::refill() {
+  if (at_end_) return false;
+  buffer_.erase(0, position_);
+  position_ = 0;
+  size_t old_size = buffer_.size();
+  buffer_.resize(old_size + kChunkBytes);
+  size_t got = bytes_.read(buffer_.data() + old_size, kChunkBytes);
+  buffer_.resize(old_size + got);
+  if (got == 0) at_end_ = true;
+  return got > 0;
+}
+
+bool LineStream::next(std::string& line) {
+  while (true) {
+    size_t newline = buffer_.find('\n', position_);
+    if (newline != std::string::npos) {
+      line.assign(buffer_, position_, newline - position_);
+      position_ = newline + 1;
+      break;
+    }
+    if (!refill()) {
+      if (position_ >= buffer_.size()) return false;
+      line.assign(buffer_, position_, std::string::npos);  // last line without '\n'
+      position_ = buffer_.size();
+      break;
+    }
+  }
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  ++line_number_;
+  return true;
+}
+
+CharStream::CharStream(const std::filesystem::path& path) : bytes_(path) {}
+
+bool CharStream::refill() {
+  if (at_end_) return false;
+  buffer_.resize(kChunkBytes);
+  size_t got = bytes_.read(buffer_.data(), kChunkBytes);
+  buffer_.resize(got);
+  position_ = 0;
+  if (got == 0) at_end_ = true;
+  return got > 0;
+}
+
+int CharStream::peek() {
+  if (position_ >= buffer_.size() && !refill()) return -1;
+  return static_cast<unsigned char>(buffer_[position_]);
+}
+
+int CharStream::get() {
+  int c = peek();
+  if (c < 0) return c;
+  ++position_;
+  if (c == '\n') ++line_;
+  return c;
+}
+
+}  // namespace dpo

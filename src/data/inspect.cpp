@@ -1,0 +1,149 @@
+#include "data/inspect.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace dpo {
+
+namespace {
+
+constexpr const char* kBoundary = "\u27e6\u25b6\u27e7";  // ⟦▶⟧ between prompt and completion
+
+std::string decode(const TextEncoder& encoder, const TokenIds& ids) {
+  if (encoder.decode) return encoder.decode(ids);
+  return fmt::format("{}", fmt::join(ids, " "));
+}
+
+int64_t size_of(const TokenIds& ids) {
+  return static_cast<int64_t>(ids.size());
+}
+
+}  // namespace
+
+LengthStats length_stats(std::vector<int64_t> lengths) {
+  LengthStats s;
+  if (lengths.empty()) return s;
+  std::sort(lengths.begin(), lengths.end());
+  auto rank = [&](double p) {
+    size_t k = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(lengths.size())));
+    return lengths[std::min(lengths.size(), std::max<size_t>(k, 1)) - 1];
+  };
+  s.p50 = rank(50);
+  s.p90 = rank(90);
+  s.p99 = rank(99);
+  s.max = lengths.back();
+  return s;
+}
+
+TextEncoder byte_encoder() {
+  TextEncoder e;
+  e.encode = [](const std::string& text, bool) {
+    TokenIds ids;
+    ids.reserve(text.size());
+    for (unsigned char c : text) ids.push_back(c);
+    return ids;
+  };
+  e.decode = [](const TokenIds& ids) {
+    std::string text;
+    for (TokenId id : ids) text.push_back(static_cast<char>(id));
+    return text;
+  };
+  return e;
+}
+
+ChatRenderer plain_chat_renderer() {
+  return [](const nlohmann::json& messages, bool add_generation_prompt) {
+    std::string out;
+    for (const auto& m : messages)
+      out += m["role"].get<std::string>() + ": " + m["content"].get<std::string>() + "\n";
+    if (add_generation_prompt) out += "assistant: ";
+    return out;
+  };
+}
+
+InspectResult inspect_preference_data(const DataOptions& options, const TextEncoder& encoder,
+                                      const ChatRenderer* renderer, int num_examples) {
+  DataOptions reading = options;
+  reading.drop_invalid_rows = true;
+  reading.max_length = 0;
+  reading.max_prompt_length = 0;
+  reading.max_completion_length = 0;
+  InspectResult result;
+  std::vector<PreferenceExample> examples =
+      read_preference_examples(options.dataset, reading, encoder, renderer, result.report);
+  std::vector<int64_t> prompt, chosen, rejected;
+  TruncationOptions truncation;
+  truncation.max_length = options.max_length;
+  truncation.max_prompt_length = options.max_prompt_length;
+  truncation.max_completion_length = options.max_completion_length;
+  truncation.mode = parse_truncation_mode(options.truncation_mode);
+  for (const PreferenceExample& e : examples) {
+    prompt.push_back(size_of(e.prompt_ids));
+    chosen.push_back(size_of(e.chosen_ids));
+    rejected.push_back(size_of(e.rejected_ids));
+    PreferenceExample copy = e;
+    TruncationResult r = truncate_example(copy, truncation);
+    result.truncated_rows += r == TruncationResult::kTruncated;
+    result.dropped_rows += r == TruncationResult::kDropped;
+  }
+  result.prompt = length_stats(prompt);
+  result.chosen = length_stats(chosen);
+  result.rejected = length_stats(rejected);
+  result.length_unit = "tokens";
+  result.max_length = options.max_length;
+  result.truncation_mode = options.truncation_mode;
+  for (int i = 0; i < num_examples && i < static_cast<int>(examples.size()); ++i) {
+    const PreferenceExample& e = examples[static_cast<size_t>(i)];
+    std::string shown_prompt = decode(encoder, e.prompt_ids);
+    result.examples.push_back(shown_prompt + kBoundary + decode(encoder, e.chosen_ids));
+    result.rejected_examples.push_back(shown_prompt + kBoundary + decode(encoder, e.rejected_ids));
+  }
+  return result;
+}
+
+std::string inspect_text(const InspectResult& r) {
+  std::string out = r.report.summary() + "\n";
+  auto row = [&](const char* name, const LengthStats& s) {
+    return fmt::format("  {:<9} {:>7} {:>7} {:>7} {:>7}\n", name, s.p50, s.p90, s.p99, s.max);
+  };
+  out += fmt::format("lengths ({}):\n  {:<9} {:>7} {:>7} {:>7} {:>7}\n", r.length_unit, "", "p50",
+                     "p90", "p99", "max");
+  out += row("prompt", r.prompt) + row("chosen", r.chosen) + row("rejected", r.rejected);
+  out += fmt::format(
+      "with max_length {} ({}): {} rows truncated, {} rows dropped (prompt alone "
+      ">= max_length)\n",
+      r.max_length, r.truncation_mode, r.truncated_rows, r.dropped_rows);
+  for (size_t i = 0; i < r.examples.size(); ++i) {
+    out += fmt::format("\nexample {} (prompt {} chosen):\n{}\n", i + 1, kBoundary, r.examples[i]);
+    out += fmt::format("example {} (prompt {} rejected):\n{}\n", i + 1, kBoundary,
+                       r.rejected_examples[i]);
+  }
+  return out;
+}
+
+nlohmann::ordered_json inspect_json(const InspectResult& r) {
+  auto stats = [](const LengthStats& s) {
+    return nlohmann::ordered_json{{"p50", s.p50}, {"p90", s.p90}, {"p99", s.p99}, {"max", s.max}};
+  };
+  nlohmann::ordered_json j;
+  j["format"] = format_name(r.report.format);
+  j["format_description"] = format_description(r.report.format);
+  j["format_detected"] = r.report.format_detected;
+  j["rows"] = r.report.rows;
+  j["kept_rows"] = r.report.kept_rows;
+  j["invalid_rows"] = r.report.invalid_rows;
+  j["invalid_by_reason"] = r.report.invalid_by_reason;
+  j["max_length"] = r.max_length;
+  j["truncation_mode"] = r.truncation_mode;
+  j["truncated_rows"] = r.truncated_rows;
+  j["dropped_rows"] = r.dropped_rows;
+  j["length_unit"] = r.length_unit;
+  j["lengths"] = {
+      {"prompt", stats(r.prompt)}, {"chosen", stats(r.chosen)}, {"rejected", stats(r.rejected)}};
+  j["examples"] = r.examples;
+  return j;
+}
+
+}  // namespace dpo

@@ -1,0 +1,47 @@
+// `dpo data inspect`: what a preference dataset looks like to the pipeline — detected format,
+// rows, invalid rows by reason, token-length percentiles, what max_length would truncate or drop,
+// and rendered examples with the prompt/completion boundary marked. Plain C++, no libtorch.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "data/pipeline.h"
+
+namespace dpo {
+
+struct LengthStats {
+  int64_t p50 = 0, p90 = 0, p99 = 0, max = 0;
+};
+
+// Nearest-rank percentiles of `lengths` (all 0 when empty).
+LengthStats length_stats(std::vector<int64_t> lengths);
+
+struct InspectResult {
+  DataReport report;        // read with drop_invalid_rows (every bad row counted) and no truncation
+  std::string length_unit;  // "tokens", or "bytes" without a tokenizer
+  LengthStats prompt, chosen, rejected;
+  int64_t max_length = 0;
+  std::string truncation_mode;
+  int64_t truncated_rows = 0;  // with the given max_length / truncation_mode
+  int64_t dropped_rows = 0;
+  std::vector<std::string> examples;  // "PROMPT⟦▶⟧CHOSEN" renderings (decoded ids)
+  std::vector<std::string> rejected_examples;
+};
+
+// `options.dataset` is inspected; max_length and truncation options are applied only to count.
+InspectResult inspect_preference_data(const DataOptions& options, const TextEncoder& encoder,
+                                      const ChatRenderer* renderer, int num_examples = 2);
+
+// Without a tokenizer: one "token" per byte, chat messages rendered as "role: content" lines.
+TextEncoder byte_encoder();
+ChatRenderer plain_chat_renderer();
+
+std::string inspect_text(const InspectResult& result);
+// {"format", "format_description", "rows", "kept_rows", "invalid_rows", "invalid_by_reason",
+//  "truncated_rows", "dropped_rows", "max_length", "length_unit",
+//  "lengths": {"prompt"|"chosen"|"rejected": {"p50", "p90", "p99", "max"}}, "examples"}
+nlohmann::ordered_json inspect_json(const InspectResult& result);
+
+}  // namespace dpo

@@ -1,0 +1,173 @@
+#include "data/tokenize.h"
+
+#include <exception>
+#include <mutex>
+#include <thread>
+
+#include "util/error.h"
+#include "util/strings.h"
+
+namespace dpo {
+
+using nlohmann::json;
+
+namespace {
+
+// TRL add_eos: the EOS text is appended unless the completion already ends with it.
+std::string with_eos(const std::string& completion, const TextEncoder& encoder) {
+  if (encoder.eos_token.empty() || ends_with(completion, encoder.eos_token)) return completion;
+  return completion + encoder.eos_token;
+}
+
+// A prompt already starting with the BOS text gets no second BOS.
+bool adds_special_tokens(const std::string& prompt, const TextEncoder& encoder) {
+  return encoder.bos_token.empty() || !starts_with(prompt, encoder.bos_token);
+}
+
+bool is_prefix(const TokenIds& prefix, const TokenIds& ids) {
+  return prefix.size() <= ids.size() && std::equal(prefix.begin(), prefix.end(), ids.begin());
+}
+
+// full[len(prompt):] (TRL), counting a boundary mismatch when prompt is not a prefix of full.
+TokenIds completion_after(const TokenIds& prompt, const TokenIds& full, bool& mismatch) {
+  if (!is_prefix(prompt, full)) mismatch = true;
+  if (full.size() <= prompt.size()) return {};
+  return TokenIds(full.begin() + static_cast<std::ptrdiff_t>(prompt.size()), full.end());
+}
+
+const ChatRenderer& require_renderer(const ChatRenderer* renderer, const std::string& where) {
+  if (!renderer || !*renderer)
+    throw_user_error(
+        "{}: chat messages need a chat template, and none is set (the tokenizer has "
+        "no chat_template; set chat_template to a file or one of llama-2, zephyr, "
+        "chatml, llama-3)",
+        where);
+  return *renderer;
+}
+
+json concat(const json& a, const json& b) {
+  json out = a;
+  for (const json& m : b) out.push_back(m);
+  return out;
+}
+
+void check_range(const TokenIds& ids, const TextEncoder& encoder, const std::string& where,
+                 const char* name) {
+  if (encoder.vocab_size == 0) return;
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (static_cast<size_t>(ids[i]) >= encoder.vocab_size)
+      throw InvalidRow("token id out of range",
+                       fmt::format("{}: field '{}': token id {} at position {} is out of range "
+                                   "(expected ids below the vocabulary size {})",
+                                   where, name, ids[i], i, encoder.vocab_size));
+}
+
+void count_mismatch(bool mismatch, TokenizeStats* stats) {
+  if (mismatch && stats) ++stats->boundary_mismatches;
+}
+
+}  // namespace
+
+PreferenceExample tokenize_preference_row(const PreferenceRow& row, const TextEncoder& encoder,
+                                          const ChatRenderer* renderer, TokenizeStats* stats) {
+  PreferenceExample out;
+  out.index = row.index;
+  bool mismatch = false;
+  switch (row.content) {
+    case RowContent::kIds:
+      check_range(row.prompt_ids, encoder, row.where, "prompt_ids");
+      check_range(row.chosen_ids, encoder, row.where, "chosen_ids");
+      check_range(row.rejected_ids, encoder, row.where, "rejected_ids");
+      out.prompt_ids = row.prompt_ids;
+      out.chosen_ids = row.chosen_ids;
+      out.rejected_ids = row.rejected_ids;
+      break;
+    case RowContent::kText: {
+      bool special = adds_special_tokens(row.prompt, encoder);
+      out.prompt_ids = encoder.encode(row.prompt, special);
+      out.chosen_ids = completion_after(
+          out.prompt_ids, encoder.encode(row.prompt + with_eos(row.chosen, encoder), special),
+          mismatch);
+      out.rejected_ids = completion_after(
+          out.prompt_ids, encoder.encode(row.prompt + with_eos(row.rejected, encoder), special),
+          mismatch);
+      break;
+    }
+    case RowContent::kMessages: {
+      const ChatRenderer& render = require_renderer(renderer, row.where);
+      out.prompt_ids = encoder.encode(render(row.prompt_messages, true), false);
+      out.chosen_ids = completion_after(
+          out.prompt_ids,
+          encoder.encode(render(concat(row.prompt_messages, row.chosen_messages), false), false),
+          mismatch);
+      out.rejected_ids = completion_after(
+          out.prompt_ids,
+          encoder.encode(render(concat(row.prompt_messages, row.rejected_messages), false), false),
+          mismatch);
+      break;
+    }
+  }
+  count_mismatch(mismatch, stats);
+  return out;
+}
+
+SftExample tokenize_sft_row(const SftRow& row, const TextEncoder& encoder,
+                            const ChatRenderer* renderer, TokenizeStats* stats) {
+  SftExample out;
+  out.index = row.index;
+  bool mismatch = false;
+  if (row.content == RowContent::kText) {
+    if (row.prompt.empty()) {  // text format: every token is scored
+      std::string text = with_eos(row.completion, encoder);
+      out.completion_ids = encoder.encode(text, adds_special_tokens(text, encoder));
+    } else {
+      bool special = adds_special_tokens(row.prompt, encoder);
+      out.prompt_ids = encoder.encode(row.prompt, special);
+      out.completion_ids = completion_after(
+          out.prompt_ids, encoder.encode(row.prompt + with_eos(row.completion, encoder), special),
+          mismatch);
+    }
+  } else {
+    const ChatRenderer& render = require_renderer(renderer, row.where);
+    if (row.prompt_messages.empty()) {  // messages format
+      out.completion_ids = encoder.encode(render(row.completion_messages, false), false);
+    } else {
+      out.prompt_ids = encoder.encode(render(row.prompt_messages, true), false);
+      out.completion_ids = completion_after(
+          out.prompt_ids,
+          encoder.encode(render(concat(row.prompt_messages, row.completion_messages), false),
+                         false),
+          mismatch);
+    }
+  }
+  count_mismatch(mismatch, stats);
+  return out;
+}
+
+void parallel_for(size_t count, int threads, const std::function<void(size_t)>& work) {
+  size_t workers =
+      std::max<size_t>(1, std::min<size_t>(static_cast<size_t>(std::max(threads, 1)), count));
+  if (workers <= 1) {
+    for (size_t i = 0; i < count; ++i) work(i);
+    return;
+  }
+  std::exception_ptr first_error;
+  std::mutex error_mutex;
+  std::vector<std::thread> pool;
+  size_t block = (count + workers - 1) / workers;
+  for (size_t w = 0; w < workers; ++w) {
+    size_t begin = w * block, end = std::min(count, begin + block);
+    pool.emplace_back([&, begin, end] {
+      try {
+        for (size_t i = begin; i < end; ++i) work(i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (!first_error) first_error = std::current_exception();
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+  if (first_error) std::rethrow_exception(first_error);
+}
+
+}  // namespace dpo

@@ -1,0 +1,179 @@
+#include "data/batch.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+#include <tuple>
+
+#include "data/sampler.h"
+
+namespace dpo {
+namespace {
+
+std::vector<int64_t> values(const at::Tensor& t) {
+  at::Tensor flat = t.to(at::kLong).contiguous().view(-1);
+  return std::vector<int64_t>(flat.data_ptr<int64_t>(), flat.data_ptr<int64_t>() + flat.numel());
+}
+
+TEST(Batch, PaddedMatchesTrlCollator) {
+  // The example of TRL's DataCollatorForPreference docstring.
+  std::vector<PreferenceExample> pairs = {{{1, 2, 3}, {4, 5}, {6}, 10},
+                                          {{7, 8}, {9}, {10, 11}, 11}};
+  TokenBatch b = make_preference_batch(pairs, BatchLayout::kPadded, 0);
+  EXPECT_EQ(values(b.input.input_ids),
+            (std::vector<int64_t>{1, 2, 3, 4, 5, 7, 8, 9, 0, 0, 1, 2, 3, 6, 0, 7, 8, 10, 11, 0}));
+  EXPECT_EQ(values(b.input.attention_mask),
+            (std::vector<int64_t>{1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, 1, 1, 1, 1, 0}));
+  EXPECT_EQ(values(b.completion_mask),
+            (std::vector<int64_t>{0, 0, 0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0}));
+  EXPECT_EQ(values(b.sequence_index), (std::vector<int64_t>{-1, -1, -1, 0, 0,  -1, -1, 1, -1, -1,
+                                                            -1, -1, -1, 2, -1, -1, -1, 3, 3,  -1}));
+  EXPECT_EQ(values(b.logit_index), (std::vector<int64_t>{-1, -1, -1, 2, 3,  -1, -1, 1, -1, -1,
+                                                         -1, -1, -1, 2, -1, -1, -1, 1, 2,  -1}));
+  EXPECT_EQ(b.num_pairs, 2);
+  EXPECT_EQ(b.num_sequences, 4);
+  EXPECT_EQ(b.real_tokens, 5 + 3 + 4 + 4);
+  EXPECT_EQ(b.example_indices, (std::vector<int64_t>{10, 11}));
+  EXPECT_FALSE(b.input.segment_ids.defined());
+}
+
+// Per scored token: (sequence, token, position, the tokens+positions it may attend to, the token
+// its logits come from). Identical across layouts means the same scores and the same context.
+using Scored =
+    std::tuple<int64_t, int64_t, int64_t, std::multiset<std::pair<int64_t, int64_t>>, int64_t>;
+
+std::multiset<Scored> scored_tokens(const TokenBatch& b) {
+  const int64_t n = b.input.input_ids.size(0), t = b.input.input_ids.size(1);
+  auto ids = values(b.input.input_ids), pos = values(b.input.position_ids);
+  auto seq = values(b.sequence_index), from = values(b.logit_index),
+       mask = values(b.completion_mask);
+  std::vector<int64_t> attn =
+      b.input.attention_mask.defined() ? values(b.input.attention_mask) : std::vector<int64_t>{};
+  std::vector<int64_t> segments =
+      b.input.segment_ids.defined() ? values(b.input.segment_ids) : std::vector<int64_t>{};
+  std::vector<int64_t> allowed =
+      b.input.allowed.defined() ? values(b.input.allowed) : std::vector<int64_t>{};
+  std::multiset<Scored> out;
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t i = 0; i < t; ++i) {
+      int64_t at = r * t + i;
+      if (!mask[at]) {
+        EXPECT_EQ(seq[at], -1);
+        continue;
+      }
+      std::multiset<std::pair<int64_t, int64_t>> visible;
+      for (int64_t j = 0; j <= i; ++j) {
+        int64_t key = r * t + j;
+        bool sees = !allowed.empty()    ? allowed[r * t * t + i * t + j] != 0
+                    : !segments.empty() ? segments[key] == segments[at]
+                                        : attn[key] != 0;
+        if (sees) visible.insert({ids[key], pos[key]});
+      }
+      if (!allowed.empty()) {  // no query may see a later key
+        for (int64_t j = i + 1; j < t; ++j) EXPECT_FALSE(allowed[r * t * t + i * t + j]);
+      }
+      out.insert({seq[at], ids[at], pos[at], visible, ids[r * t + from[at]]});
+    }
+  return out;
+}
+
+std::vector<PreferenceExample> sample_pairs() {
+  return {{{1, 2, 3}, {4, 5}, {6}, 0},
+          {{7, 8}, {9}, {10, 11, 12}, 1},
+          {{13}, {14, 15, 16, 17}, {18, 19}, 2},
+          {{}, {20, 21}, {22}, 3}};  // empty prompt (keep_end truncation): first token unscored
+}
+
+TEST(Batch, PackedAndPromptSharingScoreTheSameTokensAsPadded) {
+  auto pairs = sample_pairs();
+  auto reference = scored_tokens(make_preference_batch(pairs, BatchLayout::kPadded, 0));
+  EXPECT_EQ(reference.size(), 2u + 1 + 1 + 3 + 4 + 2 + 1 + 0);
+  for (int64_t max_row : {0, 6, 9, 100}) {
+    TokenBatch packed = make_preference_batch(pairs, BatchLayout::kPacked, 0, max_row);
+    EXPECT_EQ(scored_tokens(packed), reference) << "max_row_tokens " << max_row;
+    EXPECT_EQ(packed.real_tokens, 28);
+  }
+  TokenBatch sharing = make_preference_batch(pairs, BatchLayout::kPromptSharing, 0);
+  EXPECT_EQ(scored_tokens(sharing), reference);
+  EXPECT_EQ(sharing.input.input_ids.size(0), 4);
+  EXPECT_EQ(sharing.real_tokens, 28 - (3 + 2 + 1));  // each prompt once
+}
+
+TEST(Batch, PackedLayoutSegmentsAndPositions) {
+  std::vector<PreferenceExample> pairs = {{{1, 2}, {3}, {4, 5}, 0}};
+  TokenBatch b = make_preference_batch(pairs, BatchLayout::kPacked, 0, 4);
+  // Rows: [1 2 3 | pad] (3 tokens; the next sequence of 4 does not fit) and [1 2 4 5].
+  EXPECT_EQ(values(b.input.input_ids), (std::vector<int64_t>{1, 2, 3, 0, 1, 2, 4, 5}));
+  EXPECT_EQ(values(b.input.segment_ids), (std::vector<int64_t>{0, 0, 0, -1, 0, 0, 0, 0}));
+  EXPECT_EQ(values(b.input.position_ids), (std::vector<int64_t>{0, 1, 2, 0, 0, 1, 2, 3}));
+  TokenBatch one_row = make_preference_batch(pairs, BatchLayout::kPacked, 0, 0);
+  EXPECT_EQ(values(one_row.input.segment_ids), (std::vector<int64_t>{0, 0, 0, 1, 1, 1, 1}));
+  EXPECT_EQ(values(one_row.input.position_ids), (std::vector<int64_t>{0, 1, 2, 0, 1, 2, 3}));
+  EXPECT_EQ(values(one_row.sequence_index), (std::vector<int64_t>{-1, -1, 0, -1, -1, 1, 1}));
+}
+
+TEST(Batch, PromptSharingLayout) {
+  std::vector<PreferenceExample> pairs = {{{1, 2}, {3}, {4, 5}, 0}};
+  TokenBatch b = make_preference_batch(pairs, BatchLayout::kPromptSharing, 0);
+  EXPECT_EQ(values(b.input.input_ids), (std::vector<int64_t>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(values(b.input.position_ids), (std::vector<int64_t>{0, 1, 2, 2, 3}));
+  EXPECT_EQ(values(b.sequence_index), (std::vector<int64_t>{-1, -1, 0, 1, 1}));
+  EXPECT_EQ(values(b.logit_index), (std::vector<int64_t>{-1, -1, 1, 1, 3}));
+  EXPECT_EQ(values(b.input.allowed), (std::vector<int64_t>{1, 0, 0, 0, 0,  //
+                                                           1, 1, 0, 0, 0,  //
+                                                           1, 1, 1, 0, 0,  //
+                                                           1, 1, 0, 1, 0,  //
+                                                           1, 1, 0, 1, 1}));
+}
+
+TEST(Batch, SftBatches) {
+  std::vector<SftExample> examples = {{{1, 2}, {3, 4}, 5}, {{}, {6, 7, 8}, 6}};
+  TokenBatch b = make_sft_batch(examples, BatchLayout::kPadded, 0);
+  EXPECT_EQ(values(b.completion_mask), (std::vector<int64_t>{0, 0, 1, 1, 0, 1, 1, 0}));
+  EXPECT_EQ(b.num_pairs, 0);
+  EXPECT_EQ(b.num_sequences, 2);
+  EXPECT_EQ(scored_tokens(make_sft_batch(examples, BatchLayout::kPacked, 0, 0)), scored_tokens(b));
+}
+
+TEST(Sampler, SameSeedSameBatchesOtherSeedOtherOrder) {
+  SamplerOptions o;
+  o.batch_size = 4;
+  o.seed = 42;
+  auto a = epoch_batches(50, 0, o), b = epoch_batches(50, 0, o);
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(a.size(), 13u);
+  EXPECT_EQ(a.back().size(), 2u);
+  EXPECT_NE(epoch_batches(50, 1, o), a);  // another epoch, another order
+  o.seed = 43;
+  EXPECT_NE(epoch_batches(50, 0, o), a);
+  std::vector<int64_t> all;
+  for (auto& batch : a) all.insert(all.end(), batch.begin(), batch.end());
+  std::sort(all.begin(), all.end());
+  for (int64_t i = 0; i < 50; ++i) EXPECT_EQ(all[static_cast<size_t>(i)], i);
+  o.drop_last = true;
+  EXPECT_EQ(epoch_batches(50, 0, o).size(), 12u);
+  // The generator is ours: fixed numbers on every platform.
+  EXPECT_EQ(permutation(5, 42), permutation(5, 42));
+  SplitMix64 rng(0);
+  EXPECT_EQ(rng.next(), 0xE220A8397B1DCDAFull);
+}
+
+TEST(Sampler, LengthGroupedBatchesHoldSimilarLengths) {
+  SamplerOptions o;
+  o.batch_size = 2;
+  o.group_by_length = true;
+  o.megabatch_factor = 5;  // megabatches of 10
+  std::vector<int64_t> lengths(40);
+  for (size_t i = 0; i < lengths.size(); ++i) lengths[i] = static_cast<int64_t>((i * 37) % 101);
+  auto batches = epoch_batches(40, 0, o, lengths);
+  ASSERT_EQ(batches.size(), 20u);
+  for (size_t m = 0; m < 4; ++m) {  // within each megabatch: longest first
+    for (size_t k = 5 * m; k + 1 < 5 * (m + 1); ++k)
+      EXPECT_GE(lengths[batches[k].back()], lengths[batches[k + 1].front()]);
+  }
+  EXPECT_EQ(epoch_batches(40, 0, o, lengths), batches);
+}
+
+}  // namespace
+}  // namespace dpo
