@@ -143,15 +143,27 @@ SequenceLogProbs sequence_log_probs(const at::Tensor& hidden, const at::Tensor& 
             "completion_mask shape does not match the hidden states");
   at::Tensor positions =
       at::nonzero(batch.completion_mask.to(at::kBool).reshape({-1})).squeeze(1);  // (M)
-  DPO_CHECK(positions.remainder(time).gt(0).all().item<bool>(),
-            "a completion token at position 0 of a row has no preceding logits");
+  // Flat position of the hidden state that predicts each scored token: logit_index when the batch
+  // gives it (prompt-sharing rows), else the previous position of the row.
+  at::Tensor predictors;  // (M)
+  if (batch.logit_index.defined()) {
+    at::Tensor in_row = batch.logit_index.reshape({-1}).index_select(0, positions);
+    DPO_CHECK(positions.numel() == 0 ||
+                  (in_row.min().item<int64_t>() >= 0 && in_row.max().item<int64_t>() < time),
+              "logit_index of a completion token outside 0..{}", time - 1);
+    predictors = positions - positions.remainder(time) + in_row;
+  } else {
+    DPO_CHECK(positions.remainder(time).gt(0).all().item<bool>(),
+              "a completion token at position 0 of a row has no preceding logits");
+    predictors = positions - 1;
+  }
   at::Tensor labels = batch.input.input_ids.reshape({-1}).index_select(0, positions);   // (M)
   at::Tensor sequence = batch.sequence_index.reshape({-1}).index_select(0, positions);  // (M)
   DPO_CHECK(positions.numel() == 0 || (sequence.min().item<int64_t>() >= 0 &&
                                        sequence.max().item<int64_t>() < num_sequences),
             "sequence_index of a completion token outside 0..{}", num_sequences - 1);
   at::Tensor previous_hidden =
-      hidden.reshape({rows * time, channels}).index_select(0, positions - 1);  // (M, C)
+      hidden.reshape({rows * time, channels}).index_select(0, predictors);  // (M, C)
 
   SequenceLogProbs out;
   at::Tensor stats;

@@ -1,11 +1,13 @@
 // Per-sequence completion log-probs from final hidden states, in float32, chunked over positions.
 // Shape legend: N rows, T time, C hidden, V vocab, M scored tokens, S sequences, P pairs.
 //
-// A scored token sits at position t of a row (completion_mask[t] = 1, t > 0); its log-prob is
-// log_softmax(lm_head(hidden[t-1]))[input_ids[t]]. Only the M hidden states at t-1 are gathered,
-// and the (chunk, V) float32 logits of `chunk_tokens` of them at a time exist at once, in the
-// forward pass and again in the backward pass (a custom autograd function recomputes them instead
-// of keeping every chunk's softmax alive until backward). Gradients flow to the hidden states (and
+// A scored token sits at position t of a row (completion_mask[t] = 1); its log-prob is
+// log_softmax(lm_head(hidden[j]))[input_ids[t]] with j = batch.logit_index[t] when the batch has
+// one (prompt-sharing rows predict the first rejected token from the last prompt position), else
+// j = t - 1. Only the M predicting hidden states are gathered, and the (chunk, V) float32 logits of
+// `chunk_tokens` of them at a time exist at once, in the forward pass and again in the backward
+// pass (a custom autograd function recomputes them instead of keeping every chunk's softmax alive
+// until backward). Gradients flow to the hidden states (and
 // to the lm_head weight when it requires grad).
 #pragma once
 #include <ATen/ATen.h>
@@ -43,7 +45,7 @@ struct SequenceLogProbs {
 };
 
 // hidden (N, T, C) any float dtype; lm_head_weight (V, C); batch: completion_mask,
-// sequence_index, num_sequences, num_pairs (for ld_alpha) and input.input_ids.
+// sequence_index, logit_index (optional), num_sequences, num_pairs (for ld_alpha), input_ids.
 SequenceLogProbs sequence_log_probs(const at::Tensor& hidden, const at::Tensor& lm_head_weight,
                                     const TokenBatch& batch, const LogProbOptions& options);
 
