@@ -153,7 +153,7 @@ class ByteLevelPreTokenizer : public PreTokenizer {
  public:
   ByteLevelPreTokenizer(bool add_prefix_space, bool use_regex)
       : add_prefix_space_(add_prefix_space) {
-    if (use_regex) regex_ = std::make_unique<Regex>(kGpt2Pattern, "ByteLevel pattern");
+    if (use_regex) regex_ = std::make_unique<Regex>(kGpt2Pattern, "ByteLevel pattern", true);
   }
   void pre_tokenize(Words& words) const override {
     if (add_prefix_space_) {
