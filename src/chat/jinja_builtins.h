@@ -15,6 +15,8 @@ namespace dpo::jinja {
 Value binary_operation(const std::string& op, const Value& a, const Value& b);
 Value negate(const Value& value);
 Value unary_plus(const Value& value);
+// printf-style formatting with %s %r %d %i %f %% ("%s" % x and the format filter).
+std::string printf_format(const std::string& pattern, const List& values, bool all_must_be_used);
 // `needle in haystack` (substring, element, key).
 bool contains(const Value& haystack, const Value& needle);
 // a op b for == != < <= > >=.
@@ -30,7 +32,7 @@ bool apply_test(const std::string& name, const Value& input, CallArgs& args);
 // x.name: a method of str/dict/list bound to x, else x["name"]; Undefined (with a hint) when
 // neither exists; EvalError when x is Undefined or the method mutates (sandbox).
 Value get_attribute(const Value& object, const std::string& name);
-// x[key]: item, then attribute; slices are Value::tuple({start, stop, step}) with a slice flag.
+// x[key]: item, then attribute (Undefined when neither); x[a:b:c] as Python slicing.
 Value get_item(const Value& object, const Value& key);
 Value get_slice(const Value& object, const Value& start, const Value& stop, const Value& step);
 // The global functions: range, dict, namespace, joiner, cycler, raise_exception, strftime_now.

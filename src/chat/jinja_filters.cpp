@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <map>
@@ -70,7 +71,7 @@ Value f_string(const Value& v, CallArgs& args) {
 }
 Value f_safe(const Value& v, CallArgs& args) {
   ArgReader("safe", args, {});
-  return v;
+  return Value(v.str());  // Markup(value) is a str
 }
 
 Value f_escape(const Value& v, CallArgs& args) {
@@ -103,6 +104,9 @@ Value f_escape(const Value& v, CallArgs& args) {
 // jinja2's indent: the first line is left alone unless `first`; blank lines unless `blank`.
 Value f_indent(const Value& v, CallArgs& args) {
   ArgReader a("indent", args, {"width", "first", "blank"});
+  if (!v.is_string())
+    throw EvalError(
+        fmt::format("unsupported operand type(s) for +=: '{}' and 'str'", v.type_name()));
   const Value& width = a.get(0);
   const std::string indentation =
       width.is_string()
@@ -122,41 +126,15 @@ Value f_indent(const Value& v, CallArgs& args) {
 }
 
 Value f_format(const Value& v, CallArgs& args) {
-  // printf-style: %s %d %i %r %f %% only.
-  const std::string pattern = v.str();
-  std::string out;
-  size_t next = 0;
-  for (size_t i = 0; i < pattern.size(); ++i) {
-    if (pattern[i] != '%') {
-      out += pattern[i];
-      continue;
-    }
-    if (++i >= pattern.size()) throw EvalError("incomplete format");
-    const char spec = pattern[i];
-    if (spec == '%') {
-      out += '%';
-      continue;
-    }
-    if (next >= args.positional.size()) throw EvalError("not enough arguments for format string");
-    const Value& arg = args.positional[next++];
-    if (spec == 's')
-      out += arg.str();
-    else if (spec == 'r')
-      out += arg.repr();
-    else if ((spec == 'd' || spec == 'i') && arg.is_number())
-      out += std::to_string(arg.is_float() ? static_cast<int64_t>(arg.as_double()) : arg.as_int());
-    else if (spec == 'f' && arg.is_number())
-      out += fmt::format("{:.6f}", arg.as_double());
-    else
-      throw EvalError(fmt::format("unsupported format character '{}'", spec));
-  }
-  return Value(std::move(out));
+  const List values = args.positional;
+  return Value(printf_format(v.str(), values, true));
 }
 
 // ---- numbers ----
 
 Value f_int(const Value& v, CallArgs& args) {
   ArgReader a("int", args, {"default", "base"});
+  if (v.is_undefined()) throw EvalError(v.undefined_hint());
   const Value fallback = a.get_or(0, Value(int64_t{0}));
   if (v.is_float()) {
     if (!std::isfinite(v.as_double()) || std::fabs(v.as_double()) > 9.2e18) return fallback;
@@ -180,6 +158,7 @@ Value f_int(const Value& v, CallArgs& args) {
 
 Value f_float(const Value& v, CallArgs& args) {
   ArgReader a("float", args, {"default"});
+  if (v.is_undefined()) throw EvalError(v.undefined_hint());
   if (v.is_number()) return Value(v.as_double());
   const std::string text = python_strip(v.str(), nullptr, true, true);
   char* end = nullptr;
@@ -244,7 +223,7 @@ Value f_reverse(const Value& v, CallArgs& args) {
   if (v.is_string()) return get_slice(v, Value::none(), Value::none(), Value(int64_t{-1}));
   List items = v.iterate();
   std::reverse(items.begin(), items.end());
-  return Value::list(std::move(items));
+  return Value::generator(std::move(items));  // reversed(): an iterator
 }
 
 // attribute "a.b.0" looked up as Jinja's make_attrgetter does.
@@ -287,12 +266,12 @@ Value f_default(const Value& v, CallArgs& args) {
 
 Value f_items(const Value& v, CallArgs& args) {
   ArgReader("items", args, {});
-  if (v.is_undefined()) return Value::list();
+  if (v.is_undefined()) return Value::generator({});
   if (!v.is_dict() || v.is_namespace() || v.is_loop())
     throw EvalError("Can only get item pairs from a mapping.");
   List out;
   for (const auto& [key, value] : v.as_dict().items) out.push_back(Value::tuple({key, value}));
-  return Value::list(std::move(out));
+  return Value::generator(std::move(out));
 }
 
 Value f_tojson(const Value& v, CallArgs& args) {
@@ -374,7 +353,7 @@ Value f_unique(const Value& v, CallArgs& args) {
     seen.push_back(key);
     out.push_back(item);
   }
-  return Value::list(std::move(out));
+  return Value::generator(std::move(out));
 }
 
 Value min_or_max(const Value& v, CallArgs& args, bool want_max, const char* name) {
@@ -422,13 +401,14 @@ Value filter_items(const Value& v, CallArgs& args, bool by_attribute, bool keep_
   test_args.keyword = args.keyword;
   if (!test.empty() && !has_test(test)) throw EvalError(fmt::format("No test named '{}'.", test));
   List out;
+  if (!v.truthy()) return Value::generator({});  // jinja2 iterates only `if value`
   for (const Value& item : v.iterate()) {
     const Value subject = by_attribute ? attribute_of(item, attribute) : item;
     CallArgs call = test_args;
     const bool passed = test.empty() ? subject.truthy() : apply_test(test, subject, call);
     if (passed == keep_when) out.push_back(item);
   }
-  return Value::list(std::move(out));
+  return Value::generator(std::move(out));
 }
 Value f_select(const Value& v, CallArgs& args) {
   return filter_items(v, args, false, true, "select");
@@ -445,6 +425,7 @@ Value f_rejectattr(const Value& v, CallArgs& args) {
 
 Value f_map(const Value& v, CallArgs& args) {
   List out;
+  if (!v.truthy()) return Value::generator({});  // jinja2 iterates only `if value`
   const auto attribute = std::find_if(args.keyword.begin(), args.keyword.end(),
                                       [](const auto& kv) { return kv.first == "attribute"; });
   if (attribute != args.keyword.end()) {
@@ -455,7 +436,7 @@ Value f_map(const Value& v, CallArgs& args) {
       if (value.is_undefined() && fallback != args.keyword.end()) value = fallback->second;
       out.push_back(value);
     }
-    return Value::list(std::move(out));
+    return Value::generator(std::move(out));
   }
   if (args.positional.empty()) throw EvalError("map requires a filter argument");
   const std::string filter = args.positional[0].str();
@@ -467,7 +448,7 @@ Value f_map(const Value& v, CallArgs& args) {
     CallArgs call = filter_args;
     out.push_back(apply_filter(filter, item, call));
   }
-  return Value::list(std::move(out));
+  return Value::generator(std::move(out));
 }
 
 Value f_attr(const Value& v, CallArgs& args) {
@@ -477,7 +458,15 @@ Value f_attr(const Value& v, CallArgs& args) {
 
 Value f_wordcount(const Value& v, CallArgs& args) {
   ArgReader("wordcount", args, {});
-  return Value(static_cast<int64_t>(python_split(v.str(), nullptr, -1).size()));
+  int64_t words = 0;
+  bool in_word = false;
+  for (unsigned char c :
+       v.str()) {  // runs of \w (letters, digits, _; non-ASCII counts as a letter)
+    const bool word_char = std::isalnum(c) || c == '_' || c >= 0x80;
+    if (word_char && !in_word) ++words;
+    in_word = word_char;
+  }
+  return Value(words);
 }
 
 Value f_center(const Value& v, CallArgs& args) {
@@ -593,7 +582,7 @@ bool t_iterable(const Value& v, CallArgs& args) {
 }
 bool t_sequence(const Value& v, CallArgs& args) {
   ArgReader("sequence", args, {});
-  return v.is_undefined() || v.is_string() || v.is_list() ||
+  return v.is_undefined() || v.is_string() || v.is_sequence() ||
          (v.is_dict() && !v.is_namespace() && !v.is_loop());
 }
 bool t_callable(const Value& v, CallArgs& args) {
@@ -630,19 +619,13 @@ bool t_sameas(const Value& v, CallArgs& args) {
   if (v.is_dict()) return &v.as_dict() == &other.as_dict();
   return equals(v, other) && (v.is_int() ? v.as_int() >= -5 && v.as_int() <= 256 : false);
 }
-int64_t integer_of(const Value& v) {
-  if (!v.is_number())
-    throw EvalError(
-        fmt::format("unsupported operand type(s) for %: '{}' and 'int'", v.type_name()));
-  return v.is_float() ? static_cast<int64_t>(v.as_double()) : v.as_int();
-}
-bool t_odd(const Value& v, CallArgs& args) {
+bool t_odd(const Value& v, CallArgs& args) {  // value % 2 == 1
   ArgReader("odd", args, {});
-  return integer_of(v) % 2 != 0;
+  return equals(binary_operation("%", v, Value(int64_t{2})), Value(int64_t{1}));
 }
-bool t_even(const Value& v, CallArgs& args) {
+bool t_even(const Value& v, CallArgs& args) {  // value % 2 == 0
   ArgReader("even", args, {});
-  return integer_of(v) % 2 == 0;
+  return equals(binary_operation("%", v, Value(int64_t{2})), Value(int64_t{0}));
 }
 bool t_divisibleby(const Value& v, CallArgs& args) {
   const Value n = single_arg("divisibleby", args);

@@ -501,7 +501,7 @@ Value python_getattr(const Value& object, const std::string& name) {
     if (is_one_of(name, {"get", "items", "keys", "values", "copy"}))
       return bound(object, name, dict_method);
     if (is_one_of(name, {"pop", "popitem", "setdefault", "update", "clear"})) unsafe(object, name);
-  } else if (object.is_list()) {
+  } else if (object.is_sequence()) {
     if (is_one_of(name, {"count", "index"}) || (name == "copy" && !object.is_tuple()))
       return bound(object, name, list_method);
     if (!object.is_tuple() && is_one_of(name, {"append", "extend", "insert", "pop", "remove",
@@ -526,12 +526,12 @@ Value get_item(const Value& object, const Value& key) {
   if (object.is_undefined()) throw EvalError(object.undefined_hint());
   if (object.is_dict() && !object.is_namespace() && !object.is_loop()) {
     if (const Value* item = object.as_dict().find(key)) return *item;
-  } else if ((object.is_list() || object.is_string()) && (key.is_int() || key.is_bool())) {
+  } else if ((object.is_sequence() || object.is_string()) && (key.is_int() || key.is_bool())) {
     const int64_t length = object.length();
     int64_t index = key.as_int();
     if (index < 0) index += length;
     if (index >= 0 && index < length) {
-      if (object.is_list()) return object.as_list()[static_cast<size_t>(index)];
+      if (object.is_sequence()) return object.as_list()[static_cast<size_t>(index)];
       return get_slice(object, Value(index), Value(index + 1), Value::none());
     }
   }
@@ -543,11 +543,14 @@ Value get_item(const Value& object, const Value& key) {
 Value get_slice(const Value& object, const Value& start_value, const Value& stop_value,
                 const Value& step_value) {
   if (object.is_undefined()) throw EvalError(object.undefined_hint());
+  // Jinja compiles x[a:b] to Python slicing directly (no getitem fallback), so misuse raises.
+  if (object.is_dict() && !object.is_namespace() && !object.is_loop())
+    throw EvalError("unhashable type: 'slice'");
+  if (!object.is_sequence() && !object.is_string())
+    throw EvalError(fmt::format("'{}' object is not subscriptable", object.type_name()));
   const auto valid = [](const Value& v) { return v.is_none() || v.is_int() || v.is_bool(); };
-  if (!(object.is_list() || object.is_string()) || !valid(start_value) || !valid(stop_value) ||
-      !valid(step_value))
-    return Value::undefined(
-        fmt::format("{} cannot be sliced with these indices", object_description(object)));
+  if (!valid(start_value) || !valid(stop_value) || !valid(step_value))
+    throw EvalError("slice indices must be integers or None or have an __index__ method");
   const int64_t step = step_value.is_none() ? 1 : step_value.as_int();
   if (step == 0) throw EvalError("slice step cannot be zero");
   const int64_t length = object.length();

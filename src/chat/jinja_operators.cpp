@@ -57,7 +57,7 @@ Value add(const Value& a, const Value& b) {
     return Value(checked(add_overflows, a.as_int(), b.as_int()));
   }
   if (a.is_string() && b.is_string()) return Value(a.as_string() + b.as_string());
-  if (a.is_list() && b.is_list() && a.is_tuple() == b.is_tuple()) {
+  if (a.is_sequence() && b.is_sequence() && a.is_tuple() == b.is_tuple()) {
     List items = a.as_list();
     items.insert(items.end(), b.as_list().begin(), b.as_list().end());
     return a.is_tuple() ? Value::tuple(std::move(items)) : Value::list(std::move(items));
@@ -129,6 +129,43 @@ Value power(const Value& a, const Value& b) {
 
 }  // namespace
 
+std::string printf_format(const std::string& pattern, const List& values, bool all_must_be_used) {
+  std::string out;
+  size_t next = 0;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] != '%') {
+      out += pattern[i];
+      continue;
+    }
+    if (++i >= pattern.size()) throw EvalError("incomplete format");
+    const char spec = pattern[i];
+    if (spec == '%') {
+      out += '%';
+      continue;
+    }
+    if (next >= values.size()) throw EvalError("not enough arguments for format string");
+    const Value& value = values[next++];
+    if (spec == 's') {
+      out += value.str();
+    } else if (spec == 'r') {
+      out += value.repr();
+    } else if ((spec == 'd' || spec == 'i') && value.is_number()) {
+      const double x = value.as_double();
+      if (value.is_float() && !(std::fabs(x) < 9.2e18))
+        throw EvalError("cannot convert float to integer");
+      out += std::to_string(value.is_float() ? static_cast<int64_t>(x) : value.as_int());
+    } else if (spec == 'f' && value.is_number()) {
+      out += fmt::format("{:.6f}", value.as_double());
+    } else {
+      throw EvalError(
+          fmt::format("unsupported format character '{}' for a {}", spec, value.type_name()));
+    }
+  }
+  if (all_must_be_used && next < values.size())
+    throw EvalError("not all arguments converted during string formatting");
+  return out;
+}
+
 Value binary_operation(const std::string& op, const Value& a, const Value& b) {
   if (op == "+") return add(a, b);
   if (op == "-") {
@@ -141,13 +178,17 @@ Value binary_operation(const std::string& op, const Value& a, const Value& b) {
       if (a.is_float() || b.is_float()) return Value(a.as_double() * b.as_double());
       return Value(checked(mul_overflows, a.as_int(), b.as_int()));
     }
-    if ((a.is_string() || a.is_list()) && (b.is_int() || b.is_bool())) return repeat(a, b.as_int());
-    if ((b.is_string() || b.is_list()) && (a.is_int() || a.is_bool())) return repeat(b, a.as_int());
+    if ((a.is_string() || a.is_sequence()) && (b.is_int() || b.is_bool()))
+      return repeat(a, b.as_int());
+    if ((b.is_string() || b.is_sequence()) && (a.is_int() || a.is_bool()))
+      return repeat(b, a.as_int());
     unsupported("*", a, b);
   }
   if (op == "/" || op == "//" || op == "%") {
-    if (op == "%" && a.is_string())
-      throw EvalError("printf-style '%' formatting of strings is not supported");
+    if (op == "%" && a.is_string()) {  // printf-style: a tuple holds the arguments
+      const bool mapping = b.is_dict() || b.is_undefined() || (b.is_list() && !b.is_tuple());
+      return Value(printf_format(a.as_string(), b.is_tuple() ? b.as_list() : List{b}, !mapping));
+    }
     return divide(op, a, b);
   }
   if (op == "**") return power(a, b);
@@ -196,7 +237,7 @@ bool compare(const std::string& op, const Value& a, const Value& b) {
     if (x.is_undefined()) throw EvalError(x.undefined_hint());
     if (y.is_undefined()) throw EvalError(y.undefined_hint());
     const bool orderable = (x.is_number() && y.is_number()) || (x.is_string() && y.is_string()) ||
-                           (x.is_list() && y.is_list() && x.is_tuple() == y.is_tuple());
+                           (x.is_sequence() && y.is_sequence() && x.is_tuple() == y.is_tuple());
     if (!orderable)
       throw EvalError(fmt::format("'{}' not supported between instances of '{}' and '{}'", op,
                                   x.type_name(), y.type_name()));

@@ -60,6 +60,12 @@ Value Value::tuple(List items) {
   return v;
 }
 
+Value Value::generator(List items) {
+  Value v = list(std::move(items));
+  v.flag_ = Flag::Generator;
+  return v;
+}
+
 Value Value::dict() {
   Value v;
   v.kind_ = Kind::Dict;
@@ -133,7 +139,7 @@ bool Value::truthy() const {
     case Kind::String:
       return !string_.empty();
     case Kind::List:
-      return !list_->empty();
+      return flag_ == Flag::Generator || !list_->empty();
     case Kind::Dict:
       return flag_ != Flag::None || !dict_->items.empty();
     case Kind::Callable:
@@ -157,7 +163,7 @@ std::string Value::type_name() const {
     case Kind::String:
       return "str";
     case Kind::List:
-      return flag_ == Flag::Tuple ? "tuple" : "list";
+      return flag_ == Flag::Tuple ? "tuple" : flag_ == Flag::Generator ? "generator" : "list";
     case Kind::Dict:
       return flag_ == Flag::Namespace ? "Namespace" : flag_ == Flag::Loop ? "LoopContext" : "dict";
     case Kind::Callable:
@@ -211,6 +217,7 @@ std::string Value::repr() const {
       return python_string_repr(string_);
     case Kind::List:
       if (flag_ == Flag::Tuple) return "(" + join_repr(*list_) + (list_->size() == 1 ? ",)" : ")");
+      if (flag_ == Flag::Generator) return "<generator object>";
       return "[" + join_repr(*list_) + "]";
     case Kind::Dict:
       if (flag_ == Flag::Namespace) return "<Namespace " + dict_repr(*dict_) + ">";
@@ -257,6 +264,7 @@ int64_t Value::length() const {
     case Kind::String:
       return static_cast<int64_t>(code_point_count(string_));
     case Kind::List:
+      if (flag_ == Flag::Generator) break;
       return static_cast<int64_t>(list_->size());
     case Kind::Dict:
       if (flag_ == Flag::None) return static_cast<int64_t>(dict_->items.size());
@@ -281,6 +289,7 @@ bool equals(const Value& a, const Value& b) {
     case K::String:
       return a.as_string() == b.as_string();
     case K::List: {
+      if (a.is_generator() || b.is_generator()) return &a.as_list() == &b.as_list();
       if (a.is_tuple() != b.is_tuple()) return false;
       const List& x = a.as_list();
       const List& y = b.as_list();
@@ -596,6 +605,7 @@ static void write_json(const Value& value, const JsonOptions& options, int level
       json_string(value.as_string(), options.ensure_ascii, out);
       return;
     case Value::Kind::List: {
+      if (value.is_generator()) break;
       const List& items = value.as_list();
       if (items.empty()) {
         out += "[]";

@@ -53,6 +53,8 @@ class Value {
   Value(const char* s) : Value(std::string(s)) {}
   static Value list(List items = {});
   static Value tuple(List items);
+  // The lazy results of select, map, unique, reverse, items: iterable, always true, no len().
+  static Value generator(List items);
   static Value dict();
   static Value namespace_object();  // a dict whose attributes may be assigned
   static Value loop_object();       // the `loop` of a for loop (a dict named LoopContext)
@@ -71,6 +73,10 @@ class Value {
   bool is_string() const { return kind_ == Kind::String; }
   bool is_list() const { return kind_ == Kind::List; }  // list or tuple
   bool is_tuple() const { return kind_ == Kind::List && flag_ == Flag::Tuple; }
+  bool is_generator() const { return kind_ == Kind::List && flag_ == Flag::Generator; }
+  bool is_sequence() const {
+    return kind_ == Kind::List && flag_ != Flag::Generator;
+  }  // list or tuple
   bool is_dict() const { return kind_ == Kind::Dict; }
   bool is_namespace() const { return kind_ == Kind::Dict && flag_ == Flag::Namespace; }
   bool is_loop() const { return kind_ == Kind::Dict && flag_ == Flag::Loop; }
@@ -98,7 +104,7 @@ class Value {
   int64_t length() const;
 
  private:
-  enum class Flag : uint8_t { None, Tuple, Namespace, Loop };
+  enum class Flag : uint8_t { None, Tuple, Generator, Namespace, Loop };
   Kind kind_ = Kind::Undefined;
   Flag flag_ = Flag::None;
   bool bool_ = false;

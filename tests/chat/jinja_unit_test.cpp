@@ -163,6 +163,18 @@ TEST(ChatTemplateApply, PassesVariablesAsTransformersDoes) {
             "[1, 1.0, 0.1, 1.8446744073709552e+19, -5]");
 }
 
+// select, map, unique, reverse and items return generators in jinja2: always true, no len().
+TEST(JinjaValues, FilterGeneratorsAreLazyLikeJinja2) {
+  EXPECT_EQ(
+      render("{% if [1, 3] | select('even') %}T{% endif %}|{{ [1, 3] | select('even') | list }}"),
+      "T|[]");
+  EXPECT_EQ(render("{{ [3, 1] | reverse | join(',') }} {{ ['a'] | map('upper') | first }}"),
+            "1,3 A");
+  EXPECT_EQ(error_of("{{ [1] | select('odd') | length }}"),
+            "chat template line 1 column 26: object of type 'generator' has no len()");
+  EXPECT_EQ(render("{{ none | select('odd') | list }}{{ 0 | map('string') | list }}"), "[][]");
+}
+
 TEST(ChatTemplateApply, GenerationBlocksRenderTheirBody) {
   EXPECT_EQ(
       render("{% for i in range(2) %}{% generation %}<{{ i }}>{% endgeneration %}{% endfor %}"),
