@@ -20,6 +20,17 @@ int64_t size_of(const TokenIds& ids) {
   return static_cast<int64_t>(ids.size());
 }
 
+// Decodes prompt + completion together (a decoder may drop the leading space of a piece decoded
+// alone) and marks where the prompt's text ends.
+std::string render_with_boundary(const TextEncoder& encoder, const TokenIds& prompt,
+                                 const TokenIds& completion) {
+  TokenIds full = prompt;
+  full.insert(full.end(), completion.begin(), completion.end());
+  std::string whole = decode(encoder, full), head = decode(encoder, prompt);
+  if (whole.compare(0, head.size(), head) == 0) return head + kBoundary + whole.substr(head.size());
+  return head + kBoundary + decode(encoder, completion);
+}
+
 }  // namespace
 
 LengthStats length_stats(std::vector<int64_t> lengths) {
@@ -96,9 +107,8 @@ InspectResult inspect_preference_data(const DataOptions& options, const TextEnco
   result.truncation_mode = options.truncation_mode;
   for (int i = 0; i < num_examples && i < static_cast<int>(examples.size()); ++i) {
     const PreferenceExample& e = examples[static_cast<size_t>(i)];
-    std::string shown_prompt = decode(encoder, e.prompt_ids);
-    result.examples.push_back(shown_prompt + kBoundary + decode(encoder, e.chosen_ids));
-    result.rejected_examples.push_back(shown_prompt + kBoundary + decode(encoder, e.rejected_ids));
+    result.examples.push_back(render_with_boundary(encoder, e.prompt_ids, e.chosen_ids));
+    result.rejected_examples.push_back(render_with_boundary(encoder, e.prompt_ids, e.rejected_ids));
   }
   return result;
 }

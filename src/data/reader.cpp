@@ -78,47 +78,54 @@ void skip_whitespace(CharStream& in) {
   throw_user_error("{}:{}: malformed JSON: {}", path.string(), line, what);
 }
 
-// Appends the raw text of one JSON string (opening quote already peeked) to `out`.
-void read_string_raw(CharStream& in, const fs::path& path, std::string& out) {
+// Reads one JSON string (opening quote peeked), appending its raw text to `out` unless null.
+void read_string_raw(CharStream& in, const fs::path& path, std::string* out) {
   int64_t start_line = in.line();
-  out.push_back(static_cast<char>(in.get()));  // '"'
+  auto keep = [&](int c) {
+    if (out) out->push_back(static_cast<char>(c));
+  };
+  keep(in.get());  // '"'
   while (true) {
     int c = in.get();
     if (c < 0) malformed(path, start_line, "unterminated string");
-    out.push_back(static_cast<char>(c));
+    keep(c);
     if (c == '\\') {
       int escaped = in.get();
       if (escaped < 0) malformed(path, start_line, "unterminated string");
-      out.push_back(static_cast<char>(escaped));
+      keep(escaped);
     } else if (c == '"') {
       return;
     }
   }
 }
 
-// Reads the raw text of one JSON value (object, array, string or scalar) into `out`.
-void read_value_raw(CharStream& in, const fs::path& path, std::string& out) {
-  out.clear();
+// Reads one JSON value (object, array, string or scalar), its raw text into `out` unless null
+// (skipping a whole split keeps nothing in memory).
+void read_value_raw(CharStream& in, const fs::path& path, std::string* out) {
+  if (out) out->clear();
   int64_t start_line = in.line();
   int depth = 0;
+  bool empty = true;
   while (true) {
     int c = in.peek();
     if (c < 0) {
-      if (depth > 0 || out.empty()) malformed(path, start_line, "unexpected end of file");
+      if (depth > 0 || empty) malformed(path, start_line, "unexpected end of file");
       return;
     }
     if (c == '"') {
       read_string_raw(in, path, out);
+      empty = false;
       if (depth == 0) return;
       continue;
     }
-    if (depth == 0 && !out.empty() &&
+    if (depth == 0 && !empty &&
         (c == ',' || c == ']' || c == '}' || c == ' ' || c == '\n' || c == '\r' || c == '\t'))
       return;
-    if (depth == 0 && out.empty() && (c == ',' || c == ']' || c == '}' || c == ':'))
+    if (depth == 0 && empty && (c == ',' || c == ']' || c == '}' || c == ':'))
       malformed(path, in.line(), fmt::format("unexpected '{}'", static_cast<char>(c)));
     in.get();
-    out.push_back(static_cast<char>(c));
+    empty = false;
+    if (out) out->push_back(static_cast<char>(c));
     if (c == '{' || c == '[') ++depth;
     if (c == '}' || c == ']') {
       --depth;
@@ -132,7 +139,7 @@ std::string read_key(CharStream& in, const fs::path& path) {
   skip_whitespace(in);
   if (in.peek() != '"') malformed(path, in.line(), "expected a key string");
   std::string raw;
-  read_string_raw(in, path, raw);
+  read_string_raw(in, path, &raw);
   skip_whitespace(in);
   if (in.get() != ':') malformed(path, in.line(), "expected ':' after a key");
   skip_whitespace(in);
@@ -230,7 +237,7 @@ class JsonArraySource : public RowSource {
     first_ = false;
     row.file = path_.string();
     row.line = in_->line();
-    read_value_raw(*in_, path_, text_);
+    read_value_raw(*in_, path_, &text_);
     parse_row_text(text_, row);
     return true;
   }
@@ -270,7 +277,7 @@ FileKind detect_file_kind(const fs::path& path) {
   skip_whitespace(in);
   if (in.peek() != '{') return in.peek() == ']' ? FileKind::kJsonSplits : FileKind::kJsonl;
   std::string first;
-  read_value_raw(in, path, first);
+  read_value_raw(in, path, &first);
   json element = json::parse(first, nullptr, false);
   if (element.is_object() && !element.contains("role")) return FileKind::kJsonSplits;
   return FileKind::kJsonl;
@@ -281,14 +288,11 @@ std::vector<std::string> list_splits(const fs::path& path) {
   skip_whitespace(in);
   in.get();  // '{'
   std::vector<std::string> names;
-  std::string skipped;
   while (true) {
     skip_whitespace(in);
     if (in.peek() == '}') break;
     names.push_back(read_key(in, path));
-    read_value_raw(in, path, skipped);
-    skipped.clear();
-    skipped.shrink_to_fit();
+    read_value_raw(in, path, nullptr);
     skip_whitespace(in);
     int c = in.get();
     if (c == '}') break;
@@ -318,7 +322,6 @@ std::unique_ptr<CharStream> open_split(const fs::path& path, const std::string& 
   auto in = std::make_unique<CharStream>(path);
   skip_whitespace(*in);
   in->get();  // '{'
-  std::string skipped;
   while (true) {
     std::string key = read_key(*in, path);
     if (key == name) {
@@ -326,7 +329,7 @@ std::unique_ptr<CharStream> open_split(const fs::path& path, const std::string& 
         malformed(path, in->line(), "split '" + name + "' is not an array of rows");
       return in;
     }
-    read_value_raw(*in, path, skipped);
+    read_value_raw(*in, path, nullptr);
     skip_whitespace(*in);
     if (in->get() != ',') malformed(path, in->line(), "expected ',' between splits");
   }

@@ -97,6 +97,11 @@ TEST(ModelData, HhTextWithMistralTokenizer) {
   EXPECT_EQ(e.chosen_ids.back(), 2);  // EOS
   EXPECT_EQ(tokenizer.id_to_token(e.chosen_ids[0]), "\u2581Yes");
   EXPECT_EQ(tokenizer.id_to_token(e.rejected_ids[0]), "\u2581Yes");
+  // Inspection marks the boundary where it is: the answer keeps its leading space.
+  TextEncoder enc = make_text_encoder(tokenizer);
+  InspectResult r = inspect_preference_data(o, enc, nullptr, 1);
+  ASSERT_EQ(r.examples.size(), 1u);
+  EXPECT_EQ(r.examples[0], "<s> " + prompt + "\u27e6\u25b6\u27e7 Yes, it is.</s>");
   fs::remove_all(dir);
 }
 
