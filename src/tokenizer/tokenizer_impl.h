@@ -52,7 +52,7 @@ class TokenizerImpl {
   void load_added_tokens(const tok::JsonNode& list);
   void add_token(tok::AddedToken token);
   void build_matchers();
-  void load_config(const std::string& text, const std::string& name);
+  tok::json load_config(const std::string& text, const std::string& name);  // returns the config
   void load_special_tokens_map(const std::string& text);
   void apply_add_bos_eos(const tok::json& config);
   void encode_text(std::string_view text, bool at_start, TokenIds& ids) const;

@@ -54,8 +54,11 @@ TokenizerImpl::TokenizerImpl(const std::string& tokenizer_json, const std::strin
                              const std::string& special_tokens_map_json, const std::string& source)
     : source_(source) {
   load_tokenizer_json(tokenizer_json);
-  if (!config_json.empty()) load_config(config_json, sibling_name(source, "tokenizer_config.json"));
+  json config;
+  if (!config_json.empty())
+    config = load_config(config_json, sibling_name(source, "tokenizer_config.json"));
   if (!special_tokens_map_json.empty()) load_special_tokens_map(special_tokens_map_json);
+  if (config.is_object()) apply_add_bos_eos(config);
   build_matchers();
 }
 
@@ -132,7 +135,7 @@ void TokenizerImpl::build_matchers() {
   normalized_matcher_.build(normalized, normalized_patterns);
 }
 
-void TokenizerImpl::load_config(const std::string& text, const std::string& name) {
+json TokenizerImpl::load_config(const std::string& text, const std::string& name) {
   json config = parse_json(text, name);
   if (!config.is_object()) throw_user_error("{}: expected a JSON object at the top level", name);
   bos_token_ = config_token(config, "bos_token", name);
@@ -175,7 +178,7 @@ void TokenizerImpl::load_config(const std::string& text, const std::string& name
       add_token(std::move(token));
     }
   }
-  apply_add_bos_eos(config);
+  return config;
 }
 
 // transformers' Llama-style tokenizers rebuild the post-processor from add_bos_token /
@@ -192,7 +195,9 @@ void TokenizerImpl::apply_add_bos_eos(const json& config) {
                               : bos && !prefix.empty() && prefix[0] == *bos;
   bool add_eos = has_eos_flag ? config["add_eos_token"].get<bool>()
                               : eos && !suffix.empty() && suffix.back() == *eos;
-  std::vector<TokenId> want_prefix, want_suffix;
+  // A flag whose token is unknown leaves that side of the template as it is.
+  std::vector<TokenId> want_prefix = bos ? std::vector<TokenId>{} : prefix;
+  std::vector<TokenId> want_suffix = eos ? std::vector<TokenId>{} : suffix;
   if (add_bos && bos) want_prefix.push_back(*bos);
   if (add_eos && eos) want_suffix.push_back(*eos);
   if (want_prefix != prefix || want_suffix != suffix)

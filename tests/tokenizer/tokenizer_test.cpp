@@ -115,6 +115,14 @@ TEST(PostProcessing, TemplateAndConfigFlags) {
   EXPECT_EQ(with_eos.eos_token(), "</s>");
 }
 
+TEST(PostProcessing, AddBosWithoutKnownBosKeepsTheTemplate) {
+  json doc = test::kitchen_sink();
+  EXPECT_EQ(load(doc, {{"add_bos_token", true}}).encode("a"), (TokenIds{1, 7}));
+  EXPECT_EQ(load(doc, {{"add_bos_token", false}, {"bos_token", "<s>"}}).encode("a"), (TokenIds{7}));
+  EXPECT_EQ(load(doc, {{"add_bos_token", true}, {"bos_token", "</s>"}}).encode("a"),
+            (TokenIds{2, 7}));
+}
+
 TEST(Decoding, CleanUpTokenizationSpacesFromConfig) {
   json doc = test::tiny_bpe({"a", " ", ".", "n't", "'s"}, {});
   Tokenizer plain = load(doc);
