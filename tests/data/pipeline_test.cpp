@@ -182,3 +182,52 @@ TEST(Pipeline, FormatKindAndEmptyDataErrors) {
 
 }  // namespace
 }  // namespace dpo
+
+namespace dpo {
+namespace {
+
+using nlohmann::json;
+using namespace dpo::testing;
+
+TEST(Pipeline, SftMessagesAndChatPromptCompletion) {
+  fs::path dir = temp_dir("sft");
+  json user = {{"role", "user"}, {"content", "Q"}},
+       assistant = {{"role", "assistant"}, {"content", "A"}};
+  std::string messages =
+      write_text(dir / "m.jsonl", json({{"messages", {user, assistant}}}).dump() + "\n").string();
+  std::string pc = write_text(dir / "pc.jsonl",
+                              json({{"prompt", {user}}, {"completion", {assistant}}}).dump() + "\n")
+                       .string();
+  DataOptions o;
+  TextEncoder enc = toy_encoder();
+  ChatRenderer render = toy_renderer();
+  DataReport report;
+  auto m = read_sft_examples({messages}, o, enc, &render, report);
+  EXPECT_EQ(report.format, DatasetFormat::kMessages);
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_TRUE(m[0].prompt_ids.empty());
+  EXPECT_EQ(m[0].completion_ids, toy_ids("<s>[user]Q</s>[assistant]A</s>"));
+  auto p = read_sft_examples({pc}, o, enc, &render, report);
+  EXPECT_EQ(report.format, DatasetFormat::kPromptCompletion);
+  EXPECT_EQ(p[0].prompt_ids, toy_ids("<s>[user]Q</s>[assistant]"));
+  EXPECT_EQ(p[0].completion_ids, toy_ids("A</s>"));
+  fs::remove_all(dir);
+}
+
+TEST(Pipeline, GzipJsonSplitSpec) {
+  fs::path dir = temp_dir("gz_split");
+  json row = {{"prompt", "p"}, {"chosen", "c"}, {"rejected", "r"}};
+  std::string path =
+      write_gzip(dir / "d.json.gz", json({{"train", {row, row}}, {"test", {row}}}).dump()).string();
+  DataOptions o;
+  o.dataset = {path};
+  o.eval_dataset = {path + ":test"};
+  TextEncoder enc = toy_encoder();
+  PreferenceData data = load_preference_data(o, enc, nullptr);
+  EXPECT_EQ(data.train.size(), 2u);
+  EXPECT_EQ(data.eval.size(), 1u);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace dpo
