@@ -1,0 +1,68 @@
+// TRL's logged metrics from the loss output and the policy pass statistics.
+#include "train/metrics.h"
+
+#include "util/error.h"
+
+namespace dpo {
+
+namespace {
+
+double mean_of(const at::Tensor& values) {
+  return values.numel() == 0 ? 0.0 : values.to(at::kDouble).mean().item<double>();
+}
+
+double sum_of(const at::Tensor& values) {
+  return values.to(at::kDouble).sum().item<double>();
+}
+
+// sum(numerator) / sum(denominator), 0 when there is no denominator (as TRL).
+double ratio(const at::Tensor& numerator, const at::Tensor& denominator) {
+  double total = sum_of(denominator);
+  return total > 0 ? sum_of(numerator) / total : 0.0;
+}
+
+}  // namespace
+
+std::map<std::string, double> preference_batch_metrics(const LossOutput& loss,
+                                                       const PreferenceLogps& logps,
+                                                       const SequenceLogProbs& policy,
+                                                       int64_t num_pairs) {
+  DPO_CHECK(policy.logit_mean_sum.defined(), "preference_batch_metrics needs the token statistics");
+  const int64_t p = num_pairs;
+  std::map<std::string, double> m;
+  m["rewards/chosen"] = mean_of(loss.chosen_rewards);
+  m["rewards/rejected"] = mean_of(loss.rejected_rewards);
+  m["rewards/accuracies"] = mean_of(loss.chosen_rewards.gt(loss.rejected_rewards));
+  m["rewards/margins"] = mean_of(loss.chosen_rewards - loss.rejected_rewards);
+  m["logps/chosen"] = mean_of(logps.chosen_logps.detach());
+  m["logps/rejected"] = mean_of(logps.rejected_logps.detach());
+  m["logits/chosen"] =
+      ratio(policy.logit_mean_sum.slice(0, 0, p), policy.num_tokens.slice(0, 0, p));
+  m["logits/rejected"] = ratio(policy.logit_mean_sum.slice(0, p), policy.num_tokens.slice(0, p));
+  m["entropy"] = ratio(policy.entropy_sum, policy.num_tokens);
+  m["mean_token_accuracy"] =
+      ratio(policy.correct_tokens.slice(0, 0, p), policy.num_tokens.slice(0, 0, p));
+  if (loss.nll.defined()) m["nll_loss"] = loss.nll.item<double>();
+  return m;
+}
+
+void MetricAverager::add(const std::map<std::string, double>& batch_metrics) {
+  for (const auto& [name, value] : batch_metrics) values_[name].push_back(value);
+}
+
+std::map<std::string, double> MetricAverager::mean(const std::string& prefix) const {
+  std::map<std::string, double> out;
+  for (const auto& [name, list] : values_) {
+    if (list.empty()) continue;
+    double value = list.back();
+    if (name != "num_tokens") {
+      double sum = 0;
+      for (double v : list) sum += v;
+      value = sum / static_cast<double>(list.size());
+    }
+    out[prefix + name] = value;
+  }
+  return out;
+}
+
+}  // namespace dpo
