@@ -180,10 +180,55 @@ ERRORS = r"""
 """
 
 
-def render(template, variables):
+def render(template, variables, messages=None, add_generation_prompt=True):
     return env.from_string(template).render(
-        messages=MESSAGES, tools=variables.get("tools"), documents=None, add_generation_prompt=True,
-        bos_token="<s>", eos_token="</s>", **{k: v for k, v in variables.items() if k != "tools"})
+        messages=MESSAGES if messages is None else messages, tools=variables.get("tools"), documents=None,
+        add_generation_prompt=add_generation_prompt, bos_token="<s>", eos_token="</s>",
+        **{k: v for k, v in variables.items() if k != "tools"})
+
+
+# Conversations for the real templates of the fixtures (Qwen3 with tools and reasoning, Llama-3,
+# Llama-2, TinyLlama): each rendered with and without the generation prompt and the tools.
+CONVERSATIONS = [
+    [{"role": "user", "content": "Hi"}],
+    [{"role": "system", "content": "Sys ü"}, {"role": "user", "content": "Q1"}, {"role": "assistant", "content": "A1"},
+     {"role": "user", "content": "Q2"}],
+    [{"role": "user", "content": "What is the weather?"},
+     {"role": "assistant", "content": "", "tool_calls": [
+         {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris", "unit": "°C"}}},
+         {"type": "function", "function": {"name": "get_time", "arguments": "{\"tz\": \"CET\"}"}}]},
+     {"role": "tool", "content": "{\"temp\": 21.5}"}, {"role": "tool", "content": "12:00"},
+     {"role": "assistant", "content": "<think>\nIt is warm.\n</think>\n\nIt is 21.5 °C at noon."},
+     {"role": "user", "content": "<tool_response>x</tool_response>"}],
+    [{"role": "user", "content": "Think"}, {"role": "assistant", "content": "Done", "reasoning_content": "step 1\nstep 2"},
+     {"role": "user", "content": "Again 🙂"}, {"role": "assistant", "content": "\n\nAnswer with\nlines\n"}],
+    [{"role": "assistant", "content": "I start"}, {"role": "user", "content": "odd order"}],
+]
+CONVERSATION_VARIABLES = [
+    {},
+    {"tools": VARS["tools"]},
+    {"enable_thinking": False},
+]
+
+
+def conversation_cases():
+    fixtures = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "chat_template_cases.json")
+    with open(fixtures, encoding="utf-8") as f:
+        templates = {label: entry["template"] for label, entry in json.load(f).items()}
+    out = []
+    for label, template in templates.items():
+        for messages in CONVERSATIONS:
+            for variables in CONVERSATION_VARIABLES:
+                for add_generation_prompt in (False, True):
+                    # "label": the template of that label in tests/fixtures/chat_template_cases.json
+                    case = {"label": label, "variables": variables, "messages": messages,
+                            "add_generation_prompt": add_generation_prompt}
+                    try:
+                        case["text"] = render(template, variables, messages, add_generation_prompt)
+                    except Exception as e:
+                        case["error"] = f"{type(e).__name__}: {e}"
+                    out.append(case)
+    return out
 
 
 def cases():
@@ -196,20 +241,23 @@ def cases():
     singles = text[:ws_start].splitlines() + text[ws_end:].splitlines()
     templates = [t for t in singles if t.strip()] + [text[ws_start:ws_end]]
     for template in templates:
-        out.append({"template": template, "variables": VARS, "text": render(template, VARS)})
+        out.append({"template": template, "text": render(template, VARS)})
     for template in [t for t in ERRORS.strip("\n").splitlines() if t.strip()]:
         try:
             result = render(template, VARS)
         except Exception as e:  # the error class and message, for reference
-            out.append({"template": template, "variables": VARS, "error": f"{type(e).__name__}: {e}"})
+            out.append({"template": template, "error": f"{type(e).__name__}: {e}"})
             continue
         raise SystemExit(f"expected an error from {template!r}, got {result!r}")
-    return out
+    return out + conversation_cases()
 
 
 if __name__ == "__main__":
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "jinja_cases.json")
     with open(path, "w", encoding="utf-8") as f:
-        json.dump({"jinja2": jinja2.__version__, "messages": MESSAGES, "cases": cases()}, f, ensure_ascii=False, indent=1)
-        f.write("\n")
+        # One case per line; cases without messages/variables/add_generation_prompt use the defaults.
+        head = {"jinja2": jinja2.__version__, "messages": MESSAGES, "variables": VARS}
+        f.write(json.dumps(head, ensure_ascii=False)[:-1] + ', "cases": [\n')
+        f.write(",\n".join(json.dumps(c, ensure_ascii=False) for c in cases()))
+        f.write("\n]}\n")
     print(f"wrote {path}")
