@@ -1,6 +1,11 @@
 // libFuzzer target for the chat template parser and evaluator. Input: template text, optionally
 // followed by a NUL byte and JSON (an array: the messages; an object: extra variables).
 // Every input must render or raise dpo::UserError; anything else is a bug.
+//   cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DDPO_FUZZ=ON
+//   -DDPO_BUILD_TESTS=OFF ninja -C build-fuzz chat_template_fuzz
+//   ./build-fuzz/chat_template_fuzz /tmp/corpus-chat fuzz/seeds/chat -max_total_time=600
+//   -timeout=30
+// Seeds: the fixture templates and the templates of tests/chat/jinja_cases.json.
 #include <cstddef>
 #include <cstdint>
 #include <nlohmann/json.hpp>
