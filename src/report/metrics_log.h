@@ -76,8 +76,9 @@ struct MetricsLogOptions {
 };
 
 // Appends rows to OUTPUT_DIR/metrics.jsonl (and TensorBoard). A fresh run (no resume_step) starts
-// metrics.jsonl empty; a resumed one keeps the rows up to resume_step and TensorBoard is told to
-// forget later steps (SessionLog START at resume_step + 1).
+// metrics.jsonl empty; a resumed one keeps the rows up to resume_step. Each MetricsLog opens a new
+// event file that begins with a SessionLog START (step 0 for a fresh run, resume_step + 1 on
+// resume), so TensorBoard drops what older files in the folder hold for the steps rewritten now.
 class MetricsLog {
  public:
   MetricsLog(const fs::path& output_dir, const MetricsLogOptions& options);
