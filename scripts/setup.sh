@@ -8,10 +8,12 @@ packages=(
   libtorch-dev libopenblas0-openmp
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libfmt-dev libpcre2-dev zlib1g-dev
   googletest libgtest-dev
+  # test-only: report.html rendered in a real browser; TensorBoard files checked with Google's protobuf
+  chromium python3-protobuf
 )
-# Optional extras for `scripts/check-report.sh` and the tokenizer differential test.
+# Optional extras for the tokenizer differential test (npm) and the fuzzers (clang).
 if [[ "${DPO_SETUP_EXTRAS:-0}" == 1 ]]; then
-  packages+=(chromium nodejs npm clang libclang-rt-14-dev)
+  packages+=(nodejs npm clang libclang-rt-14-dev)
 fi
 
 missing=()
