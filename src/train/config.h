@@ -33,8 +33,8 @@ struct TrainConfig {
   std::optional<int64_t> max_completion_length;
   std::string truncation_mode = "keep_end";  // keep_start | keep_end
   bool drop_invalid_rows = false;
-  bool hh_use_chat_template = false;  // hh rows -> messages -> the model's chat template
-  bool completion_only_loss = true;   // sft: loss on completion tokens only
+  bool hh_to_messages = false;       // hh rows -> messages -> the model's chat template
+  bool completion_only_loss = true;  // sft: loss on completion tokens only
 
   // --- loss
   double beta = 0.1;

@@ -251,7 +251,7 @@ std::vector<ConfigKey> build_table() {
                "Which end of a too-long sequence survives max_length.", "keep_start|keep_end"),
       make_key("drop_invalid_rows", D, &C::drop_invalid_rows,
                "Skip and count bad rows instead of stopping with an error."),
-      make_key("hh_use_chat_template", D, &C::hh_use_chat_template,
+      make_key("hh_to_messages", D, &C::hh_to_messages,
                "hh rows: turn the Human/Assistant turns into messages and apply the chat "
                "template."),
       make_key("completion_only_loss", D, &C::completion_only_loss,

@@ -13,17 +13,11 @@
 #include <optional>
 #include <string>
 
-#include "io/model_config.h"
 #include "train/config.h"
 
 namespace dpo {
 
 struct RunOptions {
-  // Train from random weights of this shape instead of loading model_name_or_path's weights
-  // (the demo's from-scratch SFT). The tokenizer comes from tokenizer_name_or_path (or
-  // model_name_or_path). Needs use_peft: false.
-  std::optional<ModelConfig> from_scratch;
-  uint64_t from_scratch_seed = 0;
   // Install SIGINT/SIGTERM handlers (finish the step, checkpoint, stop). The CLI sets it.
   bool handle_signals = false;
   // Console progress bar / plain progress lines.

@@ -1,0 +1,124 @@
+#include "train/checkpoint.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "io/safetensors.h"
+#include "lora/merge.h"
+#include "train/run_dir.h"
+#include "util/error.h"
+#include "util/fs.h"
+
+namespace dpo {
+
+// ---- RNG state
+
+std::string RngState::to_json() const {
+  nlohmann::ordered_json j;
+  j["epoch"] = epoch;
+  j["batch_in_epoch"] = batch_in_epoch;
+  j["nonfinite_in_a_row"] = nonfinite_in_a_row;
+  j["train_loss_sum"] = train_loss_sum;
+  j["train_loss_steps"] = train_loss_steps;
+  std::string hex;
+  if (cpu_generator.defined()) {
+    at::Tensor bytes = cpu_generator.contiguous();
+    const uint8_t* data = bytes.data_ptr<uint8_t>();
+    hex.reserve(bytes.numel() * 2);
+    for (int64_t i = 0; i < bytes.numel(); ++i) hex += fmt::format("{:02x}", data[i]);
+  }
+  j["cpu_generator"] = hex;
+  return j.dump(2) + "\n";
+}
+
+RngState RngState::from_json(const std::string& text, const std::string& source) {
+  RngState state;
+  try {
+    nlohmann::json j = nlohmann::json::parse(text);
+    state.epoch = j.at("epoch").get<int64_t>();
+    state.batch_in_epoch = j.at("batch_in_epoch").get<int64_t>();
+    state.nonfinite_in_a_row = j.value("nonfinite_in_a_row", int64_t{0});
+    state.train_loss_sum = j.value("train_loss_sum", 0.0);
+    state.train_loss_steps = j.value("train_loss_steps", int64_t{0});
+    std::string hex = j.at("cpu_generator").get<std::string>();
+    if (hex.size() % 2)
+      throw_user_error("{}: cpu_generator has an odd number of hex digits", source);
+    at::Tensor bytes = at::empty({static_cast<int64_t>(hex.size() / 2)}, at::kByte);
+    uint8_t* data = bytes.data_ptr<uint8_t>();
+    for (size_t i = 0; i < hex.size(); i += 2)
+      data[i / 2] = static_cast<uint8_t>(std::stoi(hex.substr(i, 2), nullptr, 16));
+    if (bytes.numel() > 0) state.cpu_generator = bytes;
+  } catch (const nlohmann::json::exception& e) {
+    throw_user_error("{}: malformed rng state: {}", source, e.what());
+  } catch (const std::invalid_argument&) {
+    throw_user_error("{}: cpu_generator is not hex", source);
+  }
+  return state;
+}
+
+at::Tensor RngState::capture_cpu_generator() {
+  auto generator = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  return generator.get_state();
+}
+
+void RngState::restore_cpu_generator(const at::Tensor& state) {
+  if (!state.defined()) return;
+  auto generator = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  generator.set_state(state);
+}
+
+// ---- weights
+
+void write_trained_weights(const std::filesystem::path& dir, const TrainedWeights& weights) {
+  if (weights.lora) {
+    weights.lora->save(dir);
+  } else {
+    // save_hf_model replaces its output folder: write it aside, then move the files in.
+    fs::path staging = dir / ".model.tmp";
+    save_hf_model(*weights.model, weights.model_source_dir, staging, weights.full_model_dtype,
+                  int64_t{5} * 1000 * 1000 * 1000);
+    move_contents(staging, dir);
+  }
+  copy_tokenizer_files(weights.tokenizer_dir, dir);
+}
+
+// ---- checkpoints
+
+std::filesystem::path write_checkpoint(const std::filesystem::path& output_dir, int64_t step,
+                                       const CheckpointData& data) {
+  fs::path final_dir = checkpoint_path(output_dir, step);
+  fs::path tmp = output_dir / fmt::format(".checkpoint-{}.tmp.{}", step, ::getpid());
+  if (fs::exists(tmp)) fs::remove_all(tmp);
+  ensure_directory(tmp);
+  write_trained_weights(tmp, data.weights);
+  save_safetensors(tmp / "optimizer.safetensors", data.optimizer->state_dict());
+  write_file_atomic(tmp / "scheduler.json", data.scheduler_json);
+  write_file_atomic(tmp / "rng_state.json", data.rng.to_json());
+  write_file_atomic(tmp / "trainer_state.json", data.state->to_json());
+  write_file_atomic(tmp / "config.yaml", data.config_yaml);
+  commit_directory(tmp, final_dir);
+  return final_dir;
+}
+
+LoadedCheckpoint read_checkpoint(const std::filesystem::path& dir) {
+  LoadedCheckpoint loaded;
+  loaded.dir = dir;
+  for (const char* name :
+       {"trainer_state.json", "optimizer.safetensors", "scheduler.json", "rng_state.json"})
+    if (!fs::exists(dir / name))
+      throw_user_error("{}: incomplete checkpoint: {} is missing", dir.string(), name);
+  loaded.state = TrainerState::from_file(dir / "trainer_state.json");
+  loaded.optimizer_state = load_safetensors(dir / "optimizer.safetensors");
+  loaded.scheduler_json = read_file(dir / "scheduler.json");
+  loaded.rng =
+      RngState::from_json(read_file(dir / "rng_state.json"), (dir / "rng_state.json").string());
+  return loaded;
+}
+
+}  // namespace dpo
