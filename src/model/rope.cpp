@@ -63,7 +63,9 @@ at::Tensor RotaryEmbedding::inv_freq(int64_t max_position) const {
 
 std::pair<at::Tensor, at::Tensor> RotaryEmbedding::cos_sin(const at::Tensor& position_ids,
                                                            at::ScalarType dtype) const {
-  int64_t max_position = position_ids.numel() ? position_ids.max().item<int64_t>() : 0;
+  // Only dynamic NTK depends on the largest position (avoids a device sync otherwise).
+  int64_t max_position =
+      rope_.type == "dynamic" && position_ids.numel() ? position_ids.max().item<int64_t>() : 0;
   at::Tensor freq = inv_freq(max_position).to(position_ids.device());    // (D/2)
   at::Tensor angles = position_ids.to(at::kFloat).unsqueeze(-1) * freq;  // (N, T, D/2)
   at::Tensor emb = at::cat({angles, angles}, -1);                        // (N, T, D)

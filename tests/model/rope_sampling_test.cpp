@@ -40,6 +40,11 @@ TEST(Rope, DefaultLinearDynamic) {
   // Past the trained length: base * ((factor * L / L0) - (factor - 1))^(D / (D - 2)), L = 32.
   double base = 10000 * std::pow(2.0 * 32 / 16 - 1, 8.0 / 6.0);
   EXPECT_TRUE(at::allclose(dynamic.inv_freq(31), expected_default(base), 1e-6, 0));
+  // cos/sin of a batch reaching position 31 use the dynamic frequencies.
+  auto [dynamic_cos, dynamic_sin] =
+      dynamic.cos_sin(at::arange(32, at::kLong).unsqueeze(0), at::kFloat);
+  EXPECT_TRUE(at::allclose(dynamic_cos[0][31].narrow(0, 0, 4), at::cos(31 * expected_default(base)),
+                           1e-5, 1e-6));
   // cos/sin: (N, T, D), the two halves repeated.
   auto [cos, sin] = plain.cos_sin(at::arange(3, at::kLong).unsqueeze(0), at::kFloat);
   EXPECT_EQ(cos.sizes(), (std::vector<int64_t>{1, 3, 8}));
