@@ -1,0 +1,132 @@
+// Keeps docs/errors.md true: every ```dpo-error block there is run through the dpo binary in a
+// fresh folder holding its fixtures, and must exit with status 1 printing the documented line.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct CatalogueEntry {
+  std::vector<std::string> fixtures;
+  std::string command;   // after "$ dpo "
+  std::string expected;  // the stderr line
+  int line = 0;          // of the block in docs/errors.md
+};
+
+std::vector<CatalogueEntry> read_catalogue(const fs::path& path) {
+  std::ifstream in(path);
+  std::vector<CatalogueEntry> entries;
+  std::string line;
+  int line_number = 0;
+  bool in_block = false;
+  CatalogueEntry entry;
+  while (std::getline(in, line)) {
+    ++line_number;
+    if (!in_block) {
+      if (line == "```dpo-error") {
+        in_block = true;
+        entry = CatalogueEntry{};
+        entry.line = line_number;
+      }
+      continue;
+    }
+    if (line == "```") {
+      in_block = false;
+      entries.push_back(entry);
+    } else if (line.rfind("fixture: ", 0) == 0) {
+      entry.fixtures.push_back(line.substr(9));
+    } else if (line.rfind("$ dpo", 0) == 0) {
+      entry.command = line.substr(5);
+    } else {
+      entry.expected = line;
+    }
+  }
+  return entries;
+}
+
+void write_file(const fs::path& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+// Creates a named fixture of docs/errors.md in `dir`; false for an unknown name.
+bool make_fixture(const std::string& name, const fs::path& dir) {
+  if (name == "empty_dir") {
+    fs::create_directories(dir / "empty_dir");
+  } else if (name == "tokenizer_json_dir") {
+    fs::create_directories(dir / "tok_dir" / "tokenizer.json");
+  } else if (name == "broken_tokenizer_json") {
+    fs::create_directories(dir / "bad_tok");
+    write_file(dir / "bad_tok" / "tokenizer.json", "{\"model\": \n");
+  } else if (name == "empty_run") {
+    fs::create_directories(dir / "run_empty");
+  } else if (name == "broken_metrics") {
+    fs::create_directories(dir / "run_bad");
+    write_file(dir / "run_bad" / "metrics.jsonl", "{\"step\": 1, \"loss\": 0.5}\n{\"step\": \n");
+  } else if (name == "plain_file") {
+    write_file(dir / "a_file", "");
+  } else {
+    return false;
+  }
+  return true;
+}
+
+std::string replace_all(std::string text, const std::string& from, const std::string& to) {
+  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+    text.replace(at, from.size(), to);
+  return text;
+}
+
+std::vector<std::string> lines_of(const fs::path& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(line);
+  return lines;
+}
+
+}  // namespace
+
+TEST(ErrorsCatalogue, ParsesEntries) {
+  const auto entries = read_catalogue(fs::path(DPO_SOURCE_DIR) / "docs" / "errors.md");
+  ASSERT_GE(entries.size(), 10u);
+  for (const auto& entry : entries) {
+    EXPECT_FALSE(entry.command.empty()) << "docs/errors.md:" << entry.line;
+    EXPECT_FALSE(entry.expected.empty()) << "docs/errors.md:" << entry.line;
+  }
+}
+
+TEST(ErrorsCatalogue, EveryEntryGivesItsMessage) {
+  const fs::path binary = DPO_BINARY;
+  if (!fs::exists(binary)) GTEST_SKIP() << "no dpo binary at " << binary;
+  const auto entries = read_catalogue(fs::path(DPO_SOURCE_DIR) / "docs" / "errors.md");
+  const fs::path root = fs::temp_directory_path() / ("dpo-errors-" + std::to_string(::getpid()));
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const CatalogueEntry& entry = entries[i];
+    SCOPED_TRACE("docs/errors.md:" + std::to_string(entry.line) + ": dpo" + entry.command);
+    const fs::path dir = root / std::to_string(i);
+    fs::create_directories(dir);
+    for (const auto& fixture : entry.fixtures) ASSERT_TRUE(make_fixture(fixture, dir)) << fixture;
+    const std::string args = replace_all(entry.command, "$FIXTURES", DPO_FIXTURES);
+    const std::string shell = "cd '" + dir.string() + "' && '" + binary.string() + "'" + args +
+                              " >stdout.txt 2>stderr.txt";
+    const int status = std::system(shell.c_str());
+    ASSERT_TRUE(WIFEXITED(status)) << "killed by a signal";
+    EXPECT_EQ(WEXITSTATUS(status), 1);
+    const auto stderr_lines = lines_of(dir / "stderr.txt");
+    bool found = false;
+    for (const auto& line : stderr_lines) found = found || line == entry.expected;
+    std::string all;
+    for (const auto& line : stderr_lines) all += line + "\n";
+    EXPECT_TRUE(found) << "expected: " << entry.expected << "\ngot:\n" << all;
+  }
+  fs::remove_all(root);
+}
