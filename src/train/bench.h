@@ -1,0 +1,76 @@
+// `dpo bench train`: the throughput of one full DPO + LoRA training step on random weights of a
+// model shape, with HH-RLHF-like sequence lengths and random token ids (speed does not depend on
+// the values). The step is the trainer's: reference forward without adapters under no-grad,
+// policy forward, sigmoid loss, backward, AdamW on the LoRA weights.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "data/batch.h"
+#include "io/model_config.h"
+
+namespace dpo {
+
+// Shapes by name: tinyllama-1.1b (the peer's shape), small (a CPU-sized Llama), tiny (tests).
+// UserError listing the names for anything else.
+ModelConfig bench_model_shape(const std::string& name);
+std::vector<std::string> bench_model_shape_names();
+
+// (prompt, chosen, rejected) token lengths, in file order: {"pairs": [[p, c, r], ...]} as
+// bench/hh_like_lengths.json. UserError naming the file and entry on bad content.
+std::vector<std::array<int64_t, 3>> load_bench_lengths(const std::filesystem::path& path);
+
+struct BenchOptions {
+  std::string model_shape = "tiny";
+  int64_t pairs_per_step = 8;
+  int64_t steps = 8;                   // timed steps
+  int64_t warmup = 3;                  // untimed steps before them
+  std::filesystem::path lengths_file;  // bench/hh_like_lengths.json
+  at::Device device = at::kCPU;
+  at::ScalarType dtype = at::kFloat;  // base weights; LoRA weights and optimizer state stay fp32
+  BatchLayout layout = BatchLayout::kPadded;
+  bool gradient_checkpointing = false;
+  int64_t lora_r = 16;
+  int64_t lora_alpha = 32;
+  double beta = 0.1;
+  double learning_rate = 1e-6;
+  uint64_t seed = 0;
+};
+
+struct BenchResult {
+  BenchOptions options;
+  std::string device_name;           // "cpu (N threads)" or the GPU's name
+  int64_t parameters = 0;            // base model
+  int64_t lora_parameters = 0;       // trainable
+  std::vector<double> step_seconds;  // timed steps
+  double sec_per_step_median = 0.0;
+  double sec_per_step_mean = 0.0;
+  double pairs_per_s = 0.0;
+  double real_tokens_per_s = 0.0;    // 2*prompt + chosen + rejected per pair
+  double padded_tokens_per_s = 0.0;  // every token position the model computed, padding included
+  double pad_fraction = 0.0;
+  double peak_mem_gib = 0.0;   // CUDA: caching allocator peak; CPU: max resident set size
+  double matmul_tflops = 0.0;  // dense matmul rate measured in the same run, same dtype
+  double model_tflops = 0.0;   // useful model FLOP/s (see bench.cpp: step_model_flops)
+  double mfu = 0.0;            // model_tflops / matmul_tflops
+  std::vector<double> losses;  // every step's loss (a sanity check: finite, ~ln 2 first)
+};
+
+BenchResult run_bench_train(const BenchOptions& options);
+
+// One JSON object (one line) and a human-readable block.
+std::string bench_result_json(const BenchResult& result);
+std::string bench_result_text(const BenchResult& result);
+
+// Useful FLOPs of one DPO step over these pairs: 3 forward passes' worth of matmuls (reference
+// forward, policy forward, input-gradient backward through the frozen base weights) over the real
+// tokens only, causal attention counted over each sequence's own tokens. LoRA and padding excluded.
+double step_model_flops(const ModelConfig& config,
+                        const std::vector<std::array<int64_t, 3>>& pair_lengths);
+
+}  // namespace dpo
