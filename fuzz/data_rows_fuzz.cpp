@@ -25,10 +25,12 @@ const dpo::DatasetFormat kSftFormats[] = {dpo::DatasetFormat::kPromptCompletion,
 void parse_every_way(const dpo::RawRow& row) {
   try {
     (void)dpo::detect_preference_format(row);
+  } catch (const dpo::InvalidRow&) {  // a row that could not be read
   } catch (const dpo::UserError&) {
   }
   try {
     (void)dpo::detect_sft_format(row);
+  } catch (const dpo::InvalidRow&) {
   } catch (const dpo::UserError&) {
   }
   for (dpo::DatasetFormat format : kPreferenceFormats) {
