@@ -71,6 +71,10 @@ bool make_fixture(const std::string& name, const fs::path& dir) {
   } else if (name == "broken_metrics") {
     fs::create_directories(dir / "run_bad");
     write_file(dir / "run_bad" / "metrics.jsonl", "{\"step\": 1, \"loss\": 0.5}\n{\"step\": \n");
+  } else if (name == "rows_bad_json") {
+    write_file(dir / "rows.jsonl", "{\"text\": \"a\"}\nnot json\n");
+  } else if (name == "rows_wrong_type") {
+    write_file(dir / "rows2.jsonl", "{\"text\": 3}\n");
   } else if (name == "plain_file") {
     write_file(dir / "a_file", "");
   } else {
