@@ -143,7 +143,12 @@ std::string read_key(CharStream& in, const fs::path& path) {
   skip_whitespace(in);
   if (in.get() != ':') malformed(path, in.line(), "expected ':' after a key");
   skip_whitespace(in);
-  return json::parse(raw).get<std::string>();
+  const auto line = in.line();
+  try {
+    return json::parse(raw).get<std::string>();
+  } catch (const json::exception&) {  // e.g. invalid UTF-8 or a bad escape in the key
+    malformed(path, line, "an object key is not a valid JSON string");
+  }
 }
 
 // Offset of the first byte that breaks UTF-8 (text.size() when none does).
