@@ -1,0 +1,246 @@
+// End-to-end `dpo train` / `dpo sft` on the tiny fixture model (CPU, float32): learning, the run
+// folder, exact resume after SIGKILL, gradient accumulation, config errors, save_total_limit,
+// the reference cache, TensorBoard read back, and SFT followed by DPO on its output.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "io/safetensors.h"
+#include "report/metrics_log.h"
+#include "report/tensorboard_reader.h"
+
+namespace fs = std::filesystem;
+using dpo::report::MetricsRow;
+
+namespace {
+
+const std::string kSource = DPO_SOURCE_DIR;
+
+struct Exec {
+  int status = -1;  // exit code, or 128 + signal
+  std::string output;
+};
+
+Exec run_dpo(const std::string& arguments, const std::string& env = "") {
+  fs::path log =
+      fs::temp_directory_path() / ("dpo_train_test_" + std::to_string(::getpid()) + ".log");
+  std::string command = "cd " + kSource + " && " + env + " " + DPO_BINARY + " " + arguments +
+                        " --no-progress > " + log.string() + " 2>&1";
+  int raw = std::system(command.c_str());
+  Exec exec;
+  if (WIFEXITED(raw)) exec.status = WEXITSTATUS(raw);
+  std::ifstream in(log);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  exec.output = buffer.str();
+  return exec;
+}
+
+fs::path fresh_dir(const std::string& name) {
+  fs::path dir =
+      fs::temp_directory_path() / ("dpo_train_test_" + std::to_string(::getpid())) / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir.parent_path());
+  return dir;
+}
+
+// The tiny recipe with the test's output folder and overrides.
+std::string tiny(const fs::path& out, const std::string& overrides) {
+  return "train examples/tiny-cpu.yaml output_dir=" + out.string() + " " + overrides;
+}
+
+std::vector<MetricsRow> metrics(const fs::path& out) {
+  return dpo::report::read_metrics(out / "metrics.jsonl");
+}
+
+// Rows without timing values and the process-local reference counter.
+std::vector<std::map<std::string, double>> comparable(const std::vector<MetricsRow>& rows) {
+  std::vector<std::map<std::string, double>> out;
+  for (const auto& row : rows) {
+    std::map<std::string, double> values{{"step", static_cast<double>(row.step)}};
+    for (const auto& [name, value] : row.values)
+      if (!dpo::report::is_timing_key(name) && name != "reference_forwards") values[name] = value;
+    out.push_back(values);
+  }
+  return out;
+}
+
+const MetricsRow* last_with(const std::vector<MetricsRow>& rows, const std::string& name) {
+  const MetricsRow* found = nullptr;
+  for (const auto& row : rows)
+    if (row.has(name)) found = &row;
+  return found;
+}
+
+}  // namespace
+
+TEST(TrainCli, DpoLearnsThePairsAndLeavesTheRunFolder) {
+  fs::path out = fresh_dir("learn");
+  Exec exec = run_dpo(tiny(out, "logging_steps=1 report_to=[jsonl,tensorboard]"));
+  ASSERT_EQ(exec.status, 0) << exec.output;
+  auto rows = metrics(out);
+  ASSERT_FALSE(rows.empty());
+  // A fresh adapter (B = 0): policy = reference, so the first loss is ln 2.
+  EXPECT_EQ(rows[0].step, 1);
+  EXPECT_NEAR(*rows[0].get("loss"), std::log(2.0), 1e-6);
+  EXPECT_NEAR(*rows[0].get("rewards/margins"), 0.0, 1e-6);
+  const MetricsRow* eval = last_with(rows, "eval_rewards/accuracies");
+  ASSERT_NE(eval, nullptr);
+  EXPECT_EQ(eval->step, 32);
+  EXPECT_GT(*eval->get("eval_rewards/accuracies"), 0.9);
+  EXPECT_GT(*eval->get("eval_rewards/margins"), 0.0);
+  EXPECT_LT(*eval->get("eval_loss"), std::log(2.0));
+  const MetricsRow* summary = last_with(rows, "train_runtime");
+  ASSERT_NE(summary, nullptr);
+  EXPECT_GT(*summary->get("reference_forwards"), 0);
+
+  for (const char* name :
+       {"config.yaml", "metrics.jsonl", "trainer_state.json", "adapter_model.safetensors",
+        "adapter_config.json", "tokenizer.json", "generations.jsonl", "report.html"})
+    EXPECT_TRUE(fs::exists(out / name)) << name;
+  // save_steps 0.25 of 32 -> every 8 steps; save_total_limit 2 keeps the last two.
+  EXPECT_FALSE(fs::exists(out / "checkpoint-16"));
+  for (const char* checkpoint : {"checkpoint-24", "checkpoint-32"})
+    for (const char* name :
+         {"adapter_model.safetensors", "adapter_config.json", "optimizer.safetensors",
+          "scheduler.json", "rng_state.json", "trainer_state.json", "tokenizer.json"})
+      EXPECT_TRUE(fs::exists(out / checkpoint / name)) << checkpoint << "/" << name;
+  // The resolved config lists every default.
+  std::ifstream config(out / "config.yaml");
+  std::string text((std::istreambuf_iterator<char>(config)), {});
+  EXPECT_NE(text.find("adam_epsilon: 1e-08"), std::string::npos);
+  EXPECT_NE(text.find("learning_rate: 0.01"), std::string::npos);
+
+  // TensorBoard: the event file holds train/loss of step 1 equal to metrics.jsonl's.
+  auto files = dpo::report::list_event_files(out);
+  ASSERT_EQ(files.size(), 1u);
+  bool found = false;
+  for (const auto& event : dpo::report::read_event_file(files[0]))
+    for (const auto& scalar : event.scalars)
+      if (scalar.tag == "train/loss" && event.step == 1) {
+        EXPECT_FLOAT_EQ(scalar.value, static_cast<float>(*rows[0].get("loss")));
+        found = true;
+      }
+  EXPECT_TRUE(found);
+}
+
+TEST(TrainCli, ResumeAfterSigkillMatchesAnUninterruptedRun) {
+  const std::string settings =
+      "max_steps=12 save_steps=4 save_total_limit=null logging_steps=2 "
+      "eval_steps=6 eval_prompts=[]";
+  fs::path straight = fresh_dir("straight");
+  ASSERT_EQ(run_dpo(tiny(straight, settings)).status, 0);
+
+  fs::path killed = fresh_dir("killed");
+  Exec first = run_dpo(tiny(killed, settings), "DPO_TEST_SIGKILL_AFTER_STEP=10");
+  EXPECT_NE(first.status, 0);  // killed after step 10: checkpoint-8 is the latest
+  ASSERT_TRUE(fs::exists(killed / "checkpoint-8"));
+  ASSERT_FALSE(fs::exists(killed / "checkpoint-12"));
+  Exec resumed = run_dpo(tiny(killed, settings + " resume_from_checkpoint=latest"));
+  ASSERT_EQ(resumed.status, 0) << resumed.output;
+
+  EXPECT_EQ(comparable(metrics(killed)), comparable(metrics(straight)));
+  auto a = dpo::load_safetensors(straight / "adapter_model.safetensors");
+  auto b = dpo::load_safetensors(killed / "adapter_model.safetensors");
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, tensor] : a) EXPECT_TRUE(tensor.equal(b.at(name))) << name;
+}
+
+TEST(TrainCli, GradientAccumulationGivesTheSameUpdate) {
+  const std::string settings =
+      "max_steps=1 logging_steps=1 eval_steps=null save_steps=1 "
+      "eval_prompts=[] learning_rate=0.01";
+  fs::path whole = fresh_dir("whole");
+  fs::path accumulated = fresh_dir("accumulated");
+  ASSERT_EQ(run_dpo(tiny(whole, settings + " per_device_train_batch_size=8")).status, 0);
+  ASSERT_EQ(run_dpo(tiny(accumulated, settings + " per_device_train_batch_size=2 "
+                                                 "gradient_accumulation_steps=4"))
+                .status,
+            0);
+  auto a = metrics(whole), b = metrics(accumulated);
+  ASSERT_FALSE(a.empty());
+  ASSERT_FALSE(b.empty());
+  EXPECT_NEAR(*b[0].get("loss"), *a[0].get("loss"), 1e-5 * std::fabs(*a[0].get("loss")));
+  EXPECT_NEAR(*b[0].get("grad_norm"), *a[0].get("grad_norm"), 1e-5 * *a[0].get("grad_norm"));
+  auto wa = dpo::load_safetensors(whole / "adapter_model.safetensors");
+  auto wb = dpo::load_safetensors(accumulated / "adapter_model.safetensors");
+  for (const auto& [name, tensor] : wa)
+    EXPECT_TRUE(tensor.allclose(wb.at(name), 1e-5, 1e-7)) << name;
+}
+
+TEST(TrainCli, ConfigErrorsExitWithOneAndAMessage) {
+  fs::path dir = fresh_dir("errors");
+  fs::create_directories(dir);
+  std::ofstream(dir / "bad.yaml") << "model_name_or_path: m\ndataset: d.jsonl\nbta: 0.1\n";
+  Exec exec = run_dpo("train " + (dir / "bad.yaml").string());
+  EXPECT_EQ(exec.status, 1);
+  EXPECT_NE(exec.output.find("bad.yaml line 3: unknown key 'bta' (did you mean 'beta'?)"),
+            std::string::npos)
+      << exec.output;
+  exec = run_dpo(tiny(dir / "out", "beta=0"));
+  EXPECT_EQ(exec.status, 1);
+  EXPECT_NE(exec.output.find("override 'beta=0': beta must be > 0 (got 0)"), std::string::npos)
+      << exec.output;
+  exec = run_dpo(tiny(dir / "out", "resume_from_checkpoint=latest"));
+  EXPECT_EQ(exec.status, 1);
+  EXPECT_NE(exec.output.find("resume_from_checkpoint: latest: no checkpoint-N folder"),
+            std::string::npos)
+      << exec.output;
+}
+
+TEST(TrainCli, SecondRunReadsReferenceLogProbsFromTheCache) {
+  fs::path cache = fresh_dir("cache");
+  const std::string settings =
+      "max_steps=4 logging_steps=2 save_steps=4 eval_steps=null "
+      "eval_prompts=[] precompute_ref_log_probs=true ref_cache_dir=" +
+      cache.string();
+  fs::path first = fresh_dir("cache_first"), second = fresh_dir("cache_second");
+  ASSERT_EQ(run_dpo(tiny(first, settings)).status, 0);
+  Exec again = run_dpo(tiny(second, settings));
+  ASSERT_EQ(again.status, 0);
+  auto a = metrics(first), b = metrics(second);
+  EXPECT_GT(*last_with(a, "reference_forwards")->get("reference_forwards"), 0);
+  EXPECT_EQ(*last_with(b, "reference_forwards")->get("reference_forwards"), 0);
+  EXPECT_NE(again.output.find("loaded from the cache"), std::string::npos) << again.output;
+  EXPECT_EQ(comparable(a), comparable(b));
+  // Without the cache the same run's numbers agree with it (the reference is the same model).
+  fs::path live = fresh_dir("cache_live");
+  ASSERT_EQ(run_dpo(tiny(live,
+                         "max_steps=4 logging_steps=2 save_steps=4 eval_steps=null "
+                         "eval_prompts=[]"))
+                .status,
+            0);
+  auto c = metrics(live);
+  ASSERT_EQ(c.size(), a.size());
+  for (size_t i = 0; i + 1 < a.size(); ++i) EXPECT_NEAR(*c[i].get("loss"), *a[i].get("loss"), 1e-5);
+}
+
+TEST(TrainCli, SftThenDpoOnItsOutput) {
+  fs::path sft = fresh_dir("sft");
+  Exec exec = run_dpo("sft examples/tiny-cpu-sft.yaml output_dir=" + sft.string() +
+                      " num_train_epochs=1 save_steps=2");
+  ASSERT_EQ(exec.status, 0) << exec.output;
+  for (const char* name : {"model.safetensors", "config.json", "tokenizer.json", "metrics.jsonl"})
+    EXPECT_TRUE(fs::exists(sft / name)) << name;
+  auto rows = metrics(sft);
+  ASSERT_FALSE(rows.empty());
+  EXPECT_TRUE(rows[0].has("mean_token_accuracy"));
+  EXPECT_TRUE(rows[0].has("num_tokens"));
+  fs::path dpo = fresh_dir("dpo_after_sft");
+  exec = run_dpo(tiny(dpo,
+                      "max_steps=4 eval_steps=null save_steps=4 eval_prompts=[] "
+                      "model_name_or_path=" +
+                          sft.string()));
+  ASSERT_EQ(exec.status, 0) << exec.output;
+  auto dpo_rows = metrics(dpo);
+  ASSERT_FALSE(dpo_rows.empty());
+  EXPECT_TRUE(fs::exists(dpo / "adapter_model.safetensors"));
+}
