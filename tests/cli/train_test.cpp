@@ -172,8 +172,11 @@ TEST(TrainCli, GradientAccumulationGivesTheSameUpdate) {
   EXPECT_NEAR(*b[0].get("grad_norm"), *a[0].get("grad_norm"), 1e-5 * *a[0].get("grad_norm"));
   auto wa = dpo::load_safetensors(whole / "adapter_model.safetensors");
   auto wb = dpo::load_safetensors(accumulated / "adapter_model.safetensors");
+  // lora_A's gradient is exactly 0 at B = 0 (rounding noise either way), and AdamW's first step
+  // turns any non-zero noise into +-lr: compare the B matrices, whose gradients are real.
   for (const auto& [name, tensor] : wa)
-    EXPECT_TRUE(tensor.allclose(wb.at(name), 1e-5, 1e-7)) << name;
+    if (name.find("lora_B") != std::string::npos)
+      EXPECT_TRUE(tensor.allclose(wb.at(name), 1e-5, 1e-7)) << name;
 }
 
 TEST(TrainCli, ConfigErrorsExitWithOneAndAMessage) {
