@@ -1,6 +1,7 @@
 #include "train/run_dir.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <string>
@@ -65,7 +66,10 @@ void rotate_checkpoints(const std::filesystem::path& output_dir, int64_t limit,
   for (const auto& [step, path] : all) {
     if (excess <= 0) break;
     if (fs::equivalent(path, keep)) continue;
-    fs::remove_all(path);
+    // Renamed first: a kill during the removal must not leave a partial checkpoint-N behind.
+    fs::path doomed = output_dir / fmt::format(".deleting-checkpoint-{}.{}", step, ::getpid());
+    fs::rename(path, doomed);
+    fs::remove_all(doomed);
     --excess;
   }
 }
