@@ -137,7 +137,7 @@ TrainConfig demo_dpo_config(const DemoOptions& options, const std::filesystem::p
   c.lr_scheduler_type = "constant";
   c.per_device_train_batch_size = 5;
   c.per_device_eval_batch_size = 10;
-  c.num_train_epochs = options.quick ? 20 : 30;
+  c.num_train_epochs = options.quick ? 20 : 22;
   c.logging_steps = 1;
   c.eval_steps = 0.25;
   c.save_steps = 0.5;
