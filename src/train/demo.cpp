@@ -111,7 +111,7 @@ TrainConfig demo_sft_config(const DemoOptions& options, const std::filesystem::p
   c.warmup_ratio = 0.05;
   c.weight_decay = 0.0;
   c.per_device_train_batch_size = 32;
-  c.num_train_epochs = options.quick ? 4 : 12;
+  c.num_train_epochs = options.quick ? 6 : 12;
   c.logging_steps = 10;
   c.save_steps = 0.999;  // one checkpoint, at the end
   c.save_total_limit = 1;
