@@ -172,11 +172,14 @@ TEST(TrainCli, GradientAccumulationGivesTheSameUpdate) {
   EXPECT_NEAR(*b[0].get("grad_norm"), *a[0].get("grad_norm"), 1e-5 * *a[0].get("grad_norm"));
   auto wa = dpo::load_safetensors(whole / "adapter_model.safetensors");
   auto wb = dpo::load_safetensors(accumulated / "adapter_model.safetensors");
-  // lora_A's gradient is exactly 0 at B = 0 (rounding noise either way), and AdamW's first step
-  // turns any non-zero noise into +-lr: compare the B matrices, whose gradients are real.
-  for (const auto& [name, tensor] : wa)
-    if (name.find("lora_B") != std::string::npos)
-      EXPECT_TRUE(tensor.allclose(wb.at(name), 1e-5, 1e-7)) << name;
+  // The gradients themselves are compared in tests/train/grad_accumulation_test.cpp; here the
+  // trainer's plumbing: the same pairs in the step (loss, grad_norm above) and the same AdamW
+  // step. AdamW's first update is lr * g / (|g| + eps), which turns float32 noise on gradient
+  // entries near 0 into visible differences, so the weights agree to 1% of lr, not to 1e-7.
+  const double lr = 0.01;
+  for (const auto& [name, tensor] : wa) {
+    EXPECT_TRUE(tensor.allclose(wb.at(name), 1e-5, 1e-2 * lr)) << name;
+  }
 }
 
 TEST(TrainCli, ConfigErrorsExitWithOneAndAMessage) {
