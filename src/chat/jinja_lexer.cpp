@@ -440,7 +440,7 @@ class Lexer {
         cp = cp * 16 + static_cast<uint32_t>(d);
       }
       if (cp > 0x10FFFF) fail(q, "illegal Unicode character");
-      append_utf8(cp, out);
+      append_utf8(out, cp);
       return from + static_cast<size_t>(count);
     };
     switch (e) {
@@ -487,7 +487,7 @@ class Lexer {
       for (int i = 0; i < 3 && k < source_.size() && source_[k] >= '0' && source_[k] <= '7';
            ++i, ++k)
         cp = cp * 8 + static_cast<uint32_t>(source_[k] - '0');
-      append_utf8(cp, out);
+      append_utf8(out, cp);
       return k;
     }
     if (e == 'N') fail(q, "\\N{...} escapes are not supported");

@@ -130,25 +130,25 @@ std::string python_upper(const std::string& text) {
     if (cp == 0xDF) {
       out += "SS";
     } else {
-      append_utf8(upper_cp(cp), out);
+      append_utf8(out, upper_cp(cp));
     }
   });
 }
 
 std::string python_lower(const std::string& text) {
   return map_code_points(text,
-                         [](uint32_t cp, std::string& out) { append_utf8(lower_cp(cp), out); });
+                         [](uint32_t cp, std::string& out) { append_utf8(out, lower_cp(cp)); });
 }
 
 std::string python_title(const std::string& text) {
   bool previous_cased = false;
   return map_code_points(text, [&](uint32_t cp, std::string& out) {
     if (previous_cased) {
-      append_utf8(lower_cp(cp), out);
+      append_utf8(out, lower_cp(cp));
     } else if (cp == 0xDF) {
       out += "Ss";
     } else {
-      append_utf8(upper_cp(cp), out);
+      append_utf8(out, upper_cp(cp));
     }
     previous_cased = is_cased(cp);
   });
@@ -160,7 +160,7 @@ std::string python_capitalize(const std::string& text) {
     if (first && cp == 0xDF) {
       out += "Ss";
     } else {
-      append_utf8(first ? upper_cp(cp) : lower_cp(cp), out);
+      append_utf8(out, first ? upper_cp(cp) : lower_cp(cp));
     }
     first = false;
   });

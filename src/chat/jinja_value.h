@@ -2,6 +2,7 @@
 // dict, callables) plus Jinja's Undefined. Lists and dicts are shared by reference as in Python.
 #pragma once
 #include <nlohmann/json.hpp>
+#include "util/strings.h"
 
 #include <cstdint>
 #include <functional>
@@ -146,7 +147,7 @@ std::string to_python_json(const Value& value, const JsonOptions& options);
 // Decodes the code point at text[i] (i < size); `length` gets its byte count, 1 for an invalid
 // byte.
 uint32_t decode_utf8(const std::string& text, size_t i, size_t& length);
-void append_utf8(uint32_t code_point, std::string& out);
+using ::dpo::append_utf8;  // util/strings.h
 // Python's str.isspace() for one code point.
 bool is_python_space(uint32_t code_point);
 // str.strip/lstrip/rstrip(chars); chars == nullptr strips whitespace.

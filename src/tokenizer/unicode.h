@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include "util/strings.h"
 
 namespace dpo::tok {
 
@@ -19,7 +20,7 @@ inline size_t utf8_length(unsigned char lead) {
 
 // Code point of the (valid) UTF-8 sequence at text[i]; *length receives its byte length.
 uint32_t decode_utf8(std::string_view text, size_t i, size_t* length);
-void append_utf8(std::string& out, uint32_t code_point);
+using ::dpo::append_utf8;  // util/strings.h
 
 // `text` unchanged when it is valid UTF-8; otherwise each maximal invalid subsequence becomes
 // U+FFFD, exactly like Python's bytes.decode("utf-8", errors="replace") and Rust's

@@ -1,5 +1,6 @@
 // Small string helpers shared by every layer.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +17,9 @@ bool ends_with(std::string_view text, std::string_view suffix);
 size_t edit_distance(std::string_view a, std::string_view b);
 // The candidate closest to `word`, or "" when none is reasonably close.
 std::string closest_match(std::string_view word, const std::vector<std::string>& candidates);
+
+// Appends the UTF-8 encoding of a code point (<= U+10FFFF).
+void append_utf8(std::string& out, uint32_t code_point);
 
 // True when `text` is valid UTF-8.
 bool is_valid_utf8(std::string_view text);

@@ -33,5 +33,12 @@ TEST(Strings, Utf8Validation) {
   EXPECT_FALSE(is_valid_utf8("\xF4\x90\x80\x80"));  // above U+10FFFF
 }
 
+TEST(Strings, AppendUtf8EncodesEveryLength) {
+  std::string out;
+  for (uint32_t cp : {0x41u, 0xE9u, 0x20ACu, 0x1F600u, 0x10FFFFu}) append_utf8(out, cp);
+  EXPECT_EQ(out, "A\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\xF4\x8F\xBF\xBF");
+  EXPECT_TRUE(is_valid_utf8(out));
+}
+
 }  // namespace
 }  // namespace dpo
