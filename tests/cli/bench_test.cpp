@@ -2,6 +2,7 @@
 // sane.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -101,7 +102,8 @@ TEST(BenchTrain, UserErrors) {
 }
 
 TEST(BenchLengths, BadFileMessagesNameFileAndEntry) {
-  auto dir = std::filesystem::temp_directory_path() / "dpo_bench_test";
+  auto dir =
+      std::filesystem::temp_directory_path() / ("dpo_bench_test_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   auto write = [&](const std::string& name, const std::string& text) {
     std::ofstream(dir / name) << text;

@@ -3,6 +3,7 @@
 // model on each of them; the run folder is complete.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -46,24 +47,9 @@ std::string read_all(const fs::path& path) {
   return ss.str();
 }
 
-class DemoQuick : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    dir_ = fs::temp_directory_path() / "dpo_demo_test";
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    run_ = run_dpo("demo --quick --json --threads 2 --output " + (dir_ / "out").string(),
-                   dir_ / "stderr.log");
-  }
-  static fs::path dir_;
-  static CommandOutput run_;
-};
-fs::path DemoQuick::dir_;
-CommandOutput DemoQuick::run_;
-
-TEST_F(DemoQuick, DpoPrefersTheRightAnswerOnEveryTrainedProbeAndMovedTheMargin) {
-  ASSERT_EQ(run_.exit_code, 0) << read_all(dir_ / "stderr.log") << run_.stdout_text;
-  auto doc = nlohmann::json::parse(run_.stdout_text);
+// The three checks share one demo run. ctest runs every test in its own process, in parallel, so
+// they live in one test: separate tests would each run the demo (or race on one folder).
+void expect_dpo_prefers_the_right_answer_on_every_trained_probe(const nlohmann::json& doc) {
   int trained = 0;
   for (const auto& row : doc["probes"]) {
     if (!row["in_pairs"].get<bool>()) continue;
@@ -81,11 +67,9 @@ TEST_F(DemoQuick, DpoPrefersTheRightAnswerOnEveryTrainedProbeAndMovedTheMargin) 
   EXPECT_EQ(doc["probes"].size(), 28u);
 }
 
-TEST_F(DemoQuick, SftLearnedTheCorpusFrequencies) {
-  ASSERT_EQ(run_.exit_code, 0) << read_all(dir_ / "stderr.log");
-  auto doc = nlohmann::json::parse(run_.stdout_text);
-  // Before DPO the misconceptions win (the wrong answer is the frequent one in the corpus) on most
-  // misconception probes: otherwise the demo would show nothing.
+// Before DPO the misconceptions win (the wrong answer is the frequent one in the corpus) on most
+// misconception probes: otherwise the demo would show nothing.
+void expect_sft_learned_the_corpus_frequencies(const nlohmann::json& doc) {
   int misconceptions = 0, wrong_wins = 0;
   for (const auto& row : doc["probes"]) {
     if (row["kind"] != "misconception") continue;
@@ -96,9 +80,7 @@ TEST_F(DemoQuick, SftLearnedTheCorpusFrequencies) {
   EXPECT_GE(wrong_wins, 8);
 }
 
-TEST_F(DemoQuick, LeavesCompleteFolders) {
-  ASSERT_EQ(run_.exit_code, 0) << read_all(dir_ / "stderr.log");
-  const fs::path out = dir_ / "out";
+void expect_complete_folders(const fs::path& out) {
   for (const char* file :
        {"base/config.json", "base/model.safetensors", "base/tokenizer.json", "sft/config.json",
         "dpo/config.yaml", "dpo/metrics.jsonl", "dpo/generations.jsonl", "dpo/report.html",
@@ -110,8 +92,31 @@ TEST_F(DemoQuick, LeavesCompleteFolders) {
   EXPECT_TRUE(checkpoint) << "no checkpoint-N folder in " << (out / "dpo");
 }
 
+TEST(DemoQuick, SftLearnsTheCorpusThenDpoFlipsEveryTrainedProbeAndLeavesCompleteFolders) {
+  const fs::path dir = fs::temp_directory_path() / ("dpo_demo_test_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const CommandOutput run = run_dpo(
+      "demo --quick --json --threads 2 --output " + (dir / "out").string(), dir / "stderr.log");
+  ASSERT_EQ(run.exit_code, 0) << read_all(dir / "stderr.log") << run.stdout_text;
+  const auto doc = nlohmann::json::parse(run.stdout_text);
+  {
+    SCOPED_TRACE("SFT learned the corpus frequencies");
+    expect_sft_learned_the_corpus_frequencies(doc);
+  }
+  {
+    SCOPED_TRACE("DPO prefers the right answer on every trained probe");
+    expect_dpo_prefers_the_right_answer_on_every_trained_probe(doc);
+  }
+  {
+    SCOPED_TRACE("complete folders");
+    expect_complete_folders(dir / "out");
+  }
+  fs::remove_all(dir);
+}
+
 TEST(Demo, ProbesFileErrorsNameFileAndEntry) {
-  auto dir = fs::temp_directory_path() / "dpo_demo_probe_errors";
+  auto dir = fs::temp_directory_path() / ("dpo_demo_probe_errors_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   auto expect_error = [&](const std::string& text, const std::string& needle) {
     std::ofstream(dir / "probes.json") << text;
@@ -135,8 +140,10 @@ TEST(Demo, ProbesFileErrorsNameFileAndEntry) {
 
 TEST(Demo, MissingAssetsIsAUserError) {
   dpo::DemoOptions options;
-  options.assets_dir = fs::temp_directory_path() / "dpo_demo_no_assets";
-  options.output_dir = fs::temp_directory_path() / "dpo_demo_no_assets_out";
+  options.assets_dir =
+      fs::temp_directory_path() / ("dpo_demo_no_assets_" + std::to_string(::getpid()));
+  options.output_dir =
+      fs::temp_directory_path() / ("dpo_demo_no_assets_out_" + std::to_string(::getpid()));
   try {
     dpo::run_demo(options);
     FAIL() << "no error";
