@@ -34,7 +34,7 @@ int run_train_command(std::vector<std::string>& args, TrainMode mode) {
   options.handle_signals = true;
   options.show_progress = !no_progress;
   TrainResult result = run_training(config, mode, options);
-  if (result.interrupted) return 128 + SIGINT;
+  if (result.interrupted) return 128 + result.stop_signal;  // the shell's convention: 130, 143
   if (result.stopped_nonfinite) return 1;
   return 0;
 }

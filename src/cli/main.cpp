@@ -2,8 +2,10 @@
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 
+#include <csignal>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -94,9 +96,16 @@ int dispatch(int argc, char** argv) {
 }  // namespace dpo::cli
 
 int main(int argc, char** argv) {
+  // Past a file size limit (ulimit -f), write() fails with EFBIG and the error names the file,
+  // instead of SIGXFSZ killing the process mid-write.
+  std::signal(SIGXFSZ, SIG_IGN);
   try {
     return dpo::cli::dispatch(argc, argv);
   } catch (const dpo::UserError& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // The environment refused (a full disk, permissions): the user's to fix, named with its paths.
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;
   } catch (const std::exception& e) {

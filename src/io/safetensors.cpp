@@ -108,44 +108,13 @@ class MappedSafetensorsFile : public SafetensorsFile {
 // Streams header + tensor bytes to `path` atomically (temp file, fsync, rename).
 void write_safetensors_stream(const fs::path& path, const std::string& header,
                               const std::vector<at::Tensor>& ordered) {
-  fs::path tmp = path;
-  tmp += ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0)
-    throw_user_error("{}: cannot open for writing ({})", tmp.string(), std::strerror(errno));
-  auto write_all = [&](const void* data, size_t size) {
-    const char* p = static_cast<const char*>(data);
-    while (size > 0) {
-      ssize_t n = ::write(fd, p, size);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        int err = errno;
-        ::close(fd);
-        std::error_code ec;
-        fs::remove(tmp, ec);
-        throw_user_error("{}: write failed ({})", tmp.string(), std::strerror(err));
-      }
-      p += n;
-      size -= static_cast<size_t>(n);
-    }
-  };
+  AtomicFile file(path);
   uint8_t length[8];
   for (int i = 0; i < 8; ++i) length[i] = static_cast<uint8_t>(header.size() >> (8 * i));
-  write_all(length, 8);
-  write_all(header.data(), header.size());
-  for (const auto& t : ordered) write_all(t.data_ptr(), t.nbytes());
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    throw_user_error("{}: cannot flush to disk", tmp.string());
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw_user_error("{}: cannot rename into place ({})", path.string(), ec.message());
-  }
-  fsync_path(path.has_parent_path() ? path.parent_path() : fs::path("."));
+  file.write(length, 8);
+  file.write(header);
+  for (const auto& t : ordered) file.write(t.data_ptr(), t.nbytes());
+  file.commit();
 }
 
 // The reference writer's data order: larger element size first (keeps alignment), then name.

@@ -2,7 +2,6 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -93,15 +92,23 @@ void write_trained_weights(const std::filesystem::path& dir, const TrainedWeight
 std::filesystem::path write_checkpoint(const std::filesystem::path& output_dir, int64_t step,
                                        const CheckpointData& data) {
   fs::path final_dir = checkpoint_path(output_dir, step);
-  fs::path tmp = output_dir / fmt::format(".checkpoint-{}.tmp.{}", step, ::getpid());
+  // One run per output_dir (OutputDirLock), so the staging name needs no pid.
+  fs::path tmp = output_dir / fmt::format(".checkpoint-{}.tmp", step);
   if (fs::exists(tmp)) fs::remove_all(tmp);
-  ensure_directory(tmp);
-  write_trained_weights(tmp, data.weights);
-  save_safetensors(tmp / "optimizer.safetensors", data.optimizer->state_dict());
-  write_file_atomic(tmp / "scheduler.json", data.scheduler_json);
-  write_file_atomic(tmp / "rng_state.json", data.rng.to_json());
-  write_file_atomic(tmp / "trainer_state.json", data.state->to_json());
-  write_file_atomic(tmp / "config.yaml", data.config_yaml);
+  try {
+    ensure_directory(tmp);
+    write_trained_weights(tmp, data.weights);
+    save_safetensors(tmp / "optimizer.safetensors", data.optimizer->state_dict());
+    write_file_atomic(tmp / "scheduler.json", data.scheduler_json);
+    write_file_atomic(tmp / "rng_state.json", data.rng.to_json());
+    write_file_atomic(tmp / "trainer_state.json", data.state->to_json());
+    write_file_atomic(tmp / "config.yaml", data.config_yaml);
+  } catch (const UserError& e) {
+    std::error_code ignored;
+    fs::remove_all(tmp, ignored);
+    throw_user_error("cannot save {}: {} (the earlier checkpoints are untouched)",
+                     final_dir.string(), e.what());
+  }
   commit_directory(tmp, final_dir);
   return final_dir;
 }

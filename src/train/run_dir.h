@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <string>
 #include <vector>
 
 namespace dpo {
@@ -21,6 +22,28 @@ std::filesystem::path resolve_resume_checkpoint(const std::string& setting,
 // Removes the oldest checkpoints so that at most `limit` remain; never removes `keep`.
 void rotate_checkpoints(const std::filesystem::path& output_dir, int64_t limit,
                         const std::filesystem::path& keep);
+// An exclusive lock on output_dir for the life of a run (flock on output_dir/.dpo.lock, which
+// records the holder's pid): a second run into the same folder stops with a UserError instead of
+// interleaving checkpoints with the first. The kernel drops the lock when the holder dies, even by
+// SIGKILL. Also the first write into output_dir: an unwritable folder is reported here.
+class OutputDirLock {
+ public:
+  explicit OutputDirLock(const std::filesystem::path& output_dir);
+  ~OutputDirLock();
+  OutputDirLock(const OutputDirLock&) = delete;
+  OutputDirLock& operator=(const OutputDirLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+// Cleans up after a run that was killed in output_dir (call it holding the OutputDirLock, when
+// every temporary there is stale): removes .checkpoint-N.tmp staging folders, .deleting-* folders,
+// .model.tmp and NAME.tmp.PID files of atomic writes; a checkpoint-N.old.PID (a kill between the
+// two renames that replace checkpoint-N) is put back when checkpoint-N is missing, else removed.
+// Returns the names it removed or restored, for the log.
+std::vector<std::string> clean_stale_temporaries(const std::filesystem::path& output_dir);
+
 // Copies tokenizer.json, tokenizer_config.json, special_tokens_map.json (those present) and
 // tokenizer.model from `tokenizer_dir` to `dir`.
 void copy_tokenizer_files(const std::filesystem::path& tokenizer_dir,

@@ -338,6 +338,7 @@ TrainResult Trainer::train() {
     if (int signal_number = stop_signal()) {
       if (last_saved_step_ != global_step) save_checkpoint();
       result.interrupted = true;
+      result.stop_signal = signal_number;
       progress_.finish();
       log_warn(
           "stopped by {} after step {}; checkpoint {}. Resume with the same command plus "
@@ -425,6 +426,9 @@ TrainResult run_training(const TrainConfig& config, TrainMode mode, const RunOpt
   run.options = options;
   run.output_dir = config.output_dir;
   ensure_directory(run.output_dir);
+  const OutputDirLock output_lock(run.output_dir);  // held until training returns
+  for (const auto& name : clean_stale_temporaries(run.output_dir))
+    log_info("{}: cleaned up {} (left by an interrupted run)", run.output_dir.string(), name);
   if (config.resume_from_checkpoint)
     run.resume_dir = resolve_resume_checkpoint(*config.resume_from_checkpoint, run.output_dir);
   if (!run.resume_dir) {  // a fresh run starts its logs empty

@@ -32,6 +32,7 @@ struct TrainResult {
   int64_t max_steps = 0;
   double epoch = 0.0;
   bool interrupted = false;               // SIGINT/SIGTERM: stopped after a checkpoint
+  int stop_signal = 0;                    // which of the two, when interrupted
   bool stopped_nonfinite = false;         // too many non-finite steps in a row
   std::filesystem::path last_checkpoint;  // "" when none was written
   double runtime_s = 0.0;

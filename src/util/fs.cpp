@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "util/error.h"
 
@@ -25,18 +26,16 @@ std::string read_file(const fs::path& path) {
 }
 
 namespace {
-void write_all(int fd, std::string_view data, const fs::path& path) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      throw_user_error("{}: write failed ({})", path.string(), std::strerror(err));
-    }
-    done += static_cast<size_t>(n);
+// Writes all of `data` to `fd`, retrying on EINTR; the errno of a failed write() otherwise.
+int write_fully(int fd, const char* data, size_t size) {
+  while (size > 0) {
+    ssize_t n = ::write(fd, data, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    data += n;
+    size -= static_cast<size_t>(n);
   }
+  return 0;
 }
 }  // namespace
 
@@ -47,26 +46,43 @@ void fsync_path(const fs::path& path) {
   ::close(fd);
 }
 
-void write_file_atomic(const fs::path& path, std::string_view contents) {
-  fs::path tmp = path;
-  tmp += ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0)
-    throw_user_error("{}: cannot open for writing ({})", tmp.string(), std::strerror(errno));
-  write_all(fd, contents, tmp);
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    int err = errno;
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    throw_user_error("{}: cannot flush to disk ({})", tmp.string(), std::strerror(err));
-  }
+AtomicFile::AtomicFile(fs::path path) : path_(std::move(path)) {
+  tmp_ = path_;
+  tmp_ += ".tmp." + std::to_string(::getpid());
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd_ < 0)
+    throw_user_error("{}: cannot open for writing ({})", path_.string(), std::strerror(errno));
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_ >= 0) ::close(fd_);
+  if (committed_) return;
+  std::error_code ignored;
+  fs::remove(tmp_, ignored);
+}
+
+void AtomicFile::write(const void* data, size_t size) {
+  if (int err = write_fully(fd_, static_cast<const char*>(data), size))
+    throw_user_error("{}: write failed ({})", path_.string(), std::strerror(err));
+}
+
+void AtomicFile::commit() {
+  const int synced = ::fsync(fd_);
+  const int closed = ::close(fd_);
+  fd_ = -1;
+  if (synced != 0 || closed != 0)
+    throw_user_error("{}: cannot flush to disk ({})", path_.string(), std::strerror(errno));
   std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw_user_error("{}: cannot rename into place ({})", path.string(), ec.message());
-  }
-  fsync_path(path.has_parent_path() ? path.parent_path() : fs::path("."));
+  fs::rename(tmp_, path_, ec);
+  if (ec) throw_user_error("{}: cannot rename into place ({})", path_.string(), ec.message());
+  committed_ = true;
+  fsync_path(path_.has_parent_path() ? path_.parent_path() : fs::path("."));
+}
+
+void write_file_atomic(const fs::path& path, std::string_view contents) {
+  AtomicFile file(path);
+  file.write(contents);
+  file.commit();
 }
 
 void ensure_directory(const fs::path& dir) {
@@ -102,7 +118,14 @@ void append_line(const fs::path& path, std::string_view line) {
     throw_user_error("{}: cannot open for appending ({})", path.string(), std::strerror(errno));
   std::string data(line);
   data.push_back('\n');
-  write_all(fd, data, path);
+  const off_t size_before = ::lseek(fd, 0, SEEK_END);
+  if (int err = write_fully(fd, data.data(), data.size())) {
+    // A full disk must not leave half a line for readers of the log to trip over.
+    const int truncated = size_before >= 0 ? ::ftruncate(fd, size_before) : -1;
+    (void)truncated;  // best effort: the write error is what the user must see
+    ::close(fd);
+    throw_user_error("{}: write failed ({})", path.string(), std::strerror(err));
+  }
   ::fsync(fd);
   ::close(fd);
 }

@@ -11,6 +11,28 @@ namespace fs = std::filesystem;
 // Reads a whole (small) file; UserError naming the path if it cannot.
 std::string read_file(const fs::path& path);
 
+// A file written atomically: the bytes go to `path.tmp.<pid>`; commit() fsyncs it and renames it
+// onto `path`. Destroyed without commit() (an error, an exception), it removes the temporary file,
+// so a failed write (a full disk, EFBIG past a file size limit) leaves the old `path` or nothing.
+// Errors are UserErrors naming `path` and the system's reason.
+class AtomicFile {
+ public:
+  explicit AtomicFile(fs::path path);
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  void write(const void* data, size_t size);
+  void write(std::string_view text) { write(text.data(), text.size()); }
+  void commit();
+
+ private:
+  fs::path path_;
+  fs::path tmp_;
+  int fd_ = -1;
+  bool committed_ = false;
+};
+
 // Writes `contents` to `path` atomically: `path.tmp.<pid>`, fsync, rename, fsync of the directory.
 // A kill at any moment leaves either the old file or the new one, never a partial one.
 void write_file_atomic(const fs::path& path, std::string_view contents);

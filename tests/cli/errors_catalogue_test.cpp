@@ -17,9 +17,11 @@ namespace {
 
 struct CatalogueEntry {
   std::vector<std::string> fixtures;
-  std::string command;   // after "$ dpo "
-  std::string expected;  // the stderr line
-  int line = 0;          // of the block in docs/errors.md
+  std::string wrapper;        // a command in front of dpo ("prlimit --fsize=100000"), or ""
+  std::string command;        // after "dpo"
+  std::string expected;       // the stderr line
+  bool unprivileged = false;  // `user: nobody`: run as an unprivileged user
+  int line = 0;               // of the block in docs/errors.md
 };
 
 std::vector<CatalogueEntry> read_catalogue(const fs::path& path) {
@@ -44,8 +46,16 @@ std::vector<CatalogueEntry> read_catalogue(const fs::path& path) {
       entries.push_back(entry);
     } else if (line.rfind("fixture: ", 0) == 0) {
       entry.fixtures.push_back(line.substr(9));
-    } else if (line.rfind("$ dpo", 0) == 0) {
-      entry.command = line.substr(5);
+    } else if (line == "user: nobody") {
+      entry.unprivileged = true;
+    } else if (line.rfind("$ ", 0) == 0) {
+      // "$ dpo ARGS" or "$ WRAPPER dpo ARGS"; an empty command is flagged by ParsesEntries
+      const std::string rest = line.substr(2);
+      size_t dpo_at = rest.rfind("dpo ", 0) == 0 ? 0 : rest.find(" dpo ");
+      if (dpo_at == std::string::npos) continue;
+      if (dpo_at != 0) ++dpo_at;
+      entry.wrapper = rest.substr(0, dpo_at);
+      entry.command = rest.substr(dpo_at + 3);
     } else {
       entry.expected = line;
     }
@@ -76,12 +86,23 @@ void write_truncated_weights(const fs::path& file, size_t bytes) {
 // Fixtures of the `dpo train` / `dpo sft` entries; false for an unknown name.
 bool make_training_fixture(const std::string& name, const fs::path& dir) {
   const std::string good_pair = "{\"prompt\": \"a\", \"chosen\": \" b\", \"rejected\": \" c\"}\n";
-  if (name == "tiny_run") {
-    write_file(dir / "tiny.yaml", "model_name_or_path: " + kFixtureModel.string() +
-                                      "\ndataset: pairs.jsonl\nmax_length: 64\nmax_steps: 1\n"
-                                      "output_dir: out\neval_prompts: []\n");
+  if (name == "tiny_run" || name == "tiny_run_local") {
+    // tiny_run_local: a copy of the model in the folder, readable by any user
+    const bool local = name == "tiny_run_local";
+    if (local) fs::copy(kFixtureModel, dir / "model", fs::copy_options::recursive);
+    write_file(dir / "tiny.yaml",
+               "model_name_or_path: " + (local ? std::string("model") : kFixtureModel.string()) +
+                   "\ndataset: pairs.jsonl\nmax_length: 64\nmax_steps: 1\n"
+                   "output_dir: out\neval_prompts: []\n");
     fs::copy_file(fs::path(DPO_SOURCE_DIR) / "examples" / "data" / "tiny_pairs.jsonl",
                   dir / "pairs.jsonl");
+  } else if (name == "read_only_dir") {
+    fs::create_directories(dir / "ro");
+    fs::permissions(dir / "ro", fs::perms::owner_read | fs::perms::owner_exec |
+                                    fs::perms::group_read | fs::perms::group_exec |
+                                    fs::perms::others_read | fs::perms::others_exec);
+  } else if (name == "out_dir") {
+    fs::create_directories(dir / "out");
   } else if (name == "bad_key_yaml") {
     write_file(dir / "bad_key.yaml", "model_name_or_path: model\ndataset: pairs.jsonl\nbta: 0.1\n");
   } else if (name == "config_json_dir") {
@@ -169,7 +190,14 @@ TEST(ErrorsCatalogue, EveryEntryGivesItsMessage) {
     fs::create_directories(dir);
     for (const auto& fixture : entry.fixtures) ASSERT_TRUE(make_fixture(fixture, dir)) << fixture;
     const std::string args = replace_all(entry.command, "$FIXTURES", DPO_FIXTURES);
-    const std::string shell = "cd '" + dir.string() + "' && '" + binary.string() + "'" + args +
+    std::string program = "'" + binary.string() + "'";
+    if (entry.unprivileged && ::geteuid() == 0) {
+      // root writes anywhere: run as nobody, from a copy of the binary any user can execute (the
+      // build folder may not be readable to others)
+      fs::copy_file(binary, dir / "dpo");
+      program = "setpriv --reuid=65534 --regid=65534 --clear-groups ./dpo";
+    }
+    const std::string shell = "cd '" + dir.string() + "' && " + entry.wrapper + program + args +
                               " >stdout.txt 2>stderr.txt";
     const int status = std::system(shell.c_str());
     ASSERT_TRUE(WIFEXITED(status)) << "killed by a signal";

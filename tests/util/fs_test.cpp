@@ -1,7 +1,11 @@
 #include "util/fs.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <csignal>
+#include <string>
 
 #include "util/error.h"
 
@@ -74,6 +78,72 @@ TEST(Fs, CommitDirectoryReplacesAWholeFolder) {
   append_line(dir / "m.jsonl", "{\"step\": 1}");
   append_line(dir / "m.jsonl", "{\"step\": 2}");
   EXPECT_EQ(read_file(dir / "m.jsonl"), "{\"step\": 1}\n{\"step\": 2}\n");
+  fs::remove_all(dir);
+}
+
+// Lowers this process's file size limit (RLIMIT_FSIZE) for a scope: past it, write() fails with
+// EFBIG the way it fails with ENOSPC on a full disk. SIGXFSZ is ignored meanwhile, as dpo does.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes) {
+    ::getrlimit(RLIMIT_FSIZE, &saved_);
+    previous_handler_ = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit lowered = saved_;
+    lowered.rlim_cur = bytes;
+    ::setrlimit(RLIMIT_FSIZE, &lowered);
+  }
+  ~FileSizeLimit() {
+    ::setrlimit(RLIMIT_FSIZE, &saved_);
+    std::signal(SIGXFSZ, previous_handler_);
+  }
+
+ private:
+  rlimit saved_{};
+  void (*previous_handler_)(int) = nullptr;
+};
+
+TEST(Fs, AFailedWriteKeepsTheOldFileAndLeavesNoTemporary) {
+  fs::path dir = fresh_dir("full");
+  write_file_atomic(dir / "state.json", "old");
+  try {
+    FileSizeLimit limit(1000);
+    write_file_atomic(dir / "state.json", std::string(5000, 'x'));
+    FAIL() << "expected an error";
+  } catch (const UserError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              (dir / "state.json").string() + ": write failed (File too large)");
+  }
+  EXPECT_EQ(read_file(dir / "state.json"), "old");
+  int entries = 0;
+  for ([[maybe_unused]] const auto& entry : fs::directory_iterator(dir)) ++entries;
+  EXPECT_EQ(entries, 1) << "a temporary file was left behind";
+  fs::remove_all(dir);
+}
+
+TEST(Fs, AnUncommittedAtomicFileLeavesNoTrace) {
+  fs::path dir = fresh_dir("uncommitted");
+  write_file_atomic(dir / "a", "kept");
+  {
+    AtomicFile file(dir / "a");
+    file.write("never committed");
+  }
+  EXPECT_EQ(read_file(dir / "a"), "kept");
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 1);
+  fs::remove_all(dir);
+}
+
+TEST(Fs, AFailedAppendLeavesNoPartialLine) {
+  fs::path dir = fresh_dir("append");
+  append_line(dir / "m.jsonl", "{\"step\": 1}");
+  try {
+    FileSizeLimit limit(100);
+    append_line(dir / "m.jsonl", "{\"step\": 2, \"note\": \"" + std::string(200, 'x') + "\"}");
+    FAIL() << "expected an error";
+  } catch (const UserError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              (dir / "m.jsonl").string() + ": write failed (File too large)");
+  }
+  EXPECT_EQ(read_file(dir / "m.jsonl"), "{\"step\": 1}\n");
   fs::remove_all(dir);
 }
 
