@@ -135,6 +135,7 @@ StepOutcome Trainer::optimizer_step(const std::vector<std::vector<int64_t>>& gro
     }
     if (!std::isfinite(result.loss_value)) {
       out.finite = false;
+      out.loss = result.loss_value;  // reported in the warning; the step is skipped
       continue;
     }
     (result.loss * scale).backward();
@@ -295,9 +296,9 @@ TrainResult Trainer::train() {
     if (!step.finite) {
       ++run_.position.nonfinite_in_a_row;
       progress_.message(fmt::format(
-          "warning: step {}: non-finite loss or gradient norm ({}); the update was skipped ({} "
-          "in a row)",
-          run_.state.global_step, step.grad_norm, run_.position.nonfinite_in_a_row));
+          "warning: step {}: non-finite loss or gradient norm (loss {}, grad_norm {}); the "
+          "update was skipped ({} in a row)",
+          run_.state.global_step, step.loss, step.grad_norm, run_.position.nonfinite_in_a_row));
       if (run_.position.nonfinite_in_a_row >= run_.config.max_nonfinite_steps) {
         result.stopped_nonfinite = true;
         break;
@@ -350,7 +351,7 @@ TrainResult Trainer::train() {
   progress_.finish();
   if (!result.interrupted && !result.stopped_nonfinite) finish(result);
   if (result.stopped_nonfinite)
-    log_warn(
+    log_error(
         "stopped: {} steps in a row had a non-finite loss or gradient norm; the last good "
         "checkpoint is {}. Lower learning_rate, check the data, or raise "
         "max_nonfinite_steps",

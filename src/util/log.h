@@ -23,6 +23,11 @@ void log_warn(fmt::format_string<Args...> format, Args&&... args) {
     log_line(LogLevel::kWarn, fmt::format(format, std::forward<Args>(args)...));
 }
 template <typename... Args>
+void log_error(fmt::format_string<Args...> format, Args&&... args) {
+  if (log_level() <= LogLevel::kError)
+    log_line(LogLevel::kError, fmt::format(format, std::forward<Args>(args)...));
+}
+template <typename... Args>
 void log_debug(fmt::format_string<Args...> format, Args&&... args) {
   if (log_level() <= LogLevel::kDebug)
     log_line(LogLevel::kDebug, fmt::format(format, std::forward<Args>(args)...));

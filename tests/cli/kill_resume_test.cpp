@@ -1,11 +1,13 @@
-// Crash safety of `dpo train`: the tiny run is killed with SIGKILL at seeded random moments, over
+// Crash safety of `dpo train`. The tiny run is killed with SIGKILL at seeded random moments, over
 // and over, each time resumed with resume_from_checkpoint=latest. After every kill each
 // checkpoint-N/ on disk must be complete and loadable (adapter with every LoRA A/B matrix,
 // trainer_state.json at step N, optimizer state); half-written folders may exist only under
-// other names. At the end a resumed run finishes the training.
+// other names. At the end a resumed run finishes the training. Also here: SIGTERM/SIGINT, a disk
+// that fills up during a checkpoint, and the cleanup of a killed run's temporaries.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -48,11 +50,24 @@ std::vector<std::string> train_arguments(const fs::path& out, bool resume) {
   return args;
 }
 
+// How a child dpo starts, besides its arguments.
+struct ChildSetup {
+  rlim_t file_size_limit = RLIM_INFINITY;  // RLIMIT_FSIZE: writes past it fail like a full disk
+  std::string sigkill_after_step;          // DPO_TEST_SIGKILL_AFTER_STEP
+};
+
 // fork + exec of dpo in the source folder (the recipe's paths are relative), output to `log`.
-pid_t start_dpo(const std::vector<std::string>& args, const fs::path& log) {
+pid_t start_dpo(const std::vector<std::string>& args, const fs::path& log,
+                const ChildSetup& setup = {}) {
   pid_t pid = ::fork();
   if (pid != 0) return pid;
   if (::chdir(DPO_SOURCE_DIR) != 0) ::_exit(126);
+  if (setup.file_size_limit != RLIM_INFINITY) {
+    rlimit limit{setup.file_size_limit, setup.file_size_limit};
+    if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(126);
+  }
+  if (!setup.sigkill_after_step.empty())
+    ::setenv("DPO_TEST_SIGKILL_AFTER_STEP", setup.sigkill_after_step.c_str(), 1);
   int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd >= 0) {
     ::dup2(fd, 1);
@@ -82,7 +97,7 @@ std::set<std::string> expected_adapter_keys() {
   return keys;
 }
 
-// Every checkpoint-N/ in `out` is complete; returns the steps seen.
+// Every checkpoint-N/ in `out` is complete; returns their steps, ascending.
 std::vector<int64_t> check_checkpoints(const fs::path& out) {
   static const std::regex kCheckpointName("checkpoint-([0-9]+)");
   std::vector<int64_t> steps;
@@ -111,6 +126,7 @@ std::vector<int64_t> check_checkpoints(const fs::path& out) {
       ADD_FAILURE() << "incomplete checkpoint: " << error.what();
     }
   }
+  std::sort(steps.begin(), steps.end());
   return steps;
 }
 
@@ -198,5 +214,152 @@ TEST(KillResume, SigkillAtRandomMomentsLeavesOnlyCompleteCheckpoints) {
             << " runs that finished before their kill, " << steps_seen.size()
             << " distinct checkpoint steps verified, kill phase " << kill_phase << " s, total "
             << seconds() << " s\n";
+  fs::remove_all(root);
+}
+
+namespace {
+
+// The recipe with a checkpoint every `save_steps` steps, logging every step.
+std::vector<std::string> run_arguments(const fs::path& out, int max_steps, int save_steps,
+                                       bool resume) {
+  std::vector<std::string> args = {DPO_BINARY,
+                                   "train",
+                                   "examples/tiny-cpu.yaml",
+                                   "output_dir=" + out.string(),
+                                   "max_steps=" + std::to_string(max_steps),
+                                   "save_steps=" + std::to_string(save_steps),
+                                   "save_total_limit=null",
+                                   "logging_steps=1",
+                                   "eval_steps=null",
+                                   "eval_prompts=[]",
+                                   "--no-progress"};
+  if (resume) args.push_back("resume_from_checkpoint=latest");
+  return args;
+}
+
+int wait_for_exit_code(pid_t pid) {
+  int status = 0;
+  if (::waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 1000 + WTERMSIG(status);
+}
+
+int64_t logged_steps(const fs::path& metrics) {
+  int64_t lines = 0;
+  std::ifstream in(metrics);
+  for (std::string line; std::getline(in, line);)
+    lines += line.find("\"loss\"") != std::string::npos;
+  return lines;
+}
+
+// Entries of `out` that are temporaries (a dot name other than the lock, or NAME.tmp.PID).
+std::vector<std::string> temporaries_in(const fs::path& out) {
+  std::vector<std::string> found;
+  for (const auto& entry : fs::directory_iterator(out)) {
+    const std::string name = entry.path().filename().string();
+    if ((name[0] == '.' && name != ".dpo.lock") || name.find(".tmp") != std::string::npos)
+      found.push_back(name);
+  }
+  return found;
+}
+
+fs::path fresh_root(const std::string& name) {
+  const fs::path root =
+      fs::temp_directory_path() / ("dpo_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  fs::create_directories(root);
+  return root;
+}
+
+}  // namespace
+
+// SIGTERM and SIGINT: the run finishes its step, writes checkpoint-N for it (no save_steps falls
+// there), exits with 128 + the signal, and a resumed run completes the training.
+class StopSignal : public ::testing::TestWithParam<int> {};
+
+TEST_P(StopSignal, FinishesTheStepWritesItsCheckpointExitsAndResumes) {
+  const int signal_number = GetParam();
+  const std::string name = signal_number == SIGINT ? "SIGINT" : "SIGTERM";
+  const fs::path root = fresh_root("signal_" + name);
+  const fs::path out = root / "run", log = root / "dpo.log";
+  constexpr int kSteps = 40;
+
+  pid_t pid = start_dpo(run_arguments(out, kSteps, 1000, false), log);
+  ASSERT_GT(pid, 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (logged_steps(out / "metrics.jsonl") < 2 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ::kill(pid, signal_number);
+  ASSERT_EQ(wait_for_exit_code(pid), 128 + signal_number) << read_text(log);
+  const std::string text = read_text(log);
+  EXPECT_NE(text.find("stopped by " + name + " after step"), std::string::npos) << text;
+
+  const auto steps = check_checkpoints(out);
+  ASSERT_EQ(steps.size(), 1u) << text;
+  EXPECT_GE(steps[0], 2);
+  EXPECT_LT(steps[0], kSteps) << "the run ended before the signal";
+  EXPECT_EQ(logged_steps(out / "metrics.jsonl"), steps[0]) << "a step ran past the checkpoint";
+  EXPECT_TRUE(temporaries_in(out).empty());
+
+  pid = start_dpo(run_arguments(out, kSteps, 1000, true), log);
+  ASSERT_EQ(wait_for_exit_code(pid), 0) << read_text(log);
+  auto state = nlohmann::json::parse(read_text(out / "trainer_state.json"));
+  EXPECT_EQ(state.at("global_step").get<int64_t>(), kSteps);
+  EXPECT_EQ(logged_steps(out / "metrics.jsonl"), kSteps);
+  fs::remove_all(root);
+}
+
+INSTANTIATE_TEST_SUITE_P(Signals, StopSignal, ::testing::Values(SIGTERM, SIGINT),
+                         [](const auto& info) {
+                           return std::string(info.param == SIGINT ? "SIGINT" : "SIGTERM");
+                         });
+
+// A disk that fills up while checkpoint-6 is written (a file size limit stands in for it): the run
+// stops with exit status 1 and a message, checkpoints 2 and 4 stay complete, nothing half-written
+// is left, and once there is room again the run resumes from checkpoint-4 and finishes.
+TEST(FullDisk, ACheckpointThatDoesNotFitLeavesTheEarlierOnesAndTheRunResumes) {
+  const fs::path root = fresh_root("full_disk");
+  const fs::path out = root / "run", log = root / "dpo.log";
+  ChildSetup killed_after_5;
+  killed_after_5.sigkill_after_step = "5";
+  ASSERT_EQ(wait_for_exit_code(start_dpo(run_arguments(out, 8, 2, false), log, killed_after_5)),
+            1000 + SIGKILL)
+      << read_text(log);
+  ASSERT_EQ(check_checkpoints(out), (std::vector<int64_t>{2, 4}));
+
+  ChildSetup full_disk;
+  full_disk.file_size_limit = 100000;  // below tokenizer.json: the checkpoint cannot be written
+  ASSERT_EQ(wait_for_exit_code(start_dpo(run_arguments(out, 8, 2, true), log, full_disk)), 1);
+  const std::string text = read_text(log);
+  EXPECT_NE(text.find("error: cannot save " + (out / "checkpoint-6").string()), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("File too large"), std::string::npos) << text;
+  EXPECT_EQ(check_checkpoints(out), (std::vector<int64_t>{2, 4}));
+  EXPECT_TRUE(temporaries_in(out).empty());
+
+  ASSERT_EQ(wait_for_exit_code(start_dpo(run_arguments(out, 8, 2, true), log)), 0)
+      << read_text(log);
+  EXPECT_EQ(check_checkpoints(out), (std::vector<int64_t>{2, 4, 6, 8}));
+  auto state = nlohmann::json::parse(read_text(out / "trainer_state.json"));
+  EXPECT_EQ(state.at("global_step").get<int64_t>(), 8);
+  fs::remove_all(root);
+}
+
+// A killed run's staging folder and temporary files are gone once the next run into the folder
+// starts, and the log says so.
+TEST(StaleTemporaries, TheNextRunRemovesWhatAKilledRunLeft) {
+  const fs::path root = fresh_root("stale");
+  const fs::path out = root / "run", log = root / "dpo.log";
+  fs::create_directories(out / ".checkpoint-3.tmp");
+  std::ofstream(out / ".checkpoint-3.tmp" / "adapter_model.safetensors") << "half";
+  std::ofstream(out / "metrics.jsonl.tmp.4242") << "half";
+  ASSERT_EQ(wait_for_exit_code(start_dpo(run_arguments(out, 2, 1, false), log)), 0)
+      << read_text(log);
+  const std::string text = read_text(log);
+  EXPECT_NE(text.find("cleaned up .checkpoint-3.tmp (left by an interrupted run)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("cleaned up metrics.jsonl.tmp.4242"), std::string::npos) << text;
+  EXPECT_TRUE(temporaries_in(out).empty());
+  EXPECT_EQ(check_checkpoints(out), (std::vector<int64_t>{1, 2}));
   fs::remove_all(root);
 }
