@@ -77,8 +77,7 @@ void detect_if_needed(const std::vector<RawRow>& block, DataReport& report) {
   for (const RawRow& row : block) {
     if (!row.ok() || !row.value.is_object()) continue;
     report.format = Kind::detect(row);
-    report.format_detected = true;
-    log_info("{}: detected format: {}", report.source, format_description(report.format));
+    report.format_detected = true;  // logged with the summary
     return;
   }
 }
@@ -190,8 +189,8 @@ Data load_data(const DataOptions& options, const TextEncoder& encoder,
   if (options.eval_max_samples > 0 &&
       static_cast<int64_t>(data.eval.size()) > options.eval_max_samples)
     data.eval.resize(static_cast<size_t>(options.eval_max_samples));
-  log_info("{}", data.train_report.summary());
-  if (!options.eval_dataset.empty()) log_info("{}", data.eval_report.summary());
+  log_info("train data: {}", data.train_report.summary());
+  if (!options.eval_dataset.empty()) log_info("eval data: {}", data.eval_report.summary());
   return data;
 }
 

@@ -12,9 +12,9 @@ namespace dpo {
 struct RopeConfig {
   std::string type = "default";  // default | linear | llama3 | dynamic
   double theta = 10000.0;
-  double factor = 1.0;                        // linear, dynamic, llama3
-  double low_freq_factor = 1.0;               // llama3
-  double high_freq_factor = 4.0;              // llama3
+  double factor = 1.0;                           // linear, dynamic, llama3
+  double low_freq_factor = 1.0;                  // llama3
+  double high_freq_factor = 4.0;                 // llama3
   int64_t original_max_position_embeddings = 0;  // llama3, dynamic (0 = max_position_embeddings)
 };
 
@@ -32,7 +32,7 @@ struct ModelConfig {
   bool tie_word_embeddings = false;
   bool attention_bias = false;  // q/k/v (and o for llama) bias; qwen2: q/k/v always
   bool mlp_bias = false;
-  std::optional<int64_t> sliding_window;  // mistral/qwen2 (recorded; not applied below its size)
+  std::optional<int64_t> sliding_window;  // mistral/qwen2: longer sequences are refused
   std::vector<int64_t> bos_token_ids;
   std::vector<int64_t> eos_token_ids;  // eos_token_id may be an int or a list
   std::optional<int64_t> pad_token_id;

@@ -73,11 +73,33 @@ void check_input(const LlamaWeights& w, const ModelInput& input) {
                      w.config.vocab_size - 1);
 }
 
+// Sliding-window attention (mistral v0.1, qwen2 with use_sliding_window) changes nothing for
+// sequences up to the window, and is not implemented beyond it: refuse rather than compute a
+// different model. `longest`: the longest sequence in tokens (cached + new ones when generating).
+void check_sliding_window(const LlamaWeights& w, int64_t longest) {
+  const auto& window = w.config.sliding_window;
+  if (!window || longest <= *window) return;
+  throw_user_error(
+      "a sequence of {} tokens is longer than the model's sliding attention window ({} tokens, "
+      "sliding_window in config.json), which dpo does not implement; keep max_length (for "
+      "generation: prompt + new tokens) at most {}",
+      longest, *window, *window);
+}
+
+// The longest sequence of a batch: positions restart at 0 for every sequence (packed rows too).
+int64_t longest_sequence(const ModelInput& input) {
+  if (input.position_ids.defined()) return input.position_ids.max().item<int64_t>() + 1;
+  if (input.attention_mask.defined()) return input.attention_mask.sum(1).max().item<int64_t>();
+  return input.input_ids.size(1);
+}
+
 // Runs every layer; `all` (when given) receives the hidden states HF's output_hidden_states
 // returns.
 at::Tensor run_layers(const LlamaWeights& w, const ModelInput& input,
                       std::vector<at::Tensor>* all) {
   check_input(w, input);
+  if (w.config.sliding_window && input.input_ids.numel() > 0)
+    check_sliding_window(w, longest_sequence(input));
   LayerInputs in = layer_inputs(w, input);
   at::Tensor h = at::embedding(w.embed_tokens, input.input_ids.to(w.device));  // (N, T, C)
   bool checkpointing = w.gradient_checkpointing && at::GradMode::is_enabled();
@@ -177,6 +199,7 @@ at::Tensor LlamaModel::forward_step(const at::Tensor& input_ids, KVCache& cache)
   input.input_ids = input_ids;
   int64_t t = input_ids.size(1);
   check_input(*w_, input);
+  check_sliding_window(*w_, cache.length() + t);
   at::Tensor positions = at::arange(cache.length(), cache.length() + t,
                                     at::TensorOptions().dtype(at::kLong).device(w_->device))
                              .unsqueeze(0);  // (1, t)

@@ -154,11 +154,9 @@ void setup_data(Run& run) {
   const ChatRenderer* render = renderer ? &*renderer : nullptr;
   if (run.is_preference()) {
     run.preference = load_preference_data(options, encoder, render);
-    log_info("train data: {}", run.preference.train_report.summary());
-    if (!run.preference.eval.empty()) log_info("eval data: {} pairs", run.preference.eval.size());
+    if (!run.preference.eval.empty()) log_info("eval: {} pairs", run.preference.eval.size());
   } else {
     run.sft = load_sft_data(options, encoder, render);
-    log_info("train data: {}", run.sft.train_report.summary());
     if (!run.config.completion_only_loss) {
       score_full_sequences(run.sft.train);
       score_full_sequences(run.sft.eval);

@@ -6,6 +6,7 @@
 
 #include "io/safetensors.h"
 #include "model/fixture_util.h"
+#include "model/kv_cache.h"
 #include "model/llama.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -137,4 +138,36 @@ TEST(LlamaRandom, HfInitSeeded) {
     }
   }
   EXPECT_TRUE(a.lm_head_weight().is_same(pa.front().second));  // tied
+}
+
+TEST(LlamaSlidingWindow, SequencesLongerThanTheWindowAreRefusedNotComputedDifferently) {
+  ModelConfig config =
+      ModelConfig::from_file(dpo::testing::fixture_dir("qwen2") / "model" / "config.json");
+  config.sliding_window = 4;
+  auto model = LlamaModel::random(config, at::kFloat, at::kCPU, 7);
+  at::NoGradGuard no_grad;
+  auto run = [&](int64_t length, bool right_padded) {
+    ModelInput input;
+    input.input_ids = at::ones({2, length}, at::kLong);
+    if (right_padded) {  // the second row is one token long: the real length is what counts
+      input.attention_mask = at::ones({2, length}, at::kLong);
+      input.attention_mask[0].slice(0, 4).fill_(0);
+      input.attention_mask[1].slice(0, 1).fill_(0);
+    }
+    return model.forward_hidden(input);
+  };
+  EXPECT_NO_THROW(run(4, false));
+  EXPECT_NO_THROW(run(6, true));  // 4 real tokens at most
+  try {
+    run(5, false);
+    FAIL() << "no error";
+  } catch (const dpo::UserError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "a sequence of 5 tokens is longer than the model's sliding attention window (4 "
+              "tokens, sliding_window in config.json), which dpo does not implement; keep "
+              "max_length (for generation: prompt + new tokens) at most 4");
+  }
+  auto cache = model.make_cache(8);
+  model.forward_step(at::ones({1, 4}, at::kLong), *cache);
+  EXPECT_THROW(model.forward_step(at::ones({1, 1}, at::kLong), *cache), dpo::UserError);
 }
