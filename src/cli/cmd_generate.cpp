@@ -100,9 +100,12 @@ std::vector<int64_t> encode_prompt(const Tokenizer& tokenizer, const std::string
                                    const std::optional<ChatTemplate>& chat_template) {
   TokenIds ids;
   if (chat) {
-    nlohmann::json messages = nlohmann::json::array({{{"role", "user"}, {"content", prompt}}});
-    std::string text = chat_template->apply(messages, /*add_generation_prompt=*/true,
-                                            tokenizer.bos_token(), tokenizer.eos_token());
+    // ordered: a template iterating a message sees role before content, as in Python
+    nlohmann::ordered_json messages =
+        nlohmann::ordered_json::array({{{"role", "user"}, {"content", prompt}}});
+    std::string text =
+        chat_template->apply(messages, /*add_generation_prompt=*/true, tokenizer.bos_token(),
+                             tokenizer.eos_token(), nlohmann::ordered_json::object());
     ids = tokenizer.encode(text, /*add_special_tokens=*/false);  // the template holds BOS
   } else {
     ids = tokenizer.encode(prompt);

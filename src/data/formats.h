@@ -65,10 +65,10 @@ enum class RowContent { kText, kMessages, kIds };
 
 struct PreferenceRow {
   RowContent content = RowContent::kText;
-  std::string prompt, chosen, rejected;                                // kText
-  nlohmann::json prompt_messages, chosen_messages, rejected_messages;  // kMessages (arrays)
-  TokenIds prompt_ids, chosen_ids, rejected_ids;                       // kIds
-  std::string where;                                                   // file:line
+  std::string prompt, chosen, rejected;                         // kText
+  RowJson prompt_messages, chosen_messages, rejected_messages;  // kMessages (arrays)
+  TokenIds prompt_ids, chosen_ids, rejected_ids;                // kIds
+  std::string where;                                            // file:line
   int64_t index = 0;
 };
 
@@ -77,7 +77,7 @@ struct SftRow {
   // Text: prompt may be empty (text format: the whole text is the completion).
   std::string prompt, completion;
   // Messages: prompt_messages empty for the messages format (the whole conversation is scored).
-  nlohmann::json prompt_messages, completion_messages;
+  RowJson prompt_messages, completion_messages;
   std::string where;
   int64_t index = 0;
 };
@@ -101,10 +101,9 @@ SftRow parse_sft_row(const RawRow& row, DatasetFormat format);
 
 // Message-list validation shared with data/hh: `field` names the list in messages. Throws
 // InvalidRow: "wrong type", "empty field", "unknown role", "roles do not alternate".
-void validate_messages(const nlohmann::json& messages, const std::string& where,
-                       const std::string& field);
+void validate_messages(const RowJson& messages, const std::string& where, const std::string& field);
 // Roles of a whole conversation alternate (checked on prompt + completion).
-void validate_alternation(const nlohmann::json& conversation, const std::string& where,
+void validate_alternation(const RowJson& conversation, const std::string& where,
                           const std::string& field);
 
 }  // namespace dpo

@@ -21,14 +21,14 @@ HhSplit split_hh(const std::string& text, const std::string& where, const std::s
   return {text.substr(0, end), text.substr(end)};
 }
 
-nlohmann::json hh_to_messages(const std::string& text, const std::string& where,
-                              const std::string& field) {
+RowJson hh_to_messages(const std::string& text, const std::string& where,
+                       const std::string& field) {
   struct Marker {
     const char* text;
     const char* role;
   };
   const Marker markers[] = {{kHhHuman, "user"}, {kHhAssistant, "assistant"}};
-  nlohmann::json messages = nlohmann::json::array();
+  RowJson messages = RowJson::array();
   size_t position = 0;
   const Marker* current = nullptr;
   size_t content_start = 0;

@@ -2,7 +2,7 @@
 // "\n\nAssistant: ..." turns that differ only in the last assistant turn.
 // Plain C++, no libtorch.
 #pragma once
-#include <nlohmann/json.hpp>
+#include "data/reader.h"
 
 #include <string>
 
@@ -24,7 +24,6 @@ HhSplit split_hh(const std::string& text, const std::string& where, const std::s
 // The turns as chat messages: Human -> "user", Assistant -> "assistant", content trimmed of the
 // surrounding whitespace. InvalidRow when text other than whitespace precedes the first turn
 // ("not HH text") or turns do not alternate ("roles do not alternate").
-nlohmann::json hh_to_messages(const std::string& text, const std::string& where,
-                              const std::string& field);
+RowJson hh_to_messages(const std::string& text, const std::string& where, const std::string& field);
 
 }  // namespace dpo

@@ -65,7 +65,7 @@ TextEncoder byte_encoder() {
 }
 
 ChatRenderer plain_chat_renderer() {
-  return [](const nlohmann::json& messages, bool add_generation_prompt) {
+  return [](const RowJson& messages, bool add_generation_prompt) {
     std::string out;
     for (const auto& m : messages)
       out += m["role"].get<std::string>() + ": " + m["content"].get<std::string>() + "\n";

@@ -41,13 +41,13 @@ SplitText extract_text_prompt(const std::string& chosen, const std::string& reje
   return {chosen.substr(0, cut), chosen.substr(cut), rejected.substr(cut)};
 }
 
-SplitMessages extract_message_prompt(const nlohmann::json& chosen, const nlohmann::json& rejected) {
+SplitMessages extract_message_prompt(const RowJson& chosen, const RowJson& rejected) {
   size_t shared = std::min(chosen.size(), rejected.size());
   size_t cut = 0;
   while (cut < shared && chosen[cut] == rejected[cut]) ++cut;
   if (cut == shared && shared > 0) --cut;  // one is a prefix of the other (TRL)
-  auto slice = [](const nlohmann::json& list, size_t begin, size_t end) {
-    nlohmann::json out = nlohmann::json::array();
+  auto slice = [](const RowJson& list, size_t begin, size_t end) {
+    RowJson out = RowJson::array();
     for (size_t i = begin; i < end; ++i) out.push_back(list[i]);
     return out;
   };

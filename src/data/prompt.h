@@ -1,7 +1,7 @@
 // Implicit prompts: the prompt shared by chosen and rejected, as TRL's extract_prompt.
 // Plain C++, no libtorch.
 #pragma once
-#include <nlohmann/json.hpp>
+#include "data/reader.h"
 
 #include <string>
 
@@ -19,10 +19,10 @@ struct SplitText {
 SplitText extract_text_prompt(const std::string& chosen, const std::string& rejected);
 
 struct SplitMessages {
-  nlohmann::json prompt, chosen, rejected;  // arrays of messages
+  RowJson prompt, chosen, rejected;  // arrays of messages
 };
 
 // Messages: the prompt is the longest run of equal leading messages (same rule at the end).
-SplitMessages extract_message_prompt(const nlohmann::json& chosen, const nlohmann::json& rejected);
+SplitMessages extract_message_prompt(const RowJson& chosen, const RowJson& rejected);
 
 }  // namespace dpo

@@ -9,7 +9,7 @@
 namespace dpo {
 
 namespace fs = std::filesystem;
-using nlohmann::json;
+using json = RowJson;
 
 // ---------------------------------------------------------------- specs
 

@@ -17,11 +17,15 @@
 
 namespace dpo {
 
+// A row's JSON. Insertion-ordered, as Python dicts (and so TRL) keep it: a chat template's tojson
+// or items() then sees the keys in the file's order, not sorted.
+using RowJson = nlohmann::ordered_json;
+
 // One row as read, before any format is applied. A row that could not be read (invalid JSON,
 // invalid UTF-8) carries error_reason/error_message instead of a value, so that the caller
 // decides between failing and dropping it (drop_invalid_rows).
 struct RawRow {
-  nlohmann::json value;
+  RowJson value;
   std::string file;
   int64_t line = 0;   // 1-based line where the row starts
   int64_t index = 0;  // 0-based position over all files of the reader

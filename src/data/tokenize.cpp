@@ -9,7 +9,7 @@
 
 namespace dpo {
 
-using nlohmann::json;
+using json = RowJson;
 
 namespace {
 

@@ -38,7 +38,7 @@ struct TextEncoder {
 
 // Renders messages with a chat template (add_generation_prompt as given).
 using ChatRenderer =
-    std::function<std::string(const nlohmann::json& messages, bool add_generation_prompt)>;
+    std::function<std::string(const RowJson& messages, bool add_generation_prompt)>;
 
 // Adapters (header-only, so that code not using them does not need the tokenizer/chat libraries).
 TextEncoder make_text_encoder(const Tokenizer& tokenizer);
@@ -83,8 +83,8 @@ inline ChatRenderer make_chat_renderer(const ChatTemplate& chat_template,
                                        const Tokenizer& tokenizer) {
   std::string bos = tokenizer.bos_token();
   std::string eos = tokenizer.eos_token();
-  return [&chat_template, bos, eos](const nlohmann::json& messages, bool add_generation_prompt) {
-    return chat_template.apply(messages, add_generation_prompt, bos, eos);
+  return [&chat_template, bos, eos](const RowJson& messages, bool add_generation_prompt) {
+    return chat_template.apply(messages, add_generation_prompt, bos, eos, RowJson::object());
   };
 }
 

@@ -12,10 +12,12 @@ namespace dpo {
 std::string answer_prompt(const PromptAnswerer& answerer, const std::string& prompt) {
   TokenIds prompt_ids;
   if (answerer.chat_template) {
-    nlohmann::json messages = nlohmann::json::array({{{"role", "user"}, {"content", prompt}}});
-    std::string text = answerer.chat_template->apply(messages, /*add_generation_prompt=*/true,
-                                                     answerer.tokenizer->bos_token(),
-                                                     answerer.tokenizer->eos_token());
+    // ordered: a template iterating a message sees role before content, as in Python
+    nlohmann::ordered_json messages =
+        nlohmann::ordered_json::array({{{"role", "user"}, {"content", prompt}}});
+    std::string text = answerer.chat_template->apply(
+        messages, /*add_generation_prompt=*/true, answerer.tokenizer->bos_token(),
+        answerer.tokenizer->eos_token(), nlohmann::ordered_json::object());
     prompt_ids = answerer.tokenizer->encode(text, /*add_special_tokens=*/false);
   } else {
     prompt_ids = answerer.tokenizer->encode(prompt, /*add_special_tokens=*/true);

@@ -49,7 +49,7 @@ inline TokenIds toy_ids(const std::string& text) {
 
 // "<role>content</s>" per message, "<assistant>" as generation prompt.
 inline ChatRenderer toy_renderer() {
-  return [](const nlohmann::json& messages, bool add_generation_prompt) {
+  return [](const RowJson& messages, bool add_generation_prompt) {
     std::string out = "<s>";
     for (const auto& m : messages)
       out += "[" + m["role"].get<std::string>() + "]" + m["content"].get<std::string>() + "</s>";

@@ -9,7 +9,7 @@
 namespace dpo {
 namespace {
 
-using nlohmann::json;
+using json = dpo::RowJson;
 using namespace dpo::testing;
 
 RawRow row_of(const json& value, int64_t line = 7) {
@@ -68,7 +68,7 @@ TEST(Formats, NamesAndDetection) {
       user_error_of([] {
         detect_preference_format(row_of({{"question", "a"}, {"answer", "b"}}));
       }),
-      "d.jsonl:7: cannot tell the preference format from the keys {answer, question} (expected "
+      "d.jsonl:7: cannot tell the preference format from the keys {question, answer} (expected "
       "prompt/chosen/rejected, chosen/rejected or prompt_ids/chosen_ids/rejected_ids; or set "
       "dataset_format)");
 }

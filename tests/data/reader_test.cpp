@@ -30,6 +30,19 @@ TEST(Reader, JsonlSkipsBlankLinesAndKnowsLines) {
   fs::remove_all(dir);
 }
 
+// Python dicts (and so TRL and chat templates' tojson) keep a row's key order; so must the rows.
+TEST(Reader, RowsKeepTheirKeyOrder) {
+  fs::path dir = temp_dir("order");
+  write_text(dir / "a.jsonl",
+             "{\"rejected\": \"r\", \"prompt\": \"p\", \"chosen\": {\"z\": 1, \"a\": 2}}\n");
+  write_text(dir / "b.json", "[{\"b\": 1, \"a\": 2}]");
+  auto rows = read_all({(dir / "a.jsonl").string(), (dir / "b.json").string()});
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].value.dump(), R"({"rejected":"r","prompt":"p","chosen":{"z":1,"a":2}})");
+  EXPECT_EQ(rows[1].value.dump(), R"({"b":1,"a":2})");
+  fs::remove_all(dir);
+}
+
 TEST(Reader, JsonArrayStreamsElementsWithTheirLines) {
   fs::path dir = temp_dir("array");
   write_text(dir / "a.json", "[\n  {\"x\": \"a,]}\\\"\"},\n  {\"x\": [1, {\"y\": 2}]}\n]\n");
