@@ -67,11 +67,11 @@ void AtomicFile::write(const void* data, size_t size) {
 }
 
 void AtomicFile::commit() {
-  const int synced = ::fsync(fd_);
-  const int closed = ::close(fd_);
+  int err = ::fsync(fd_) != 0 ? errno : 0;
+  if (::close(fd_) != 0 && err == 0) err = errno;  // NFS and quotas may report late, here
   fd_ = -1;
-  if (synced != 0 || closed != 0)
-    throw_user_error("{}: cannot flush to disk ({})", path_.string(), std::strerror(errno));
+  if (err != 0)
+    throw_user_error("{}: cannot flush to disk ({})", path_.string(), std::strerror(err));
   std::error_code ec;
   fs::rename(tmp_, path_, ec);
   if (ec) throw_user_error("{}: cannot rename into place ({})", path_.string(), ec.message());
