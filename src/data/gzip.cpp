@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "data/reader.h"
 #include "util/error.h"
 
 namespace dpo {
@@ -70,6 +71,9 @@ bool LineStream::next(std::string& line) {
       position_ = newline + 1;
       break;
     }
+    if (buffer_.size() - position_ > kMaxRowBytes)
+      throw_user_error("{}:{}: a line longer than {} MiB; a dataset row per line was expected",
+                       bytes_.path().string(), line_number_ + 1, kMaxRowBytes >> 20);
     if (!refill()) {
       if (position_ >= buffer_.size()) return false;
       line.assign(buffer_, position_, std::string::npos);  // last line without '\n'

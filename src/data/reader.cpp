@@ -78,11 +78,19 @@ void skip_whitespace(CharStream& in) {
   throw_user_error("{}:{}: malformed JSON: {}", path.string(), line, what);
 }
 
+void check_row_size(const std::string& text, const fs::path& path, int64_t line) {
+  if (text.size() > kMaxRowBytes)
+    throw_user_error("{}:{}: a row longer than {} MiB; a dataset row was expected", path.string(),
+                     line, kMaxRowBytes >> 20);
+}
+
 // Reads one JSON string (opening quote peeked), appending its raw text to `out` unless null.
 void read_string_raw(CharStream& in, const fs::path& path, std::string* out) {
   int64_t start_line = in.line();
   auto keep = [&](int c) {
-    if (out) out->push_back(static_cast<char>(c));
+    if (!out) return;
+    out->push_back(static_cast<char>(c));
+    check_row_size(*out, path, start_line);
   };
   keep(in.get());  // '"'
   while (true) {
@@ -125,7 +133,10 @@ void read_value_raw(CharStream& in, const fs::path& path, std::string* out) {
       malformed(path, in.line(), fmt::format("unexpected '{}'", static_cast<char>(c)));
     in.get();
     empty = false;
-    if (out) out->push_back(static_cast<char>(c));
+    if (out) {
+      out->push_back(static_cast<char>(c));
+      check_row_size(*out, path, start_line);
+    }
     if (c == '{' || c == '[') ++depth;
     if (c == '}' || c == ']') {
       --depth;

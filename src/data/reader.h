@@ -17,6 +17,10 @@
 
 namespace dpo {
 
+// The longest row accepted (a JSONL line, an element of a JSON array): anything longer is no
+// dataset row (a binary file, a file without newlines), and reading it whole could exhaust memory.
+constexpr size_t kMaxRowBytes = size_t{64} << 20;
+
 // A row's JSON. Insertion-ordered, as Python dicts (and so TRL) keep it: a chat template's tojson
 // or items() then sees the keys in the file's order, not sorted.
 using RowJson = nlohmann::ordered_json;

@@ -30,6 +30,27 @@ TEST(Reader, JsonlSkipsBlankLinesAndKnowsLines) {
   fs::remove_all(dir);
 }
 
+// A row of more than kMaxRowBytes is refused as soon as the reader has that much of it, so that a
+// file without newlines (or a binary file) cannot exhaust memory.
+TEST(Reader, RowsLongerThanTheLimitAreRefused) {
+  fs::path dir = temp_dir("long");
+  const std::string huge(kMaxRowBytes + 16, 'x');
+  write_text(dir / "a.jsonl", "{\"x\": 1}\n" + huge);
+  write_text(dir / "b.json", "[{\"x\": 1},\n \"" + huge + "\"]");
+  const std::pair<const char*, const char*> cases[] = {
+      {"a.jsonl", "a.jsonl:2: a line longer than 64 MiB; a dataset row per line was expected"},
+      {"b.json", "b.json:2: a row longer than 64 MiB; a dataset row was expected"}};
+  for (const auto& [name, message] : cases) {
+    try {
+      read_all({(dir / name).string()});
+      ADD_FAILURE() << "no error for " << name;
+    } catch (const UserError& e) {
+      EXPECT_EQ(std::string(e.what()), (dir / message).string());
+    }
+  }
+  fs::remove_all(dir);
+}
+
 // Python dicts (and so TRL and chat templates' tojson) keep a row's key order; so must the rows.
 TEST(Reader, RowsKeepTheirKeyOrder) {
   fs::path dir = temp_dir("order");
