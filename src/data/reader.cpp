@@ -191,10 +191,11 @@ void parse_row_text(const std::string& text, RawRow& row) {
   }
   try {
     row.value = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for 1e999
     row.error_reason = "invalid JSON";
     std::string what = e.what();
     size_t cut = what.find("syntax error");
+    if (cut == std::string::npos && what.find("] ") != std::string::npos) cut = what.find("] ") + 2;
     row.error_message = fmt::format("{}: invalid JSON ({})", row.where(),
                                     cut == std::string::npos ? what : what.substr(cut));
   }

@@ -298,7 +298,7 @@ LoraConfig lora_config_from_json(const std::string& text, const std::string& sou
   json doc;
   try {
     doc = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for 1e999
     throw_user_error("{}: not valid JSON ({})", source, e.what());
   }
   if (!doc.is_object()) throw_user_error("{}: expected a JSON object", source);

@@ -45,7 +45,7 @@ Generation parse_generation(std::string_view line, const std::string& where) {
   ordered_json object;
   try {
     object = ordered_json::parse(line);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e999
     throw_user_error("{}: not valid JSON ({})", where, e.what());
   }
   if (!object.is_object())

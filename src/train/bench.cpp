@@ -76,7 +76,7 @@ std::vector<std::array<int64_t, 3>> load_bench_lengths(const std::filesystem::pa
   nlohmann::json doc;
   try {
     doc = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e999
     throw_user_error("{}: not valid JSON: {}", path.string(), e.what());
   }
   if (!doc.is_object() || !doc.contains("pairs") || !doc["pairs"].is_array() ||

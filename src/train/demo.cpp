@@ -27,7 +27,7 @@ std::vector<DemoProbe> load_demo_probes(const std::filesystem::path& path) {
   nlohmann::json doc;
   try {
     doc = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e999
     throw_user_error("{}: not valid JSON: {}", path.string(), e.what());
   }
   if (!doc.is_array() || doc.empty())

@@ -129,9 +129,12 @@ TEST(Reader, GzipEitherWayAndDirectories) {
 TEST(Reader, BadRowsCarryReasonAndPlace) {
   fs::path dir = temp_dir("bad");
   std::string path =
-      write_text(dir / "b.jsonl", "{\"x\": 1}\n{\"x\": \"\xff\"}\n{\"x\": }\n").string();
+      write_text(dir / "b.jsonl", "{\"x\": 1}\n{\"x\": \"\xff\"}\n{\"x\": }\n{\"x\": 1e400}\n")
+          .string();
   auto rows = read_all({path});
-  ASSERT_EQ(rows.size(), 3u);
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[3].error_reason, "invalid JSON");  // beyond double's range: not a crash
+  EXPECT_EQ(rows[3].error_message, path + ":4: invalid JSON (number overflow parsing '1e400')");
   EXPECT_TRUE(rows[0].ok());
   EXPECT_EQ(rows[1].error_reason, "invalid UTF-8");
   EXPECT_EQ(rows[1].error_message,

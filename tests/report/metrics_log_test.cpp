@@ -140,6 +140,14 @@ TEST(ReadMetrics, ErrorsNameFileAndLine) {
             where + "\"step\" must be an integer >= 0, got -1");
   EXPECT_EQ(error_for("{\"step\":1}\n{\"step\":2,\"loss\":\"low\"}\n"),
             where + "\"loss\" must be a number or null, got string");
+  // a number beyond double's range (found by report_metrics_fuzz: it escaped as out_of_range)
+  EXPECT_EQ(error_for("{\"step\":1}\n{\"step\":2,\"loss\":1e99999}\n"),
+            where +
+                "not valid JSON ([json.exception.out_of_range.406] number overflow parsing "
+                "'1e99999')");
+  const fs::path found =
+      fs::path(DPO_SOURCE_DIR) / "tests/report/fuzz_regressions" / "metrics_number_overflow.jsonl";
+  EXPECT_NE(error_of([&] { read_metrics(found); }).find("number overflow"), std::string::npos);
   EXPECT_EQ(error_of([&] { read_metrics(dir.path() / "nope.jsonl"); }),
             (dir.path() / "nope.jsonl").string() + ": not found");
 }
