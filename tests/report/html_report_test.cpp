@@ -3,7 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
-#include <regex>
+#include <map>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 #include "report/run_charts.h"
 #include "report/test_dir.h"
@@ -23,18 +27,31 @@ fs::path copy_run(const std::string& name, const fs::path& into) {
   return dst;
 }
 
-// id -> the d attributes of its series paths.
+// The value of the attribute that starts right after `marker` in `text` at or after `from`
+// (up to the closing quote), and where it ends; npos when absent.
+std::pair<std::string, size_t> attribute_after(const std::string& text, const std::string& marker,
+                                               size_t from, size_t until) {
+  size_t at = text.find(marker, from);
+  if (at == std::string::npos || at >= until) return {"", std::string::npos};
+  at += marker.size();
+  size_t end = text.find('"', at);
+  return {text.substr(at, end - at), end};
+}
+
+// id -> the d attributes of its series paths. Plain string search: std::regex recurses per
+// character and overflows the stack on a whole report under AddressSanitizer.
 std::map<std::string, std::vector<std::string>> chart_paths(const std::string& html) {
   std::map<std::string, std::vector<std::string>> out;
-  std::regex svg_re("<svg class=\"chart\" id=\"([^\"]+)\"[^]*?</svg>");
-  std::regex path_re("<path class=\"series\" d=\"([^\"]*)\"");
-  for (auto it = std::sregex_iterator(html.begin(), html.end(), svg_re);
-       it != std::sregex_iterator(); ++it) {
-    std::string svg = it->str();
-    auto& paths = out[(*it)[1]];
-    for (auto p = std::sregex_iterator(svg.begin(), svg.end(), path_re);
-         p != std::sregex_iterator(); ++p)
-      paths.push_back((*p)[1]);
+  const std::string svg_marker = "<svg class=\"chart\" id=\"";
+  for (size_t at = html.find(svg_marker); at != std::string::npos;
+       at = html.find(svg_marker, at + 1)) {
+    const size_t end = html.find("</svg>", at);
+    auto [id, after_id] = attribute_after(html, svg_marker, at, end);
+    auto& paths = out[id];
+    for (auto [d, next] = attribute_after(html, "<path class=\"series\" d=\"", after_id, end);
+         next != std::string::npos;
+         std::tie(d, next) = attribute_after(html, "<path class=\"series\" d=\"", next, end))
+      paths.push_back(d);
   }
   return out;
 }
