@@ -159,7 +159,13 @@ TokenBatch prompt_sharing(const std::vector<PreferenceExample>& pairs, int64_t p
 TokenBatch lay_out(const std::vector<Sequence>& seqs, BatchLayout layout, int64_t pad,
                    int64_t max_row_tokens) {
   if (layout == BatchLayout::kPadded) return padded(seqs, pad);
-  if (layout == BatchLayout::kPacked) return packed(seqs, pad, max_row_tokens);
+  if (layout == BatchLayout::kPacked) {
+    if (max_row_tokens == kRowsAsWideAsTheLongestSequence) {
+      max_row_tokens = 0;
+      for (const Sequence& s : seqs) max_row_tokens = std::max(max_row_tokens, s.length());
+    }
+    return packed(seqs, pad, max_row_tokens);
+  }
   throw_user_error("the prompt-sharing layout applies to preference pairs only");
 }
 

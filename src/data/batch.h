@@ -32,6 +32,11 @@ struct TokenBatch {
   std::vector<int64_t> example_indices;  // PreferenceExample::index per pair (or SftExample)
 };
 
+// max_row_tokens of padding-free batches: rows as wide as the batch's longest sequence, so a
+// packed batch never computes more token positions than the padded one, and attention spans
+// stay as short as there.
+constexpr int64_t kRowsAsWideAsTheLongestSequence = -1;
+
 // Builders. Rows are built on the CPU; `.to(device)` is the caller's. Packed rows hold sequences
 // in order (chosen 0..P-1, then rejected) up to max_row_tokens each (0 = one row holding all; a
 // longer sequence gets a row of its own). Prompt-sharing is for preference pairs only (N = P).

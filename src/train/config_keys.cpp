@@ -311,6 +311,10 @@ std::vector<ConfigKey> build_table() {
       make_key("max_steps", O, &C::max_steps, "Optimizer steps; > 0 overrides num_train_epochs."),
       make_key("gradient_checkpointing", O, &C::gradient_checkpointing,
                "Recompute activations in the backward pass to save memory."),
+      make_key("padding_free", O, &C::padding_free,
+               "Pack the sequences of a micro-batch into rows as wide as its longest one (segment "
+               "masks, positions restarting per sequence) instead of padding each: the same "
+               "numbers, less compute on padding."),
       make_key("seed", O, &C::seed, "Seed of initialization, shuffling, dropout and sampling."),
       make_key("max_nonfinite_steps", O, &C::max_nonfinite_steps,
                "Non-finite loss or gradients: steps skipped in a row before the run stops."),

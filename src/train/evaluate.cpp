@@ -26,9 +26,10 @@ std::map<std::string, double> evaluate(const LossSetup& setup, const EvalData& d
     const int64_t end = std::min(total, begin + data.batch_size);
     BatchResult result;
     if (data.preference) {
-      TokenBatch batch = to_device(make_preference_batch(slice(*data.preference, begin, end),
-                                                         BatchLayout::kPadded, data.pad_token_id),
-                                   data.device);
+      TokenBatch batch =
+          to_device(make_preference_batch(slice(*data.preference, begin, end), data.layout,
+                                          data.pad_token_id, kRowsAsWideAsTheLongestSequence),
+                    data.device);
       ReferenceLogps reference;
       if (data.reference) {
         std::vector<int64_t> positions;
@@ -38,9 +39,10 @@ std::map<std::string, double> evaluate(const LossSetup& setup, const EvalData& d
       }
       result = preference_batch_loss(setup, batch, data.reference ? &reference : nullptr);
     } else {
-      TokenBatch batch = to_device(
-          make_sft_batch(slice(*data.sft, begin, end), BatchLayout::kPadded, data.pad_token_id),
-          data.device);
+      TokenBatch batch =
+          to_device(make_sft_batch(slice(*data.sft, begin, end), data.layout, data.pad_token_id,
+                                   kRowsAsWideAsTheLongestSequence),
+                    data.device);
       result = sft_batch_loss(setup, batch, 0.0);
     }
     result.metrics["loss"] = result.loss_value;

@@ -21,6 +21,7 @@ struct EvalData {
   int64_t batch_size = 8;
   int64_t pad_token_id = 0;
   at::Device device = at::kCPU;
+  BatchLayout layout = BatchLayout::kPadded;  // kPacked: padding_free
 };
 
 std::map<std::string, double> evaluate(const LossSetup& setup, const EvalData& data);

@@ -36,6 +36,7 @@ struct StepOutcome {
   double grad_norm = 0.0;
   bool finite = true;
   int64_t tokens = 0;
+  int64_t positions = 0;  // token positions computed (rows x row length), padding included
   std::vector<std::map<std::string, double>> batch_metrics;
 };
 
@@ -80,6 +81,7 @@ class Trainer {
   int64_t samples_seen_ = 0;
   int64_t steps_run_ = 0;  // by this process (a resumed run counts from its checkpoint)
   int64_t tokens_seen_ = 0;
+  int64_t positions_computed_ = 0;  // this process's steps; padding = 1 - tokens / positions
 };
 
 TokenBatch Trainer::preference_batch(const std::vector<int64_t>& positions,
@@ -91,14 +93,17 @@ TokenBatch Trainer::preference_batch(const std::vector<int64_t>& positions,
     RefLogpsTable rows = gather_ref_logps(run_.reference->train, positions);
     *reference = {rows.chosen, rows.rejected};
   }
-  return to_device(make_preference_batch(pairs, BatchLayout::kPadded, run_.pad_token_id),
+  return to_device(make_preference_batch(pairs, run_.batch_layout(), run_.pad_token_id,
+                                         kRowsAsWideAsTheLongestSequence),
                    run_.device);
 }
 
 TokenBatch Trainer::sft_batch(const std::vector<int64_t>& positions) const {
   std::vector<SftExample> examples;
   for (int64_t p : positions) examples.push_back(run_.sft.train[p]);
-  return to_device(make_sft_batch(examples, BatchLayout::kPadded, run_.pad_token_id), run_.device);
+  return to_device(make_sft_batch(examples, run_.batch_layout(), run_.pad_token_id,
+                                  kRowsAsWideAsTheLongestSequence),
+                   run_.device);
 }
 
 // Gradient accumulation as transformers: every micro-batch loss is divided by the number of
@@ -141,6 +146,7 @@ StepOutcome Trainer::optimizer_step(const std::vector<std::vector<int64_t>>& gro
     (result.loss * scale).backward();
     out.loss += result.loss_value * scale;
     out.tokens += batches[i].real_tokens;
+    out.positions += batches[i].input.input_ids.numel();
     out.batch_metrics.push_back(std::move(result.metrics));
   }
   out.grad_norm = clip_grad_norm(run_.trainable_parameters(), run_.config.max_grad_norm);
@@ -201,6 +207,7 @@ void Trainer::run_evaluation() {
   data.batch_size = run_.config.per_device_eval_batch_size;
   data.pad_token_id = run_.pad_token_id;
   data.device = run_.device;
+  data.layout = run_.batch_layout();
   if (run_.is_preference()) {
     if (run_.preference.eval.empty()) return;
     data.preference = &run_.preference.eval;
@@ -291,6 +298,7 @@ TrainResult Trainer::train() {
     run_.state.epoch = epoch_now();
     for (const auto& positions : group) samples_seen_ += static_cast<int64_t>(positions.size());
     tokens_seen_ += step.tokens;
+    positions_computed_ += step.positions;
     run_.state.num_input_tokens_seen += step.tokens;
 
     if (!step.finite) {
@@ -403,15 +411,21 @@ void Trainer::finish(TrainResult& result) {
   result.runtime_s = runtime;
   result.samples_per_second = runtime > 0 ? samples_seen_ / runtime : 0.0;
   result.tokens_per_second = runtime > 0 ? tokens_seen_ / runtime : 0.0;
+  result.padding_fraction =
+      positions_computed_ > 0 ? 1.0 - static_cast<double>(tokens_seen_) / positions_computed_ : 0.0;
   result.reference_forwards = run_.reference_forwards;
   print_summary(result);
 }
 
 void Trainer::print_summary(const TrainResult& result) const {
   std::string text = fmt::format(
-      "done: {} steps in {:.1f} s ({:.2f} samples/s, {:.0f} tokens/s), {} reference forward "
-      "passes; outputs in {}",
+      "done: {} steps in {:.1f} s ({:.2f} samples/s, {:.0f} tokens/s, {:.1f}% of the computed "
+      "token positions padding{}), {} reference forward passes; outputs in {}",
       result.global_step, result.runtime_s, result.samples_per_second, result.tokens_per_second,
+      100.0 * result.padding_fraction,
+      run_.config.padding_free        ? ", packed: padding_free"
+      : result.padding_fraction > 0.2 ? "; padding_free: true skips most of it"
+                                      : "",
       result.reference_forwards, result.output_dir.string());
   for (const auto& [name, value] : result.final_metrics)
     if (!report::is_timing_key(name)) text += fmt::format("\n  {:<28} {:.6g}", name, value);

@@ -73,6 +73,10 @@ struct Run {
   std::chrono::steady_clock::time_point started;
 
   bool is_preference() const { return mode == TrainMode::kPreference; }
+  // padding_free: packed rows as wide as the micro-batch's longest sequence.
+  BatchLayout batch_layout() const {
+    return config.padding_free ? BatchLayout::kPacked : BatchLayout::kPadded;
+  }
   int64_t train_size() const;
   LossSetup loss_setup();
   std::vector<at::Tensor> trainable_parameters() const;
