@@ -170,16 +170,32 @@ std::string axes(const ChartSpec& spec, const Frame& f) {
 }  // namespace
 
 Ticks nice_ticks(double lo, double hi, int target, bool integer) {
+  constexpr double kLargest = std::numeric_limits<double>::max() / 4;  // hi - lo stays finite
   if (!std::isfinite(lo) || !std::isfinite(hi)) lo = 0, hi = 1;
   if (hi < lo) std::swap(lo, hi);
+  lo = std::clamp(lo, -kLargest, kLargest);
+  hi = std::clamp(hi, -kLargest, kLargest);
   if (hi == lo) {  // a flat series: open a small window around the value
     double pad = integer ? 1 : (lo == 0 ? 1 : std::abs(lo) * 0.1);
+    if (lo - pad == lo) pad = std::abs(lo) * 0.1;  // 1 vanishes next to 1e20
     lo -= pad;
     hi += pad;
   }
   Ticks ticks;
   ticks.step = nice_step((hi - lo) / std::max(1, target), integer);
   double first = std::floor(lo / ticks.step + 1e-9), last = std::ceil(hi / ticks.step - 1e-9);
+  if (last <= first) last = first + 1;  // a range inside one integer step: two ticks
+  // A range narrower than double's precision at its magnitude (1e20 to the next double) would
+  // give tick indices where ++k no longer counts: the ends are the ticks then.
+  constexpr double kExactIndices = 1e15;
+  if (!(std::abs(first) < kExactIndices && std::abs(last) < kExactIndices &&
+        last - first <= 4.0 * std::max(1, target))) {
+    ticks.step = hi - lo;
+    ticks.values = {lo, hi};
+    ticks.lo = lo;
+    ticks.hi = hi;
+    return ticks;
+  }
   for (double k = first; k <= last; ++k)
     ticks.values.push_back(k * ticks.step == 0 ? 0.0 : k * ticks.step);
   ticks.lo = ticks.values.front();

@@ -184,6 +184,27 @@ TEST(HtmlReport, EmptyMetricsStillRenders) {
   EXPECT_NE(html.find("data-expected-charts=\"0\""), std::string::npos);
 }
 
+// Found by report_metrics_fuzz: a metric whose values differ by less than double's precision at
+// their magnitude made the axis ticks loop forever. The report must come back, charts included.
+TEST(HtmlReport, MetricsFromTheFuzzerRenderWithoutHanging) {
+  auto run_with = [](const TestDir& dir, const char* name) {
+    fs::path run = dir.path() / name;  // a run folder per input
+    fs::create_directories(run);
+    fs::copy_file(fs::path(DPO_SOURCE_DIR) / "tests/report/fuzz_regressions" / name,
+                  run / "metrics.jsonl");
+    return run;
+  };
+  TestDir dir;
+  const std::string html = read_file(write_report(run_with(dir, "metrics_tick_hang.jsonl")));
+  EXPECT_NE(html.find("<svg class=\"chart\""), std::string::npos);
+  // 1e2325519 in a line: refused with its place (it escaped as out_of_range before)
+  EXPECT_NE(
+      error_of([&] {
+        write_report(run_with(dir, "metrics_number_overflow.jsonl"));
+      }).find("metrics.jsonl:2: not valid JSON ([json.exception.out_of_range.406] number overflow"),
+      std::string::npos);
+}
+
 TEST(HtmlReport, UserErrors) {
   TestDir dir;
   EXPECT_EQ(error_of([&] { write_report(dir.path() / "nope"); }),

@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <regex>
+#include <utility>
 
 namespace dpo::report {
 namespace {
@@ -45,6 +47,31 @@ TEST(NiceTicks, FlatAndTinyRanges) {
   Ticks one_step = nice_ticks(7, 7, 8, true);
   EXPECT_GE(one_step.step, 1);
   EXPECT_LT(one_step.lo, 7);
+}
+
+// Found by report_metrics_fuzz: metrics whose range is below double's precision at their magnitude
+// made the tick loop spin forever (dpo report hung). Every range gives a few finite ticks.
+TEST(NiceTicks, ExtremeRangesGiveAFewFiniteTicks) {
+  const double big = 1e20;
+  const std::pair<double, double> ranges[] = {{big, std::nextafter(big, 2 * big)},
+                                              {-1.7e308, 1.7e308},
+                                              {1.7e308, 1.7e308},
+                                              {-1e-300, 1e-300},
+                                              {5e-324, 1e-323},
+                                              {0.1, 0.1 + 1e-16}};
+  for (const auto& [lo, hi] : ranges) {
+    for (bool integer : {false, true}) {
+      Ticks t = nice_ticks(lo, hi, 6, integer);
+      ASSERT_GE(t.values.size(), 2u) << lo << " " << hi;
+      EXPECT_LE(t.values.size(), 25u) << lo << " " << hi;
+      EXPECT_TRUE(std::isfinite(t.step) && t.step > 0) << lo << " " << hi;
+      for (double v : t.values) EXPECT_TRUE(std::isfinite(v)) << lo << " " << hi;
+      // the ends within the ticks (up to the 1e-9 step tolerance; clamped to 1/4 of double's max)
+      EXPECT_LE(t.lo, std::max(lo, -1.7e308 / 4) + 1e-9 * t.step) << lo << " " << hi;
+      EXPECT_GE(t.hi, std::min(hi, 1.7e308 / 4) - 1e-9 * t.step) << lo << " " << hi;
+      (void)format_tick(t.values.front(), t.step);  // must not overflow an int conversion
+    }
+  }
 }
 
 TEST(FormatTick, DecimalsFollowTheStep) {
