@@ -34,20 +34,26 @@ constexpr int kMaxSteps = 12;
 constexpr int kWantedKills = 24;
 constexpr double kKillPhaseSeconds = 75.0;
 
-std::vector<std::string> train_arguments(const fs::path& out, bool resume) {
+// The recipe with a checkpoint every `save_steps` steps, logging every step.
+std::vector<std::string> run_arguments(const fs::path& out, int max_steps, int save_steps,
+                                       bool resume, const std::string& save_total_limit = "null") {
   std::vector<std::string> args = {DPO_BINARY,
                                    "train",
                                    "examples/tiny-cpu.yaml",
                                    "output_dir=" + out.string(),
-                                   "max_steps=" + std::to_string(kMaxSteps),
-                                   "save_steps=1",
-                                   "save_total_limit=2",
+                                   "max_steps=" + std::to_string(max_steps),
+                                   "save_steps=" + std::to_string(save_steps),
+                                   "save_total_limit=" + save_total_limit,
                                    "logging_steps=1",
                                    "eval_steps=null",
                                    "eval_prompts=[]",
                                    "--no-progress"};
   if (resume) args.push_back("resume_from_checkpoint=latest");
   return args;
+}
+
+std::vector<std::string> train_arguments(const fs::path& out, bool resume) {
+  return run_arguments(out, kMaxSteps, 1, resume, "2");
 }
 
 // How a child dpo starts, besides its arguments.
@@ -218,24 +224,6 @@ TEST(KillResume, SigkillAtRandomMomentsLeavesOnlyCompleteCheckpoints) {
 }
 
 namespace {
-
-// The recipe with a checkpoint every `save_steps` steps, logging every step.
-std::vector<std::string> run_arguments(const fs::path& out, int max_steps, int save_steps,
-                                       bool resume) {
-  std::vector<std::string> args = {DPO_BINARY,
-                                   "train",
-                                   "examples/tiny-cpu.yaml",
-                                   "output_dir=" + out.string(),
-                                   "max_steps=" + std::to_string(max_steps),
-                                   "save_steps=" + std::to_string(save_steps),
-                                   "save_total_limit=null",
-                                   "logging_steps=1",
-                                   "eval_steps=null",
-                                   "eval_prompts=[]",
-                                   "--no-progress"};
-  if (resume) args.push_back("resume_from_checkpoint=latest");
-  return args;
-}
 
 int wait_for_exit_code(pid_t pid) {
   int status = 0;
