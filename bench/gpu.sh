@@ -58,8 +58,9 @@ log "CUDA check 1/2: model fixture tests on CUDA (bf16)"
 "$BUILD/test_model" --gtest_filter='*Cuda*:*CUDA*' --gtest_brief=1 2>&1 | tee "$OUT/cuda_test.log"
 grep -Eq 'PASSED.*\] [1-9]' "$OUT/cuda_test.log" || { echo "no CUDA model test ran" >&2; exit 1; }
 
-log "CUDA check 2/2: dpo train, 4 steps, device=cuda, fixture model"
-cat >"$OUT/cuda_train.yaml" <<EOF
+log "CUDA check 2/2: dpo train, 4 steps, device=cuda, fixture model, padded and padding_free"
+for variant in padded padding_free; do
+cat >"$OUT/cuda_train_$variant.yaml" <<EOF
 model_name_or_path: $ROOT/tests/fixtures/hf/llama/model
 dataset: $ROOT/assets/demo/pairs.jsonl
 device: cuda
@@ -70,24 +71,30 @@ max_steps: 4
 logging_steps: 1
 save_steps: 4
 report_to: [jsonl]
-output_dir: $OUT/cuda_train
+padding_free: $([[ $variant == padding_free ]] && echo true || echo false)
+output_dir: $OUT/cuda_train_$variant
 EOF
-"$DPO" train "$OUT/cuda_train.yaml" >"$OUT/cuda_train.log" 2>&1 || { tail -30 "$OUT/cuda_train.log"; exit 1; }
-python3 - "$OUT/cuda_train/metrics.jsonl" <<'EOF'
+"$DPO" train "$OUT/cuda_train_$variant.yaml" >"$OUT/cuda_train_$variant.log" 2>&1 ||
+  { tail -30 "$OUT/cuda_train_$variant.log"; exit 1; }
+python3 - "$OUT/cuda_train_$variant/metrics.jsonl" "$variant" <<'EOF'
 import json, math, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 losses = [r["loss"] for r in rows if "loss" in r]
 assert len(losses) >= 4, f"expected 4 logged steps, got {rows}"
 assert all(math.isfinite(x) for x in losses), f"non-finite loss on CUDA: {losses}"
 assert abs(losses[0] - math.log(2)) < 1e-2, f"first sigmoid loss should be ln 2 = 0.693, got {losses[0]}"
-print("dpo train on CUDA: losses", [round(x, 4) for x in losses])
+print(f"dpo train on CUDA ({sys.argv[2]}): losses", [round(x, 4) for x in losses])
 EOF
+done
 
 # ---- throughput: dpo.cpp, then the peer, same lengths, same card, same run
-log "dpo bench train (tinyllama-1.1b shape, bf16; padded and packed; 8 and 16 pairs/step)"
+# packed: one row per micro-batch through the flash varlen kernel (no padding, no mask) where it
+# runs; the "attention" field says which path ran.
+log "dpo bench train (tinyllama-1.1b shape, bf16; padded 8, 16 and packed 8, 16, 32 pairs/step)"
 : >"$OUT/dpo_bench.jsonl"
 for layout in padded packed; do
-  for pairs in 8 16; do
+  for pairs in 8 16 32; do
+    [[ $layout == padded && $pairs == 32 ]] && continue
     "$DPO" bench train --model-shape tinyllama-1.1b --device cuda --dtype bf16 --layout "$layout" \
       --pairs-per-step "$pairs" --steps 8 --warmup 3 --lengths "$LENGTHS" --json \
       >>"$OUT/dpo_bench.jsonl" 2>>"$OUT/dpo_bench.log" ||
@@ -115,7 +122,8 @@ print()
 print("| configuration | dpo.cpp real tok/s | peer real tok/s (same pairs, no ckpt) | ratio | vs peer best | dpo.cpp peak GiB | peer peak GiB | dpo.cpp MFU |")
 print("|---|---|---|---|---|---|---|---|")
 for r in ours:
-    name = f"dpo.cpp {r.get('layout')} {r.get('pairs_per_step')} pairs/step"
+    attention = "" if r.get("failed") else " (varlen)" if "varlen" in r.get("attention", "") else " (mask)"
+    name = f"dpo.cpp {r.get('layout')}{attention} {r.get('pairs_per_step')} pairs/step"
     if r.get("failed"):
         print(f"| {name} | failed | | | | | | |")
         continue

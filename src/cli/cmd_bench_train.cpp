@@ -6,6 +6,7 @@
 
 #include "cli/args.h"
 #include "cli/command.h"
+#include "model/varlen_attention.h"
 #include "train/bench.h"
 #include "util/error.h"
 
@@ -25,7 +26,7 @@ int run_bench_train_command(std::vector<std::string>& args) {
       "the same run.",
       args[0]};
   BenchOptions options;
-  std::string device = "cpu", dtype, layout = "padded";
+  std::string device = "cpu", dtype, layout = "padded", varlen = "auto";
   int threads = 0;
   bool json = false;
   options.lengths_file = "bench/hh_like_lengths.json";  // relative to the repository root
@@ -52,6 +53,11 @@ int run_bench_train_command(std::vector<std::string>& args) {
   app.add_option("--layout", layout, "padded (TRL's) | packed (no padding)")
       ->check(CLI::IsMember({"padded", "packed"}))
       ->capture_default_str();
+  app.add_option("--varlen", varlen,
+                 "packed rows: auto (variable-length flash attention where the GPU has it, else "
+                 "a segment mask) | on (always; sequence by sequence without flash) | off (mask)")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str();
   app.add_flag("--gradient-checkpointing", options.gradient_checkpointing,
                "recompute activations in backward");
   app.add_option("--threads", threads, "CPU threads (0: every core)")->capture_default_str();
@@ -64,6 +70,9 @@ int run_bench_train_command(std::vector<std::string>& args) {
   if (dtype.empty()) dtype = device == "cuda" ? "bf16" : "f32";
   options.dtype = dtype == "bf16" ? at::kBFloat16 : at::kFloat;
   options.layout = layout == "packed" ? BatchLayout::kPacked : BatchLayout::kPadded;
+  set_varlen_policy(varlen == "on"    ? VarlenPolicy::kAlways
+                    : varlen == "off" ? VarlenPolicy::kNever
+                                      : VarlenPolicy::kWhenFlash);
   if (!std::filesystem::exists(options.lengths_file))
     throw_user_error(
         "--lengths: {} does not exist (the repository ships bench/hh_like_lengths.json)",

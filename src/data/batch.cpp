@@ -84,33 +84,59 @@ TokenBatch padded(const std::vector<Sequence>& seqs, int64_t pad) {
   return batch;
 }
 
-// Packed: sequences in order, a new row when the next one does not fit in max_row_tokens.
-TokenBatch packed(const std::vector<Sequence>& seqs, int64_t pad, int64_t max_row_tokens) {
-  std::vector<int64_t> row_of(seqs.size()), start_of(seqs.size());
-  int64_t rows = 0, used = 0, t = 0;
-  for (size_t s = 0; s < seqs.size(); ++s) {
-    int64_t length = seqs[s].length();
-    if (rows == 0 || (max_row_tokens > 0 && used + length > max_row_tokens && used > 0)) {
-      ++rows;
-      used = 0;
+// Where each sequence of a packed batch goes: its row and its first column.
+struct Placement {
+  std::vector<int64_t> row_of, start_of, segment_of;  // segment: its place in its row, from 0
+  int64_t rows = 0, time = 0;
+};
+
+// max_row_tokens 0: every sequence in one row, in order. Otherwise first-fit decreasing: longest
+// sequence first, each into the first row with room (a new row when none has; a sequence longer
+// than max_row_tokens gets a row of its own), which leaves less padding than filling rows in order.
+Placement place(const std::vector<Sequence>& seqs, int64_t max_row_tokens) {
+  Placement p;
+  p.row_of.assign(seqs.size(), 0);
+  p.start_of.assign(seqs.size(), 0);
+  p.segment_of.assign(seqs.size(), 0);
+  std::vector<size_t> order(seqs.size());
+  for (size_t s = 0; s < seqs.size(); ++s) order[s] = s;
+  if (max_row_tokens > 0)
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return seqs[a].length() > seqs[b].length(); });
+  std::vector<int64_t> used, count;  // tokens and sequences per row
+  for (size_t s : order) {
+    const int64_t length = seqs[s].length();
+    size_t row = 0;
+    while (row < used.size() && max_row_tokens > 0 && used[row] + length > max_row_tokens) ++row;
+    if (row == used.size()) {
+      used.push_back(0);
+      count.push_back(0);
     }
-    row_of[s] = rows - 1;
-    start_of[s] = used;
-    used += length;
-    t = std::max(t, used);
+    p.row_of[s] = static_cast<int64_t>(row);
+    p.start_of[s] = used[row];
+    p.segment_of[s] = count[row]++;
+    used[row] += length;
+    p.time = std::max(p.time, used[row]);
   }
+  p.rows = static_cast<int64_t>(used.size());
+  return p;
+}
+
+// Packed: several sequences per row (see place), segment ids numbering the sequences of each row
+// from 0 (-1 on the padding at a row's end), positions restarting at 0 for every sequence.
+TokenBatch packed(const std::vector<Sequence>& seqs, int64_t pad, int64_t max_row_tokens) {
+  const Placement p = place(seqs, max_row_tokens);
+  const std::vector<int64_t>&row_of = p.row_of, &start_of = p.start_of;  // per sequence
+  const int64_t rows = p.rows, t = p.time;
   Buffers b(rows, t, pad);
   std::vector<int64_t> segments(static_cast<size_t>(rows * t), -1);
   TokenBatch batch;
-  int64_t segment = 0;
   for (size_t s = 0; s < seqs.size(); ++s) {
-    if (s > 0 && row_of[s] != row_of[s - 1]) segment = 0;
     for (int64_t k = 0; k < seqs[s].length(); ++k) {
       int64_t column = start_of[s] + k;
       b.put(seqs[s], k, row_of[s], column, k, static_cast<int64_t>(s), column - 1);
-      segments[b.at(row_of[s], column)] = segment;
+      segments[b.at(row_of[s], column)] = p.segment_of[s];
     }
-    ++segment;
     batch.real_tokens += seqs[s].length();
   }
   finish(b, batch);

@@ -37,9 +37,18 @@ struct TokenBatch {
 // stay as short as there.
 constexpr int64_t kRowsAsWideAsTheLongestSequence = -1;
 
-// Builders. Rows are built on the CPU; `.to(device)` is the caller's. Packed rows hold sequences
-// in order (chosen 0..P-1, then rejected) up to max_row_tokens each (0 = one row holding all; a
-// longer sequence gets a row of its own). Prompt-sharing is for preference pairs only (N = P).
+// max_row_tokens of padding-free batches for a model: one row holding every sequence where packed
+// rows run variable-length attention (LlamaModel::packed_rows_use_varlen_attention: no mask, so
+// the row's width costs nothing and no position is padding), else rows as wide as the longest
+// sequence.
+constexpr int64_t padding_free_row_tokens(bool varlen_attention) {
+  return varlen_attention ? 0 : kRowsAsWideAsTheLongestSequence;
+}
+
+// Builders. Rows are built on the CPU; `.to(device)` is the caller's. Packed rows hold up to
+// max_row_tokens each, filled first-fit, longest sequence first (0 = one row holding all, in order:
+// chosen 0..P-1, then rejected; a longer sequence gets a row of its own); sequence_index keeps the
+// order. Prompt-sharing is for preference pairs only (N = P).
 TokenBatch make_preference_batch(const std::vector<PreferenceExample>& pairs, BatchLayout layout,
                                  int64_t pad_token_id, int64_t max_row_tokens = 0);
 TokenBatch make_sft_batch(const std::vector<SftExample>& examples, BatchLayout layout,

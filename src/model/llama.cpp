@@ -12,6 +12,7 @@
 #include "model/llama_weights.h"
 #include "model/rmsnorm.h"
 #include "model/rope.h"
+#include "model/varlen_attention.h"
 #include "util/error.h"
 #include "util/fs.h"
 
@@ -21,12 +22,29 @@ namespace {
 
 // What every layer of one forward pass shares.
 struct LayerInputs {
-  at::Tensor cos, sin;  // (N, T, D)
-  at::Tensor allowed;   // (N, 1, T, S) bool, or undefined = causal
+  at::Tensor cos, sin;  // (N, T, D); (L, D) with L = N*T tokens when varlen is defined
+  at::Tensor allowed;   // (N, 1, T, S) bool, or undefined = causal (or varlen)
+  VarlenLayout varlen;  // packed rows taken as one stream of sequences: no mask
 };
+
+// Packed rows through variable-length attention: tokens as one stream (L, heads, D) throughout,
+// which is also the flash kernel's layout (no transposes).
+at::Tensor varlen_self_attention(const DecoderLayerWeights& l, const ModelConfig& c,
+                                 const at::Tensor& x, const LayerInputs& in) {
+  int64_t N = x.size(0), T = x.size(1), L = N * T, H = c.num_attention_heads,
+          Hkv = c.num_key_value_heads, D = c.head_dim;
+  at::Tensor q = l.q_proj.forward(x).reshape({L, H, D});    // (L, H, D)
+  at::Tensor k = l.k_proj.forward(x).reshape({L, Hkv, D});  // (L, Hkv, D)
+  at::Tensor v = l.v_proj.forward(x).reshape({L, Hkv, D});  // (L, Hkv, D)
+  q = apply_rope(q, in.cos, in.sin);
+  k = apply_rope(k, in.cos, in.sin);
+  at::Tensor y = varlen_attention(q, k, v, in.varlen).reshape({N, T, H * D});  // (N, T, H*D)
+  return l.o_proj.forward(y);                                                  // (N, T, C)
+}
 
 at::Tensor self_attention(const DecoderLayerWeights& l, const ModelConfig& c, const at::Tensor& x,
                           const LayerInputs& in, KVCache* cache, int64_t layer_index) {
+  if (in.varlen.defined()) return varlen_self_attention(l, c, x, in);
   int64_t N = x.size(0), T = x.size(1), H = c.num_attention_heads, Hkv = c.num_key_value_heads,
           D = c.head_dim;
   // Project to heads.
@@ -56,11 +74,33 @@ at::Tensor decoder_layer(const DecoderLayerWeights& l, const ModelConfig& c, con
   return x + mlp(l, rms_norm(x, l.post_attention_layernorm, eps));  // (N, T, C)
 }
 
+// The segments of a batch whose attention variable-length sequences can compute: packed rows as
+// they are; right-padded rows as their sequence (0) then their padding (-1). Undefined for an
+// explicit `allowed` mask, plain causal rows, and a padding mask with holes.
+at::Tensor varlen_segments(const ModelInput& input) {
+  if (input.allowed.defined()) return at::Tensor();
+  if (input.segment_ids.defined()) return input.segment_ids;
+  if (!input.attention_mask.defined()) return at::Tensor();
+  at::Tensor real = input.attention_mask.ne(0);  // (N, T)
+  int64_t T = real.size(1);
+  if (T > 1 && real.narrow(1, 1, T - 1).gt(real.narrow(1, 0, T - 1)).any().item<bool>())
+    return at::Tensor();  // a real token after padding
+  return real.to(at::kLong) - 1;
+}
+
 LayerInputs layer_inputs(const LlamaWeights& w, const ModelInput& input) {
-  int64_t T = input.input_ids.size(1);
+  int64_t N = input.input_ids.size(0), T = input.input_ids.size(1);
   at::Tensor positions = resolve_position_ids(input).to(w.device);  // (N, T)
-  auto [cos, sin] = w.rope.cos_sin(positions, w.dtype);
-  return {cos, sin, build_allowed_mask(input, T, w.device)};
+  auto [cos, sin] = w.rope.cos_sin(positions, w.dtype);             // (N, T, D)
+  if (uses_varlen_attention(w.device, w.dtype, w.config.head_dim)) {
+    at::Tensor segments = varlen_segments(input);  // (N, T)
+    if (segments.defined()) {
+      int64_t D = cos.size(-1);
+      return {cos.reshape({N * T, D}), sin.reshape({N * T, D}), at::Tensor(),
+              build_varlen_layout(segments, w.device)};
+    }
+  }
+  return {cos, sin, build_allowed_mask(input, T, w.device), VarlenLayout()};
 }
 
 void check_input(const LlamaWeights& w, const ModelInput& input) {
@@ -204,7 +244,7 @@ at::Tensor LlamaModel::forward_step(const at::Tensor& input_ids, KVCache& cache)
                                     at::TensorOptions().dtype(at::kLong).device(w_->device))
                              .unsqueeze(0);  // (1, t)
   auto [cos, sin] = w_->rope.cos_sin(positions, w_->dtype);
-  LayerInputs in{cos, sin, at::Tensor()};  // causal over cached + new positions
+  LayerInputs in{cos, sin, at::Tensor(), VarlenLayout()};  // causal over cached + new positions
   at::Tensor h = at::embedding(w_->embed_tokens, input_ids.to(w_->device));  // (1, t, C)
   for (size_t i = 0; i < w_->layers.size(); ++i)
     h = decoder_layer(w_->layers[i], w_->config, h, in, &cache, static_cast<int64_t>(i));
@@ -217,6 +257,10 @@ std::unique_ptr<KVCache> LlamaModel::make_cache(int64_t max_tokens) const {
   const ModelConfig& c = w_->config;
   return std::make_unique<KVCache>(c.num_hidden_layers, c.num_key_value_heads, c.head_dim,
                                    max_tokens, w_->dtype, w_->device);
+}
+
+bool LlamaModel::packed_rows_use_varlen_attention() const {
+  return uses_varlen_attention(w_->device, w_->dtype, w_->config.head_dim);
 }
 
 void LlamaModel::set_gradient_checkpointing(bool on) {

@@ -20,11 +20,12 @@ class KVCache;        // model/kv_cache.h
 
 class LlamaModel {
  public:
-  // Loads config.json and (sharded) safetensors from `dir`; weights converted to `dtype` on `device`.
-  // UserError listing every missing, unexpected or mis-shaped tensor.
+  // Loads config.json and (sharded) safetensors from `dir`; weights converted to `dtype` on
+  // `device`. UserError listing every missing, unexpected or mis-shaped tensor.
   static LlamaModel load(const std::filesystem::path& dir, at::ScalarType dtype, at::Device device);
   // Random weights of the given shape (benchmarks, the demo's from-scratch model), seeded.
-  static LlamaModel random(const ModelConfig& config, at::ScalarType dtype, at::Device device, uint64_t seed);
+  static LlamaModel random(const ModelConfig& config, at::ScalarType dtype, at::Device device,
+                           uint64_t seed);
 
   const ModelConfig& config() const;
   at::ScalarType dtype() const;
@@ -49,6 +50,12 @@ class LlamaModel {
   // Returns logits of the last position (1, V).
   at::Tensor forward_step(const at::Tensor& input_ids, KVCache& cache) const;
   std::unique_ptr<KVCache> make_cache(int64_t max_tokens) const;
+
+  // Whether packed rows (segment_ids) and right-padded rows (attention_mask) run variable-length
+  // attention on this model's device and dtype (model/varlen_attention.h): then no mask is built,
+  // the width of packed rows costs nothing and one row can hold a whole batch; otherwise they take
+  // a dense (N, 1, T, T) mask.
+  bool packed_rows_use_varlen_attention() const;
 
   void set_gradient_checkpointing(bool on);
   bool gradient_checkpointing() const;

@@ -76,7 +76,7 @@ at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tens
   int64_t half = x.size(-1) / 2;
   at::Tensor rotated =
       at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);  // rotate_half
-  return x * cos.unsqueeze(1) + rotated * sin.unsqueeze(1);             // (N, H, T, D)
+  return x * cos.unsqueeze(1) + rotated * sin.unsqueeze(1);             // x's shape
 }
 
 }  // namespace dpo

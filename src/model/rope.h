@@ -26,7 +26,7 @@ class RotaryEmbedding {
   at::Tensor inv_freq_;  // (D/2) fp32, CPU: the static frequencies (all types but long dynamic)
 };
 
-// x: (N, H, T, D) rotated by cos/sin: (N, T, D).
+// x: (N, H, T, D) rotated by cos/sin: (N, T, D); equally x: (L, H, D) by cos/sin: (L, D).
 at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
 
 }  // namespace dpo

@@ -254,6 +254,14 @@ BenchResult run_bench_train(const BenchOptions& options) {
   // disable_dropout).
   LlamaModel model = LlamaModel::random(config, options.dtype, device, options.seed);
   model.set_gradient_checkpointing(options.gradient_checkpointing);
+  const bool varlen = model.packed_rows_use_varlen_attention();
+  const int64_t packed_row_tokens = padding_free_row_tokens(varlen);
+  if (options.layout == BatchLayout::kPadded)
+    result.attention =
+        varlen ? "varlen (each row's sequence, then its padding; no mask)" : "dense (padding mask)";
+  else
+    result.attention = varlen ? "varlen (one row, no mask)"
+                              : "dense (segment mask, rows as wide as the longest sequence)";
   for (const auto& [name, tensor] : model.named_parameters()) result.parameters += tensor.numel();
   LoraConfig lora_config;
   lora_config.r = options.lora_r;
@@ -285,8 +293,9 @@ BenchResult run_bench_train(const BenchOptions& options) {
       pairs.push_back(
           random_pair(lengths, config.vocab_size, rng, static_cast<int64_t>(next_pair)));
     }
-    TokenBatch batch =
-        to_device(make_preference_batch(pairs, options.layout, /*pad_token_id=*/0), device);
+    TokenBatch batch = to_device(
+        make_preference_batch(pairs, options.layout, /*pad_token_id=*/0, packed_row_tokens),
+        device);
     synchronize(device);
     const auto start = std::chrono::steady_clock::now();
     StepOutput out = dpo_step(model, lora, optimizer, loss_config, batch);
@@ -325,6 +334,7 @@ std::string bench_result_json(const BenchResult& r) {
       {"device_name", r.device_name},
       {"dtype", o.dtype == at::kBFloat16 ? "bf16" : "f32"},
       {"layout", o.layout == BatchLayout::kPacked ? "packed" : "padded"},
+      {"attention", r.attention},
       {"pairs_per_step", o.pairs_per_step},
       {"gradient_checkpointing", o.gradient_checkpointing},
       {"lora_r", o.lora_r},
@@ -359,6 +369,7 @@ std::string bench_result_text(const BenchResult& r) {
       r.device_name, o.dtype == at::kBFloat16 ? "bf16" : "f32",
       o.layout == BatchLayout::kPacked ? "packed" : "padded", o.pairs_per_step,
       o.gradient_checkpointing ? "on" : "off");
+  out += fmt::format("  attention        {}\n", r.attention);
   out += fmt::format("  steps            {} timed after {} warm-up\n", o.steps, o.warmup);
   out += fmt::format("  s/step           {:.4f} (median), {:.4f} (mean)\n", r.sec_per_step_median,
                      r.sec_per_step_mean);

@@ -45,6 +45,7 @@ struct BenchOptions {
 struct BenchResult {
   BenchOptions options;
   std::string device_name;           // "cpu (N threads)" or the GPU's name
+  std::string attention;             // "dense causal/masked" or "varlen" (packed rows, no mask)
   int64_t parameters = 0;            // base model
   int64_t lora_parameters = 0;       // trainable
   std::vector<double> step_seconds;  // timed steps

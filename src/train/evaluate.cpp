@@ -28,7 +28,7 @@ std::map<std::string, double> evaluate(const LossSetup& setup, const EvalData& d
     if (data.preference) {
       TokenBatch batch =
           to_device(make_preference_batch(slice(*data.preference, begin, end), data.layout,
-                                          data.pad_token_id, kRowsAsWideAsTheLongestSequence),
+                                          data.pad_token_id, data.max_row_tokens),
                     data.device);
       ReferenceLogps reference;
       if (data.reference) {
@@ -39,10 +39,9 @@ std::map<std::string, double> evaluate(const LossSetup& setup, const EvalData& d
       }
       result = preference_batch_loss(setup, batch, data.reference ? &reference : nullptr);
     } else {
-      TokenBatch batch =
-          to_device(make_sft_batch(slice(*data.sft, begin, end), data.layout, data.pad_token_id,
-                                   kRowsAsWideAsTheLongestSequence),
-                    data.device);
+      TokenBatch batch = to_device(make_sft_batch(slice(*data.sft, begin, end), data.layout,
+                                                  data.pad_token_id, data.max_row_tokens),
+                                   data.device);
       result = sft_batch_loss(setup, batch, 0.0);
     }
     result.metrics["loss"] = result.loss_value;

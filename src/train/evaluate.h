@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "data/batch.h"
 #include "data/examples.h"
 #include "train/batch_loss.h"
 #include "train/ref_cache.h"
@@ -21,7 +22,8 @@ struct EvalData {
   int64_t batch_size = 8;
   int64_t pad_token_id = 0;
   at::Device device = at::kCPU;
-  BatchLayout layout = BatchLayout::kPadded;  // kPacked: padding_free
+  BatchLayout layout = BatchLayout::kPadded;                 // kPacked: padding_free
+  int64_t max_row_tokens = kRowsAsWideAsTheLongestSequence;  // of packed rows (data/batch.h)
 };
 
 std::map<std::string, double> evaluate(const LossSetup& setup, const EvalData& data);

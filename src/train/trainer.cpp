@@ -94,16 +94,16 @@ TokenBatch Trainer::preference_batch(const std::vector<int64_t>& positions,
     *reference = {rows.chosen, rows.rejected};
   }
   return to_device(make_preference_batch(pairs, run_.batch_layout(), run_.pad_token_id,
-                                         kRowsAsWideAsTheLongestSequence),
+                                         run_.packed_row_tokens()),
                    run_.device);
 }
 
 TokenBatch Trainer::sft_batch(const std::vector<int64_t>& positions) const {
   std::vector<SftExample> examples;
   for (int64_t p : positions) examples.push_back(run_.sft.train[p]);
-  return to_device(make_sft_batch(examples, run_.batch_layout(), run_.pad_token_id,
-                                  kRowsAsWideAsTheLongestSequence),
-                   run_.device);
+  return to_device(
+      make_sft_batch(examples, run_.batch_layout(), run_.pad_token_id, run_.packed_row_tokens()),
+      run_.device);
 }
 
 // Gradient accumulation as transformers: every micro-batch loss is divided by the number of
@@ -208,6 +208,7 @@ void Trainer::run_evaluation() {
   data.pad_token_id = run_.pad_token_id;
   data.device = run_.device;
   data.layout = run_.batch_layout();
+  data.max_row_tokens = run_.packed_row_tokens();
   if (run_.is_preference()) {
     if (run_.preference.eval.empty()) return;
     data.preference = &run_.preference.eval;

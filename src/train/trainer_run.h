@@ -73,9 +73,12 @@ struct Run {
   std::chrono::steady_clock::time_point started;
 
   bool is_preference() const { return mode == TrainMode::kPreference; }
-  // padding_free: packed rows as wide as the micro-batch's longest sequence.
+  // padding_free: packed rows (data/batch.h), as wide as packed_row_tokens() says.
   BatchLayout batch_layout() const {
     return config.padding_free ? BatchLayout::kPacked : BatchLayout::kPadded;
+  }
+  int64_t packed_row_tokens() const {
+    return padding_free_row_tokens(model->packed_rows_use_varlen_attention());
   }
   int64_t train_size() const;
   LossSetup loss_setup();

@@ -219,9 +219,9 @@ RefLogpsTable compute_reference_table(Run& run, const std::vector<PreferenceExam
   for (size_t begin = 0; begin < examples.size(); begin += batch_size) {
     size_t end = std::min(examples.size(), begin + batch_size);
     std::vector<PreferenceExample> slice(examples.begin() + begin, examples.begin() + end);
-    TokenBatch batch = to_device(make_preference_batch(slice, run.batch_layout(), run.pad_token_id,
-                                                       kRowsAsWideAsTheLongestSequence),
-                                 run.device);
+    TokenBatch batch = to_device(
+        make_preference_batch(slice, run.batch_layout(), run.pad_token_id, run.packed_row_tokens()),
+        run.device);
     ReferenceLogps logps = reference_log_probs(*run.model, batch, options, source);
     ++run.reference_forwards;
     chosen.push_back(logps.chosen.to(at::kCPU).to(at::kFloat));

@@ -14,6 +14,11 @@ constexpr bool kTorch2 = TORCH_VERSION_MAJOR >= 2;
 constexpr bool kHasSdpa = TORCH_VERSION_MAJOR >= 2;
 constexpr bool kSdpaHasGqa = TORCH_VERSION_MAJOR > 2 ||
                              (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5);
+// at::_flash_attention_forward with cumulative sequence lengths (variable-length batches) and a
+// `scale`, differentiable through autograd: 2.2 on (its first ten arguments unchanged since).
+#define DPO_HAS_FLASH_VARLEN \
+  (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 2))
+constexpr bool kHasFlashVarlen = DPO_HAS_FLASH_VARLEN;
 
 inline const char* torch_version() {
   return TORCH_VERSION;
@@ -36,6 +41,23 @@ inline at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Te
 #else
   (void)q, (void)k, (void)v, (void)allowed, (void)is_causal, (void)scale, (void)gqa;
   throw std::logic_error("scaled_dot_product_attention needs libtorch >= 2");
+#endif
+}
+
+// Flash attention over variable-length sequences laid end to end: q (L, H, D), k/v (L, Hkv, D)
+// with Hkv dividing H, cu_seqlens (B + 1) int32 on q's device, causal within each sequence ->
+// (L, H, D). CUDA, bf16/fp16 only; throws where the build or the device lacks the kernel.
+inline at::Tensor flash_varlen_attention(const at::Tensor& q, const at::Tensor& k,
+                                         const at::Tensor& v, const at::Tensor& cu_seqlens,
+                                         int64_t max_seqlen, double scale) {
+#if DPO_HAS_FLASH_VARLEN
+  return std::get<0>(at::_flash_attention_forward(q, k, v, cu_seqlens, cu_seqlens, max_seqlen,
+                                                  max_seqlen, /*dropout_p=*/0.0,
+                                                  /*is_causal=*/true,
+                                                  /*return_debug_mask=*/false, scale));
+#else
+  (void)q, (void)k, (void)v, (void)cu_seqlens, (void)max_seqlen, (void)scale;
+  throw std::logic_error("flash varlen attention needs libtorch >= 2.2");
 #endif
 }
 

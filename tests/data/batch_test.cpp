@@ -103,14 +103,32 @@ TEST(Batch, PackedAndPromptSharingScoreTheSameTokensAsPadded) {
 TEST(Batch, PackedLayoutSegmentsAndPositions) {
   std::vector<PreferenceExample> pairs = {{{1, 2}, {3}, {4, 5}, 0}};
   TokenBatch b = make_preference_batch(pairs, BatchLayout::kPacked, 0, 4);
-  // Rows: [1 2 3 | pad] (3 tokens; the next sequence of 4 does not fit) and [1 2 4 5].
-  EXPECT_EQ(values(b.input.input_ids), (std::vector<int64_t>{1, 2, 3, 0, 1, 2, 4, 5}));
-  EXPECT_EQ(values(b.input.segment_ids), (std::vector<int64_t>{0, 0, 0, -1, 0, 0, 0, 0}));
-  EXPECT_EQ(values(b.input.position_ids), (std::vector<int64_t>{0, 1, 2, 0, 0, 1, 2, 3}));
+  // Longest first: rows [1 2 4 5] (rejected, sequence 1) and [1 2 3 | pad] (chosen, sequence 0).
+  EXPECT_EQ(values(b.input.input_ids), (std::vector<int64_t>{1, 2, 4, 5, 1, 2, 3, 0}));
+  EXPECT_EQ(values(b.input.segment_ids), (std::vector<int64_t>{0, 0, 0, 0, 0, 0, 0, -1}));
+  EXPECT_EQ(values(b.input.position_ids), (std::vector<int64_t>{0, 1, 2, 3, 0, 1, 2, 0}));
+  EXPECT_EQ(values(b.sequence_index), (std::vector<int64_t>{-1, -1, 1, 1, -1, -1, 0, -1}));
   TokenBatch one_row = make_preference_batch(pairs, BatchLayout::kPacked, 0, 0);
   EXPECT_EQ(values(one_row.input.segment_ids), (std::vector<int64_t>{0, 0, 0, 1, 1, 1, 1}));
   EXPECT_EQ(values(one_row.input.position_ids), (std::vector<int64_t>{0, 1, 2, 0, 1, 2, 3}));
   EXPECT_EQ(values(one_row.sequence_index), (std::vector<int64_t>{-1, -1, 0, -1, -1, 1, 1}));
+}
+
+// First-fit, longest first: lengths 5, 2, 4, 3 in rows of 5 take 3 rows ([5], [4], [3 2]) where
+// filling rows in order takes 4 ([5], [2], [4], [3]).
+TEST(Batch, PackedRowsAreFilledFirstFitLongestFirst) {
+  auto ids = [](int64_t n) { return TokenIds(static_cast<size_t>(n), 7); };
+  std::vector<SftExample> examples = {
+      {{1}, ids(4), 0}, {{1}, ids(1), 1}, {{1}, ids(3), 2}, {{1}, ids(2), 3}};
+  TokenBatch b = make_sft_batch(examples, BatchLayout::kPacked, 0, 5);
+  EXPECT_EQ(b.input.input_ids.size(0), 3);
+  EXPECT_EQ(b.input.input_ids.size(1), 5);
+  EXPECT_EQ(values(b.input.segment_ids),
+            (std::vector<int64_t>{0, 0, 0, 0, 0, 0, 0, 0, 0, -1, 0, 0, 0, 1, 1}));
+  EXPECT_EQ(b.real_tokens, 14);
+  TokenBatch widest =
+      make_sft_batch(examples, BatchLayout::kPacked, 0, kRowsAsWideAsTheLongestSequence);
+  EXPECT_TRUE(at::equal(widest.input.input_ids, b.input.input_ids));
 }
 
 TEST(Batch, PromptSharingLayout) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "io/safetensors.h"
+#include "model/model_input.h"
 #include "util/fs.h"
 
 namespace dpo::testing {
@@ -39,6 +40,40 @@ inline Fixture load_fixture(const std::string& kind) {
     ++i;
   }
   return f;
+}
+
+// The fixture's sequences packed back to back: rows[r] lists the sequences of row r; rows as wide
+// as the longest row plus `tail` padding tokens (segment -1). segment_ids are the sequence
+// numbers; positions (when given) receive the positions restarting at 0 for every sequence.
+inline ModelInput packed_fixture_input(const Fixture& f, const std::vector<std::vector<int>>& rows,
+                                       int64_t tail, at::Tensor* positions = nullptr) {
+  const auto& seqs = f.sequences;
+  auto length = [&](int s) {
+    return static_cast<int64_t>(seqs[static_cast<size_t>(s)].second.size());
+  };
+  int64_t T = 0;
+  for (const auto& row : rows) {
+    int64_t used = 0;
+    for (int s : row) used += length(s);
+    T = std::max(T, used + tail);
+  }
+  const int64_t N = static_cast<int64_t>(rows.size());
+  ModelInput packed;
+  packed.input_ids = at::zeros({N, T}, at::kLong);
+  packed.segment_ids = at::full({N, T}, -1, at::kLong);
+  at::Tensor restarting = at::zeros({N, T}, at::kLong);
+  for (int64_t r = 0; r < N; ++r) {
+    int64_t at_t = 0;
+    for (int s : rows[static_cast<size_t>(r)]) {
+      const auto& ids = seqs[static_cast<size_t>(s)].second;
+      packed.input_ids[r].narrow(0, at_t, length(s)).copy_(at::tensor(ids, at::kLong));
+      packed.segment_ids[r].narrow(0, at_t, length(s)).fill_(s);
+      restarting[r].narrow(0, at_t, length(s)).copy_(at::arange(length(s), at::kLong));
+      at_t += length(s);
+    }
+  }
+  if (positions) *positions = restarting;
+  return packed;
 }
 
 inline at::Tensor ids_tensor(const std::vector<int64_t>& ids) {

@@ -7,6 +7,7 @@
 #include "model/generate.h"
 #include "model/kv_cache.h"
 #include "model/llama.h"
+#include "model/varlen_attention.h"
 #include "util/error.h"
 
 using namespace dpo;
@@ -68,7 +69,15 @@ TEST_P(FixtureModel, EveryTokenLogProb) {
   }
 }
 
-// Every sequence right-padded into one batch equals one sequence at a time.
+// Restores the process-wide varlen policy when a test ends.
+struct VarlenPolicyScope {
+  VarlenPolicy saved = varlen_policy();
+  explicit VarlenPolicyScope(VarlenPolicy policy) { set_varlen_policy(policy); }
+  ~VarlenPolicyScope() { set_varlen_policy(saved); }
+};
+
+// Every sequence right-padded into one batch equals one sequence at a time: through the padding
+// mask and through variable-length attention (each row's sequence, then its padding).
 TEST_P(FixtureModel, PaddedBatchEqualsOneAtATime) {
   at::NoGradGuard no_grad;
   int64_t N = static_cast<int64_t>(fixture.sequences.size()), T = 0;
@@ -82,47 +91,36 @@ TEST_P(FixtureModel, PaddedBatchEqualsOneAtATime) {
     input.input_ids[n].narrow(0, 0, len).copy_(at::tensor(ids, at::kLong));
     input.attention_mask[n].narrow(0, 0, len).fill_(1);
   }
-  at::Tensor logits = model->logits(model->forward_hidden(input));  // (N, T, V)
-  EXPECT_FALSE(logits.isnan().any().item<bool>()) << "padded positions must stay finite";
-  double worst = 0;
-  for (int64_t n = 0; n < N; ++n) {
-    const auto& ids = fixture.sequences[n].second;
-    int64_t len = static_cast<int64_t>(ids.size());
-    at::Tensor single = logits_of(ids);
-    worst = std::max(worst, max_abs_diff(logits[n].narrow(0, 0, len), single));
-    EXPECT_TRUE(at::allclose(logits[n].narrow(0, 0, len), single, 1e-5, 1e-5))
-        << fixture.sequences[n].first;
+  for (VarlenPolicy policy : {VarlenPolicy::kNever, VarlenPolicy::kAlways}) {
+    VarlenPolicyScope scope(policy);
+    at::Tensor logits = model->logits(model->forward_hidden(input));  // (N, T, V)
+    EXPECT_FALSE(logits.isnan().any().item<bool>()) << "padded positions must stay finite";
+    double worst = 0;
+    for (int64_t n = 0; n < N; ++n) {
+      const auto& ids = fixture.sequences[n].second;
+      int64_t len = static_cast<int64_t>(ids.size());
+      at::Tensor single = logits_of(ids);
+      worst = std::max(worst, max_abs_diff(logits[n].narrow(0, 0, len), single));
+      EXPECT_TRUE(at::allclose(logits[n].narrow(0, 0, len), single, 1e-5, 1e-5))
+          << fixture.sequences[n].first;
+    }
+    std::printf("  padded batch (%s) vs one at a time: max abs diff %.3g\n",
+                policy == VarlenPolicy::kAlways ? "varlen" : "mask", worst);
   }
-  std::printf("  padded batch vs one at a time: max abs diff %.3g\n", worst);
 }
 
+// Row 0: sequences 0, 1, 2; row 1: sequences 3, 4 and padding (segment -1).
+const std::vector<std::vector<int>> kPackedRows = {{0, 1, 2}, {3, 4}};
+
 // Sequences packed back to back in rows (segment_ids, positions restarting per segment) equal one
-// sequence at a time; also with explicit position ids and with an explicit `allowed` mask.
+// sequence at a time: through the segment mask and through variable-length attention; also with
+// explicit position ids and with an explicit `allowed` mask.
 TEST_P(FixtureModel, PackedRowsEqualOneAtATime) {
   at::NoGradGuard no_grad;
   const auto& seqs = fixture.sequences;
-  // Row 0: sequences 0, 1, 2; row 1: sequences 3, 4 and padding (segment -1).
-  std::vector<std::vector<int>> rows = {{0, 1, 2}, {3, 4}};
-  int64_t T = 0;
-  for (const auto& row : rows) {
-    int64_t len = 0;
-    for (int s : row) len += static_cast<int64_t>(seqs[s].second.size());
-    T = std::max(T, len + 3);
-  }
-  ModelInput packed;
-  packed.input_ids = at::zeros({2, T}, at::kLong);
-  packed.segment_ids = at::full({2, T}, -1, at::kLong);
-  at::Tensor positions = at::zeros({2, T}, at::kLong);
-  for (size_t r = 0; r < rows.size(); ++r) {
-    int64_t at_t = 0;
-    for (int s : rows[r]) {
-      int64_t len = static_cast<int64_t>(seqs[s].second.size());
-      packed.input_ids[r].narrow(0, at_t, len).copy_(at::tensor(seqs[s].second, at::kLong));
-      packed.segment_ids[r].narrow(0, at_t, len).fill_(s);
-      positions[r].narrow(0, at_t, len).copy_(at::arange(len, at::kLong));
-      at_t += len;
-    }
-  }
+  const auto& rows = kPackedRows;
+  at::Tensor positions;
+  ModelInput packed = packed_fixture_input(fixture, rows, 3, &positions);
   EXPECT_TRUE(at::equal(resolve_position_ids(packed).narrow(1, 0, 10), positions.narrow(1, 0, 10)));
   ModelInput explicit_positions = packed;
   explicit_positions.position_ids = positions;
@@ -130,23 +128,67 @@ TEST_P(FixtureModel, PackedRowsEqualOneAtATime) {
   explicit_allowed.input_ids = packed.input_ids;
   explicit_allowed.position_ids = positions;
   explicit_allowed.allowed = packed.segment_ids.unsqueeze(2) == packed.segment_ids.unsqueeze(1);
-  for (const ModelInput* input : {&packed, &explicit_positions, &explicit_allowed}) {
-    at::Tensor logits = model->logits(model->forward_hidden(*input));  // (2, T, V)
-    EXPECT_FALSE(logits.isnan().any().item<bool>());
-    double worst = 0;
-    for (size_t r = 0; r < rows.size(); ++r) {
-      int64_t at_t = 0;
-      for (int s : rows[r]) {
-        int64_t len = static_cast<int64_t>(seqs[s].second.size());
-        at::Tensor single = logits_of(seqs[s].second);
-        at::Tensor part = logits[r].narrow(0, at_t, len);
-        worst = std::max(worst, max_abs_diff(part, single));
-        EXPECT_TRUE(at::allclose(part, single, 1e-5, 1e-5)) << seqs[s].first;
-        at_t += len;
+  for (VarlenPolicy policy : {VarlenPolicy::kNever, VarlenPolicy::kAlways})
+    for (const ModelInput* input : {&packed, &explicit_positions, &explicit_allowed}) {
+      VarlenPolicyScope scope(policy);
+      at::Tensor logits = model->logits(model->forward_hidden(*input));  // (2, T, V)
+      EXPECT_FALSE(logits.isnan().any().item<bool>());
+      double worst = 0;
+      for (size_t r = 0; r < rows.size(); ++r) {
+        int64_t at_t = 0;
+        for (int s : rows[r]) {
+          int64_t len = static_cast<int64_t>(seqs[s].second.size());
+          at::Tensor single = logits_of(seqs[s].second);
+          at::Tensor part = logits[r].narrow(0, at_t, len);
+          worst = std::max(worst, max_abs_diff(part, single));
+          EXPECT_TRUE(at::allclose(part, single, 1e-5, 1e-5)) << seqs[s].first;
+          at_t += len;
+        }
       }
+      std::printf("  packed rows (%s) vs one at a time: max abs diff %.3g\n",
+                  policy == VarlenPolicy::kAlways && !input->allowed.defined() ? "varlen" : "mask",
+                  worst);
     }
-    std::printf("  packed rows vs one at a time: max abs diff %.3g\n", worst);
+}
+
+// The gradients through variable-length attention equal those through the segment mask: a
+// weighted sum of the real tokens' logits, differentiated with respect to every weight of the
+// first layer's attention and the embedding.
+TEST_P(FixtureModel, VarlenGradientsEqualMaskedGradients) {
+  ModelInput packed = packed_fixture_input(fixture, kPackedRows, 2);
+  std::vector<at::Tensor> weights;
+  for (auto& [name, w] : model->named_parameters())
+    if (name.find("layers.0.self_attn") != std::string::npos ||
+        name.find("embed") != std::string::npos)
+      weights.push_back(w);
+  ASSERT_GE(weights.size(), 5u);
+  at::Tensor real = packed.segment_ids.ge(0).unsqueeze(-1);  // (2, T, 1)
+  auto gradients = [&](VarlenPolicy policy) {
+    VarlenPolicyScope scope(policy);
+    for (at::Tensor& w : weights) w.requires_grad_(true);
+    at::Tensor logits = model->logits(model->forward_hidden(packed));  // (2, T, V)
+    at::Tensor probe = at::sin(at::arange(logits.numel(), at::kFloat)).reshape(logits.sizes());
+    (logits * probe * real).sum().backward();
+    std::vector<at::Tensor> grads;
+    for (at::Tensor& w : weights) {
+      grads.push_back(w.grad().clone());
+      w.mutable_grad() = at::Tensor();
+      w.requires_grad_(false);
+    }
+    return grads;
+  };
+  auto masked = gradients(VarlenPolicy::kNever), varlen = gradients(VarlenPolicy::kAlways);
+  // Relative to each gradient's largest element: the summation order differs, and elements that
+  // are sums of cancelling terms carry that largest element's rounding.
+  double worst = 0;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    const double scale = masked[i].abs().max().item<double>();
+    const double relative = max_abs_diff(varlen[i], masked[i]) / scale;
+    worst = std::max(worst, relative);
+    EXPECT_LE(relative, 1e-5) << "weight " << i;
+    EXPECT_GT(scale, 0.0) << "weight " << i;
   }
+  std::printf("  varlen vs masked gradients: max abs diff / largest gradient %.3g\n", worst);
 }
 
 TEST_P(FixtureModel, Greedy16WithKVCache) {
