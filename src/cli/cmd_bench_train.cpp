@@ -54,8 +54,8 @@ int run_bench_train_command(std::vector<std::string>& args) {
       ->check(CLI::IsMember({"padded", "packed"}))
       ->capture_default_str();
   app.add_option("--varlen", varlen,
-                 "packed rows: auto (variable-length flash attention where the GPU has it, else "
-                 "a segment mask) | on (always; sequence by sequence without flash) | off (mask)")
+                 "variable-length attention, no mask: auto (the flash kernel where the GPU has "
+                 "it; sequence by sequence on a CPU) | on (always) | off (padding or segment mask)")
       ->check(CLI::IsMember({"auto", "on", "off"}))
       ->capture_default_str();
   app.add_flag("--gradient-checkpointing", options.gradient_checkpointing,
@@ -72,7 +72,7 @@ int run_bench_train_command(std::vector<std::string>& args) {
   options.layout = layout == "packed" ? BatchLayout::kPacked : BatchLayout::kPadded;
   set_varlen_policy(varlen == "on"    ? VarlenPolicy::kAlways
                     : varlen == "off" ? VarlenPolicy::kNever
-                                      : VarlenPolicy::kWhenFlash);
+                                      : VarlenPolicy::kAuto);
   if (!std::filesystem::exists(options.lengths_file))
     throw_user_error(
         "--lengths: {} does not exist (the repository ships bench/hh_like_lengths.json)",

@@ -15,7 +15,7 @@ namespace dpo {
 
 namespace {
 
-std::atomic<VarlenPolicy> g_policy{VarlenPolicy::kWhenFlash};
+std::atomic<VarlenPolicy> g_policy{VarlenPolicy::kAuto};
 
 double softmax_scale(int64_t head_dim) {
   return 1.0 / std::sqrt(static_cast<double>(head_dim));
@@ -122,10 +122,10 @@ bool uses_varlen_attention(at::Device device, at::ScalarType dtype, int64_t head
       return true;
     case VarlenPolicy::kNever:
       return false;
-    case VarlenPolicy::kWhenFlash:
+    case VarlenPolicy::kAuto:
       break;
   }
-  return flash_runs(device, dtype, head_dim);
+  return device.is_cpu() || flash_runs(device, dtype, head_dim);
 }
 
 }  // namespace dpo

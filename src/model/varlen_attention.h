@@ -25,12 +25,14 @@ VarlenLayout build_varlen_layout(const at::Tensor& segment_ids, at::Device devic
 at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                             const VarlenLayout& layout);
 
-// When packed inputs take varlen_attention instead of the masked dense path:
-//   kWhenFlash (default): where the flash varlen kernel runs (CUDA, bf16/fp16, libtorch >= 2.2,
-//                         a head dim it supports; probed once per device, dtype and head dim);
-//   kAlways: always (on other devices, sequence by sequence: the reference for tests);
+// When packed and padded rows take varlen_attention instead of the masked dense path:
+//   kAuto (default): on CUDA where the flash varlen kernel runs (bf16/fp16, libtorch >= 2.2, a
+//                    head dim it supports; probed once per device, dtype and head dim), and on
+//                    the CPU, where sequence by sequence is 3-5x faster than the mask (dpo bench
+//                    train, bench/RESULTS.md); CUDA without the kernel keeps the mask;
+//   kAlways: always (sequence by sequence without the kernel: the reference for tests);
 //   kNever: never (the masked path everywhere).
-enum class VarlenPolicy { kWhenFlash, kAlways, kNever };
+enum class VarlenPolicy { kAuto, kAlways, kNever };
 void set_varlen_policy(VarlenPolicy policy);
 VarlenPolicy varlen_policy();
 

@@ -75,7 +75,7 @@ struct TrainConfig {
   double num_train_epochs = 3.0;
   int64_t max_steps = -1;  // > 0 overrides num_train_epochs
   bool gradient_checkpointing = false;
-  bool padding_free = false;  // packed micro-batches: no compute on padding
+  bool padding_free = true;  // packed micro-batches: no compute on padding
   int64_t seed = 42;
   int64_t max_nonfinite_steps = 5;  // stop after this many non-finite steps in a row
 

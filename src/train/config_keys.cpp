@@ -312,9 +312,11 @@ std::vector<ConfigKey> build_table() {
       make_key("gradient_checkpointing", O, &C::gradient_checkpointing,
                "Recompute activations in the backward pass to save memory."),
       make_key("padding_free", O, &C::padding_free,
-               "Pack the sequences of a micro-batch into rows as wide as its longest one (segment "
-               "masks, positions restarting per sequence) instead of padding each: the same "
-               "numbers, less compute on padding."),
+               "Pack the sequences of a micro-batch together (positions restarting per "
+               "sequence) instead of padding each to the longest: the same numbers, less "
+               "compute. With variable-length attention (the flash kernel on CUDA, and the CPU) "
+               "one row holds the micro-batch and nothing is padding; otherwise rows as wide as "
+               "its longest sequence, with segment masks. On by default (TRL: off)."),
       make_key("seed", O, &C::seed, "Seed of initialization, shuffling, dropout and sampling."),
       make_key("max_nonfinite_steps", O, &C::max_nonfinite_steps,
                "Non-finite loss or gradients: steps skipped in a row before the run stops."),

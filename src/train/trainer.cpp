@@ -425,7 +425,7 @@ void Trainer::print_summary(const TrainResult& result) const {
       result.global_step, result.runtime_s, result.samples_per_second, result.tokens_per_second,
       100.0 * result.padding_fraction,
       run_.config.padding_free        ? ", packed: padding_free"
-      : result.padding_fraction > 0.2 ? "; padding_free: true reduces it"
+      : result.padding_fraction > 0.2 ? "; padding_free: true (the default) reduces it"
                                       : "",
       result.reference_forwards, result.output_dir.string());
   for (const auto& [name, value] : result.final_metrics)

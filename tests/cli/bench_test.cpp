@@ -76,19 +76,19 @@ TEST(BenchTrain, PackedLayoutHasLessPadding) {
               1.0 - 502.0 / (4 * 184.0), 1e-9);
   auto run = run_dpo(
       "bench train --model-shape tiny --steps 1 --warmup 0 --pairs-per-step 2 --threads 1 --layout "
-      "packed --json");
+      "packed --varlen off --json");
   ASSERT_EQ(run.exit_code, 0) << run.output;
   auto j = nlohmann::json::parse(last_line(run.output));
   EXPECT_EQ(j["layout"].get<std::string>(), "packed");
-  // No flash kernel on a CPU: rows as wide as the longest sequence (184), first-fit longest first:
+  // With the mask: rows as wide as the longest sequence (184), first-fit longest first:
   // [184], [173], [79 + 66]: 3 rows instead of 4.
   EXPECT_NE(j["attention"].get<std::string>().find("segment mask"), std::string::npos);
   EXPECT_NEAR(j["pad_fraction"].get<double>(), 1.0 - 502.0 / (3 * 184.0), 1e-9);
-  // Variable-length attention (here sequence by sequence): one row, no padding at all, and the
-  // same first loss.
+  // Variable-length attention (the default on a CPU: sequence by sequence): one row, no padding
+  // at all, and the same first loss.
   auto varlen = run_dpo(
       "bench train --model-shape tiny --steps 1 --warmup 0 --pairs-per-step 2 --threads 1 --layout "
-      "packed --varlen on --json");
+      "packed --json");
   ASSERT_EQ(varlen.exit_code, 0) << varlen.output;
   auto v = nlohmann::json::parse(last_line(varlen.output));
   EXPECT_NE(v["attention"].get<std::string>().find("varlen"), std::string::npos);

@@ -132,7 +132,15 @@ TEST(EvalCli, BatchSizeDoesNotChangeTheMetricsOfEqualBatchesAndOtherLossTypesRun
   ASSERT_EQ(two.status, 0) << two.err;
   auto a = nlohmann::json::parse(one.out), b = nlohmann::json::parse(two.out);
   expect_rel(a["eval_loss"], b["eval_loss"], 1e-6, "loss");
-  expect_rel(a["eval_rewards/margins"], b["eval_rewards/margins"], 1e-5, "margins");
+  expect_rel(a["eval_logps/chosen"], b["eval_logps/chosen"], 1e-6, "logps/chosen");
+  expect_rel(a["eval_logps/rejected"], b["eval_logps/rejected"], 1e-6, "logps/rejected");
+  // Rewards and margins are beta times differences of such sums of log-probs (beta 0.1): their
+  // rounding is relative to those sums, not to themselves.
+  const double scale = 0.1 * std::max(std::abs(b["eval_logps/chosen"].get<double>()),
+                                      std::abs(b["eval_logps/rejected"].get<double>()));
+  for (const char* metric :
+       {"eval_rewards/chosen", "eval_rewards/rejected", "eval_rewards/margins"})
+    EXPECT_NEAR(a[metric], b[metric], 1e-6 * scale) << metric;
   Exec ipo = run_dpo(base + " --loss-type ipo sigmoid --loss-weights 0.5 1");
   ASSERT_EQ(ipo.status, 0) << ipo.err;
   EXPECT_NE(nlohmann::json::parse(ipo.out)["eval_loss"], a["eval_loss"]);

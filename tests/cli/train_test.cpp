@@ -251,9 +251,9 @@ TEST(TrainCli, SftThenDpoOnItsOutput) {
   EXPECT_TRUE(fs::exists(dpo / "adapter_model.safetensors"));
 }
 
-// padding_free packs each micro-batch into rows as wide as its longest sequence: the numbers of
-// the padded layout (float32 summation order aside), less padding computed.
-TEST(TrainCli, PaddingFreeGivesThePaddedNumbersWithLessPadding) {
+// padding_free (the default) packs each micro-batch (on a CPU: into one row, variable-length
+// attention): the numbers of the padded layout (float32 summation order aside), no padding.
+TEST(TrainCli, PaddingFreeGivesThePaddedNumbersWithoutPadding) {
   for (const std::string command :
        {"train examples/tiny-cpu.yaml", "sft examples/tiny-cpu-sft.yaml"}) {
     SCOPED_TRACE(command);
@@ -261,8 +261,8 @@ TEST(TrainCli, PaddingFreeGivesThePaddedNumbersWithLessPadding) {
         " max_steps=2 logging_steps=1 eval_steps=1 save_steps=2 eval_prompts=[] "
         "per_device_train_batch_size=8 per_device_eval_batch_size=16";
     fs::path padded = fresh_dir("padded"), packed = fresh_dir("packed");
-    Exec a = run_dpo(command + " output_dir=" + padded.string() + settings);
-    Exec b = run_dpo(command + " output_dir=" + packed.string() + settings + " padding_free=true");
+    Exec a = run_dpo(command + " output_dir=" + padded.string() + settings + " padding_free=false");
+    Exec b = run_dpo(command + " output_dir=" + packed.string() + settings);
     ASSERT_EQ(a.status, 0) << a.output;
     ASSERT_EQ(b.status, 0) << b.output;
     const auto rows_a = comparable(metrics(padded)), rows_b = comparable(metrics(packed));
@@ -284,7 +284,10 @@ TEST(TrainCli, PaddingFreeGivesThePaddedNumbersWithLessPadding) {
       const size_t start = output.rfind(", ", at) + 2;
       return std::stod(output.substr(start, at - start));
     };
-    EXPECT_LT(padding_of(b.output), padding_of(a.output));
+    EXPECT_GT(padding_of(a.output), 20.0);
+    EXPECT_EQ(padding_of(b.output), 0.0);
+    EXPECT_NE(a.output.find("padding_free: true (the default) reduces it"), std::string::npos)
+        << a.output;
     EXPECT_NE(b.output.find("packed: padding_free"), std::string::npos) << b.output;
   }
 }

@@ -83,7 +83,7 @@ TEST(Cuda, PackedRowsThroughFlashVarlenEqualTheSegmentMask) {
   packed.input_ids = packed.input_ids.to(cuda);
   packed.segment_ids = packed.segment_ids.to(cuda);
   VarlenPolicy saved = varlen_policy();
-  set_varlen_policy(VarlenPolicy::kWhenFlash);
+  set_varlen_policy(VarlenPolicy::kAuto);
   if (compat::kHasFlashVarlen) {
     EXPECT_TRUE(model.packed_rows_use_varlen_attention())
         << "the flash varlen kernel was not taken (see the warning above, if any)";
@@ -108,7 +108,7 @@ TEST(Cuda, PackedRowsThroughFlashVarlenEqualTheSegmentMask) {
     return logps.detach().masked_select(scored).cpu();
   };
   std::vector<at::Tensor> flash_grads, mask_grads;
-  at::Tensor flash = run(VarlenPolicy::kWhenFlash, &flash_grads);
+  at::Tensor flash = run(VarlenPolicy::kAuto, &flash_grads);
   at::Tensor masked = run(VarlenPolicy::kNever, &mask_grads);
   set_varlen_policy(saved);
   const double logp_diff = max_abs_diff(flash, masked);
