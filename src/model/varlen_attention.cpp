@@ -61,7 +61,10 @@ bool probe_flash(at::Device device, at::ScalarType dtype, int64_t head_dim) {
           device.str(), diff);
     return agrees;
   } catch (const std::exception& e) {
-    log_debug("flash varlen attention unavailable on {}: {}", device.str(), e.what());
+    log_warn(
+        "flash varlen attention unavailable on {} ({}); packed and padded rows use masked "
+        "attention",
+        device.str(), e.what());
     return false;
   }
 }

@@ -28,7 +28,7 @@ at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::
 // When packed and padded rows take varlen_attention instead of the masked dense path:
 //   kAuto (default): on CUDA where the flash varlen kernel runs (bf16/fp16, libtorch >= 2.2, a
 //                    head dim it supports; probed once per device, dtype and head dim), and on
-//                    the CPU, where sequence by sequence is 3-5x faster than the mask (dpo bench
+//                    the CPU, where sequence by sequence is 3-6x faster than the mask (dpo bench
 //                    train, bench/RESULTS.md); CUDA without the kernel keeps the mask;
 //   kAlways: always (sequence by sequence without the kernel: the reference for tests);
 //   kNever: never (the masked path everywhere).
