@@ -6,6 +6,7 @@
 
 #include "cli/args.h"
 #include "cli/command.h"
+#include "cli/placement.h"
 #include "model/varlen_attention.h"
 #include "train/bench.h"
 #include "util/error.h"
@@ -26,8 +27,8 @@ int run_bench_train_command(std::vector<std::string>& args) {
       "the same run.",
       args[0]};
   BenchOptions options;
-  std::string device = "cpu", dtype, layout = "padded", varlen = "auto";
-  int threads = 0;
+  std::string layout = "packed", varlen = "auto";
+  PlacementOptions placement;
   bool json = false;
   options.lengths_file = "bench/hh_like_lengths.json";  // relative to the repository root
   app.add_option("--model-shape", options.model_shape, "tinyllama-1.1b | small | tiny")
@@ -45,12 +46,9 @@ int run_bench_train_command(std::vector<std::string>& args) {
   app.add_option("--lengths", options.lengths_file,
                  "(prompt, chosen, rejected) lengths, used in file order")
       ->capture_default_str();
-  app.add_option("--device", device, "cpu | cuda")
-      ->check(CLI::IsMember({"cpu", "cuda"}))
-      ->capture_default_str();
-  app.add_option("--dtype", dtype, "base weights: bf16 | f32 (default: bf16 on cuda, f32 on cpu)")
-      ->check(CLI::IsMember({"bf16", "f32"}));
-  app.add_option("--layout", layout, "padded (TRL's) | packed (no padding)")
+  add_placement_options(app, placement);
+  app.add_option("--layout", layout,
+                 "packed (padding_free, the trainer's default) | padded (TRL's)")
       ->check(CLI::IsMember({"padded", "packed"}))
       ->capture_default_str();
   app.add_option("--varlen", varlen,
@@ -60,15 +58,10 @@ int run_bench_train_command(std::vector<std::string>& args) {
       ->capture_default_str();
   app.add_flag("--gradient-checkpointing", options.gradient_checkpointing,
                "recompute activations in backward");
-  app.add_option("--threads", threads, "CPU threads (0: every core)")->capture_default_str();
   app.add_option("--seed", options.seed, "weights and token ids")->capture_default_str();
   app.add_flag("--json", json, "print one JSON line instead of the text block");
   if (auto code = parse_args(app, args)) return *code;
 
-  set_threads(threads);
-  options.device = device == "cuda" ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
-  if (dtype.empty()) dtype = device == "cuda" ? "bf16" : "f32";
-  options.dtype = dtype == "bf16" ? at::kBFloat16 : at::kFloat;
   options.layout = layout == "packed" ? BatchLayout::kPacked : BatchLayout::kPadded;
   set_varlen_policy(varlen == "on"    ? VarlenPolicy::kAlways
                     : varlen == "off" ? VarlenPolicy::kNever
@@ -77,10 +70,9 @@ int run_bench_train_command(std::vector<std::string>& args) {
     throw_user_error(
         "--lengths: {} does not exist (the repository ships bench/hh_like_lengths.json)",
         options.lengths_file.string());
-  if (options.device.is_cuda() && !at::hasCUDA())
-    throw_user_error(
-        "--device cuda: this dpo was built without CUDA or no GPU is visible (see `dpo "
-        "--version`)");
+  const Placement resolved = resolve_placement(placement);
+  options.device = resolved.device;
+  options.dtype = resolved.dtype;
 
   BenchResult result = run_bench_train(options);
   std::printf("%s\n", json ? bench_result_json(result).c_str() : bench_result_text(result).c_str());

@@ -11,6 +11,7 @@
 
 #include "cli/args.h"
 #include "cli/command.h"
+#include "cli/placement.h"
 #include "data/batch.h"
 #include "data/model_data.h"
 #include "io/dtype.h"
@@ -31,32 +32,14 @@ namespace {
 struct EvalArgs {
   std::string model_dir, adapter_dir, per_example;
   std::vector<std::string> data;
-  std::vector<std::string> loss_types = {"sigmoid"};
-  std::vector<double> loss_weights;
-  double beta = 0.1, label_smoothing = 0.0, discopop_tau = 0.05;
-  std::optional<double> ld_alpha, rpo_alpha;
-  bool reference_free = false, use_weighting = false, json = false;
-  std::string format = "auto", chat_template = "auto", device = "cpu", dtype;
+  std::vector<std::string> loss_types = {"sigmoid"};  // parsed into loss.loss_types
+  LossConfig loss;
+  bool json = false;
+  std::string format = "auto", chat_template = "auto";
   int64_t batch_size = 8, max_length = 0, max_prompt_length = 0, max_completion_length = 0;
   int64_t max_samples = 0;
-  int threads = 0;
+  PlacementOptions placement;
 };
-
-LossConfig loss_config(const EvalArgs& a) {
-  LossConfig config;
-  config.beta = a.beta;
-  config.loss_types.clear();
-  for (const auto& name : a.loss_types) config.loss_types.push_back(parse_loss_type(name));
-  config.loss_weights = a.loss_weights;
-  config.label_smoothing = a.label_smoothing;
-  config.discopop_tau = a.discopop_tau;
-  config.ld_alpha = a.ld_alpha;
-  config.rpo_alpha = a.rpo_alpha;
-  config.reference_free = a.reference_free;
-  config.use_weighting = a.use_weighting;
-  config.validate();
-  return config;
-}
 
 // Tokenizer-backed text encoding when the model folder has a tokenizer; without one only
 // pretokenized rows can be read.
@@ -143,16 +126,17 @@ int run_eval(std::vector<std::string>& args) {
                  "dataset format: auto, standard, conversational, implicit, hh, pretokenized");
   app.add_option("--chat-template", a.chat_template,
                  "auto, llama-2, zephyr, chatml, llama-3 or a template file");
-  app.add_option("--beta", a.beta, "DPO beta");
+  app.add_option("--beta", a.loss.beta, "DPO beta");
   app.add_option("--loss-type", a.loss_types, "loss type(s), TRL names (sigmoid, ipo, hinge, ...)");
-  app.add_option("--loss-weights", a.loss_weights, "one weight per --loss-type");
-  app.add_option("--label-smoothing", a.label_smoothing,
+  app.add_option("--loss-weights", a.loss.loss_weights, "one weight per --loss-type");
+  app.add_option("--label-smoothing", a.loss.label_smoothing,
                  "label smoothing (cDPO, robust, exo_pair, aot)");
-  app.add_option("--ld-alpha", a.ld_alpha, "LD-DPO alpha");
-  app.add_option("--rpo-alpha", a.rpo_alpha, "RPO: weight of the chosen NLL added to the loss");
-  app.add_option("--discopop-tau", a.discopop_tau, "DiscoPOP tau");
-  app.add_flag("--reference-free", a.reference_free, "ignore the reference in the loss");
-  app.add_flag("--use-weighting", a.use_weighting, "WPO weighting");
+  app.add_option("--ld-alpha", a.loss.ld_alpha, "LD-DPO alpha");
+  app.add_option("--rpo-alpha", a.loss.rpo_alpha,
+                 "RPO: weight of the chosen NLL added to the loss");
+  app.add_option("--discopop-tau", a.loss.discopop_tau, "DiscoPOP tau");
+  app.add_flag("--reference-free", a.loss.reference_free, "ignore the reference in the loss");
+  app.add_flag("--use-weighting", a.loss.use_weighting, "WPO weighting");
   app.add_option("--batch-size", a.batch_size, "pairs per batch")->check(CLI::PositiveNumber);
   app.add_option("--max-length", a.max_length,
                  "truncate prompt+completion to this many tokens (0 = never)");
@@ -163,19 +147,15 @@ int run_eval(std::vector<std::string>& args) {
   app.add_option("--per-example", a.per_example,
                  "write one JSON object per pair to this .jsonl file");
   app.add_flag("--json", a.json, "print the metrics as one JSON object");
-  app.add_option("--device", a.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
-  app.add_option("--dtype", a.dtype, "f32 or bf16 (default: f32 on cpu, bf16 on cuda)");
-  app.add_option("--threads", a.threads, "CPU threads (default: all cores)");
+  add_placement_options(app, a.placement);
   if (auto code = parse_args(app, args)) return *code;
-  LossConfig config = loss_config(a);
-  set_threads(a.threads);
-  if (a.device == "cuda" && !at::hasCUDA())
-    throw_user_error("--device cuda: this build or machine has no CUDA");
-  at::Device device = a.device == "cuda" ? at::Device(at::kCUDA) : at::Device(at::kCPU);
-  at::ScalarType dtype = !a.dtype.empty() ? parse_dtype_option(a.dtype, "--dtype")
-                                          : (a.device == "cuda" ? at::kBFloat16 : at::kFloat);
+  LossConfig config = a.loss;
+  config.loss_types = parse_loss_types(a.loss_types);
+  config.validate();
+  const Placement placement = resolve_placement(a.placement);
+  const at::Device device = placement.device;
 
-  LlamaModel model = LlamaModel::load(a.model_dir, dtype, device);
+  LlamaModel model = LlamaModel::load(a.model_dir, placement.dtype, device);
   std::vector<PreferenceExample> examples = load_examples(a, model);
   std::optional<LoraModel> lora;
   if (!a.adapter_dir.empty()) {
@@ -186,6 +166,9 @@ int run_eval(std::vector<std::string>& args) {
   }
 
   at::NoGradGuard no_grad;
+  // Packed as training's padding_free default: the padded layout's numbers, less compute.
+  const int64_t packed_row_tokens =
+      padding_free_row_tokens(model.packed_rows_use_varlen_attention());
   ReferenceSource source;
   source.lora = lora ? &*lora : nullptr;
   const LogProbOptions options = logprob_options_for(config, /*token_stats=*/true);
@@ -198,8 +181,9 @@ int run_eval(std::vector<std::string>& args) {
   for (size_t first = 0; first < examples.size(); first += static_cast<size_t>(a.batch_size)) {
     size_t last = std::min(examples.size(), first + static_cast<size_t>(a.batch_size));
     std::vector<PreferenceExample> pairs(examples.begin() + first, examples.begin() + last);
-    TokenBatch batch =
-        to_device(make_preference_batch(pairs, BatchLayout::kPadded, pad_token_id(model)), device);
+    TokenBatch batch = to_device(
+        make_preference_batch(pairs, BatchLayout::kPacked, pad_token_id(model), packed_row_tokens),
+        device);
     PreferenceForward forward = preference_forward(model, batch, options, source);
     LossOutput loss = preference_loss(config, forward.logps, &bco_state);
     averager.add(preference_batch_metrics(loss, forward.logps, forward.policy, batch.num_pairs));

@@ -11,6 +11,7 @@
 #include "chat/chat_template.h"
 #include "cli/args.h"
 #include "cli/command.h"
+#include "cli/placement.h"
 #include "io/dtype.h"
 #include "lora/lora_model.h"
 #include "model/generate.h"
@@ -30,8 +31,7 @@ struct GenerateArgs {
   double temperature = 0.0, top_p = 1.0;
   int64_t top_k = 0;
   uint64_t seed = 0;
-  std::string device = "cpu", dtype;
-  int threads = 0;
+  PlacementOptions placement;
 };
 
 std::vector<int64_t> parse_ids(const std::string& text) {
@@ -159,20 +159,15 @@ int run_generate(std::vector<std::string>& args) {
                  "sample among the most likely tokens holding probability p (1 = off)");
   app.add_option("--seed", a.seed, "seed of the sampler");
   app.add_flag("--json", a.json, "print {\"prompt_ids\", \"output_ids\", \"text\"} per prompt");
-  app.add_option("--device", a.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
-  app.add_option("--dtype", a.dtype, "f32 or bf16 (default: f32 on cpu, bf16 on cuda)");
-  app.add_option("--threads", a.threads, "CPU threads (default: all cores)");
+  add_placement_options(app, a.placement);
   if (auto code = parse_args(app, args)) return *code;
   if (a.prompt.empty() && a.prompts_file.empty() && a.prompt_ids.empty())
     throw_user_error("dpo generate: give one of --prompt, --prompts or --prompt-ids");
   if (a.chat && !a.prompt_ids.empty())
     throw_user_error("dpo generate: --chat applies to text prompts, not --prompt-ids");
-  set_threads(a.threads);
-  if (a.device == "cuda" && !at::hasCUDA())
-    throw_user_error("--device cuda: this build or machine has no CUDA");
-  at::Device device = a.device == "cuda" ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
-  at::ScalarType dtype = a.dtype.empty() ? (device.is_cuda() ? at::kBFloat16 : at::kFloat)
-                                         : parse_dtype_option(a.dtype, "--dtype");
+  const Placement placement = resolve_placement(a.placement);
+  const at::Device device = placement.device;
+  const at::ScalarType dtype = placement.dtype;
 
   GenerationOptions options;
   options.max_new_tokens = a.max_new_tokens;

@@ -34,6 +34,10 @@ namespace dpo {
 
 namespace {
 
+std::string dtype_label(at::ScalarType type) {
+  return type == at::kBFloat16 ? "bf16" : type == at::kHalf ? "f16" : "f32";
+}
+
 ModelConfig llama_shape(int64_t vocab, int64_t hidden, int64_t intermediate, int64_t layers,
                         int64_t heads, int64_t kv_heads) {
   ModelConfig c;
@@ -332,7 +336,7 @@ std::string bench_result_json(const BenchResult& r) {
       {"model_shape", o.model_shape},
       {"device", o.device.is_cuda() ? "cuda" : "cpu"},
       {"device_name", r.device_name},
-      {"dtype", o.dtype == at::kBFloat16 ? "bf16" : "f32"},
+      {"dtype", dtype_label(o.dtype)},
       {"layout", o.layout == BatchLayout::kPacked ? "packed" : "padded"},
       {"attention", r.attention},
       {"pairs_per_step", o.pairs_per_step},
@@ -366,9 +370,8 @@ std::string bench_result_text(const BenchResult& r) {
       "layout, "
       "{} pairs/step, gradient checkpointing {}\n",
       o.model_shape, r.parameters / 1e6, o.lora_r, o.lora_alpha, r.lora_parameters / 1e6,
-      r.device_name, o.dtype == at::kBFloat16 ? "bf16" : "f32",
-      o.layout == BatchLayout::kPacked ? "packed" : "padded", o.pairs_per_step,
-      o.gradient_checkpointing ? "on" : "off");
+      r.device_name, dtype_label(o.dtype), o.layout == BatchLayout::kPacked ? "packed" : "padded",
+      o.pairs_per_step, o.gradient_checkpointing ? "on" : "off");
   out += fmt::format("  attention        {}\n", r.attention);
   out += fmt::format("  steps            {} timed after {} warm-up\n", o.steps, o.warmup);
   out += fmt::format("  s/step           {:.4f} (median), {:.4f} (mean)\n", r.sec_per_step_median,
@@ -381,7 +384,7 @@ std::string bench_result_text(const BenchResult& r) {
   out += fmt::format("  peak memory      {:.3f} GiB ({})\n", r.peak_mem_gib,
                      o.device.is_cuda() ? "CUDA caching allocator peak" : "max RSS of the process");
   out += fmt::format("  matmul rate      {:.3f} TFLOP/s ({} dense, measured now)\n",
-                     r.matmul_tflops, o.dtype == at::kBFloat16 ? "bf16" : "f32");
+                     r.matmul_tflops, dtype_label(o.dtype));
   out += fmt::format("  model FLOP rate  {:.3f} TFLOP/s   MFU {:.3f}\n", r.model_tflops, r.mfu);
   std::string losses;
   for (double l : r.losses) losses += fmt::format("{}{:.4f}", losses.empty() ? "" : " ", l);

@@ -190,6 +190,12 @@ LossType parse_loss_type(const std::string& name) {
                    join(loss_type_names(), ", "));
 }
 
+std::vector<LossType> parse_loss_types(const std::vector<std::string>& names) {
+  std::vector<LossType> types;
+  for (const auto& name : names) types.push_back(parse_loss_type(name));
+  return types;
+}
+
 std::string loss_type_name(LossType type) {
   for (const auto& [known_type, name] : loss_table())
     if (known_type == type) return name;

@@ -68,6 +68,7 @@ enum class FDivergence { kReverseKl, kForwardKl, kJsDivergence, kAlphaDivergence
 
 // TRL's names ("sigmoid", "apo_zero", ...). UserError listing the valid names on an unknown one.
 LossType parse_loss_type(const std::string& name);
+std::vector<LossType> parse_loss_types(const std::vector<std::string>& names);
 std::string loss_type_name(LossType type);
 std::vector<std::string> loss_type_names();
 FDivergence parse_f_divergence(const std::string& name);

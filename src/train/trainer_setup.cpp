@@ -56,8 +56,7 @@ TrainedWeights Run::trained_weights() const {
 LossConfig loss_config_from(const TrainConfig& c) {
   LossConfig loss;
   loss.beta = c.beta;
-  loss.loss_types.clear();
-  for (const auto& name : c.loss_type) loss.loss_types.push_back(parse_loss_type(name));
+  loss.loss_types = parse_loss_types(c.loss_type);
   loss.loss_weights = c.loss_weights;
   loss.label_smoothing = c.label_smoothing;
   loss.rpo_alpha = c.rpo_alpha;

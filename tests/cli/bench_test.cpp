@@ -44,7 +44,8 @@ std::string last_line(const std::string& text) {
 
 TEST(BenchTrain, TinyShapeJsonHasEveryFieldAndSaneValues) {
   auto run = run_dpo(
-      "bench train --model-shape tiny --steps 2 --warmup 1 --pairs-per-step 2 --threads 1 --json");
+      "bench train --model-shape tiny --steps 2 --warmup 1 --pairs-per-step 2 --threads 1 --layout "
+      "padded --json");
   ASSERT_EQ(run.exit_code, 0) << run.output;
   auto j = nlohmann::json::parse(last_line(run.output));
   for (const char* key : {"real_tokens_per_s", "pairs_per_s", "sec_per_step_median", "pad_fraction",
@@ -70,7 +71,8 @@ TEST(BenchTrain, PackedLayoutHasLessPadding) {
   // The first 2 pairs of bench/hh_like_lengths.json: (109, 75, 64), (47, 19, 32): 2*109+75+64 +
   // 2*47+19+32 = 502 real tokens; padded, 2*2 rows of the longest sequence, 184 tokens.
   auto padded = run_dpo(
-      "bench train --model-shape tiny --steps 1 --warmup 0 --pairs-per-step 2 --threads 1 --json");
+      "bench train --model-shape tiny --steps 1 --warmup 0 --pairs-per-step 2 --threads 1 --layout "
+      "padded --json");
   ASSERT_EQ(padded.exit_code, 0) << padded.output;
   EXPECT_NEAR(nlohmann::json::parse(last_line(padded.output))["pad_fraction"].get<double>(),
               1.0 - 502.0 / (4 * 184.0), 1e-9);
