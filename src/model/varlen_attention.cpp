@@ -43,21 +43,33 @@ at::Tensor sequence_by_sequence(const at::Tensor& q, const at::Tensor& k, const 
 bool probe_flash(at::Device device, at::ScalarType dtype, int64_t head_dim) {
   try {
     at::AutoGradMode grad_mode(true);
-    auto options = at::TensorOptions().dtype(dtype).device(device);
-    at::Tensor q = at::randn({7, 4, head_dim}, options).requires_grad_(true);  // (L, H, D)
-    at::Tensor k = at::randn({7, 2, head_dim}, options);                       // (L, Hkv, D)
-    at::Tensor v = at::randn({7, 2, head_dim}, options);
+    // Fixed values, not the generator: probing must not move the random state of the run
+    // (dropout, sampling), or a resumed run would differ from an uninterrupted one.
+    auto values = [&](int64_t heads, double frequency) {
+      auto options = at::TensorOptions().dtype(at::kFloat).device(device);
+      return at::sin(at::arange(7 * heads * head_dim, options) * frequency)
+          .reshape({7, heads, head_dim})
+          .to(dtype);
+    };
+    at::Tensor q = values(4, 0.37).requires_grad_(true);  // (L, H, D)
+    at::Tensor k = values(2, 0.53);                       // (L, Hkv, D)
+    at::Tensor v = values(2, 0.71);
     at::Tensor cu = at::tensor(std::vector<int32_t>{0, 4, 5, 7}, at::kInt).to(device);
     at::Tensor out = compat::flash_varlen_attention(q, k, v, cu, 4, softmax_scale(head_dim));
     out.sum().backward();
-    at::Tensor expected = sequence_by_sequence(q.detach(), k, v, cu);
-    double diff =
-        (out.detach().to(at::kFloat) - expected.to(at::kFloat)).abs().max().item<double>();
-    bool agrees = diff < 5e-2 && q.grad().defined() && q.grad().isfinite().all().item<bool>();
+    at::Tensor q_reference = q.detach().clone().requires_grad_(true);
+    at::Tensor expected = sequence_by_sequence(q_reference, k, v, cu);
+    expected.sum().backward();
+    auto max_diff = [](const at::Tensor& a, const at::Tensor& b) {
+      return (a.detach().to(at::kFloat) - b.detach().to(at::kFloat)).abs().max().item<double>();
+    };
+    const double diff = std::max(max_diff(out, expected),
+                                 q.grad().defined() ? max_diff(q.grad(), q_reference.grad()) : 1.0);
+    const bool agrees = diff < 5e-2;  // forward and query gradient, in bf16/fp16
     if (!agrees)
       log_warn(
           "flash varlen attention disagrees with the reference on {} (max abs diff {:.3g}); "
-          "packed rows use masked attention",
+          "packed and padded rows use masked attention",
           device.str(), diff);
     return agrees;
   } catch (const std::exception& e) {
