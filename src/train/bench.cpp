@@ -151,8 +151,9 @@ double peak_memory_gib(const at::Device& device) {
   if (device.is_cuda()) {
     auto stats =
         c10::cuda::CUDACachingAllocator::getDeviceStats(device.index() < 0 ? 0 : device.index());
-    const auto aggregate = static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE);
-    return static_cast<double>(stats.allocated_bytes[aggregate].peak) / (1024.0 * 1024.0 * 1024.0);
+    // Entry 0 is StatType::AGGREGATE (all pools), in every libtorch; the enum itself has moved
+    // between namespaces across versions, so it is not named here.
+    return static_cast<double>(stats.allocated_bytes[0].peak) / (1024.0 * 1024.0 * 1024.0);
   }
 #endif
   (void)device;

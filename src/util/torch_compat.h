@@ -29,20 +29,43 @@ inline const char* torch_version() {
 inline at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k,
                                                const at::Tensor& v, const at::Tensor& allowed,
                                                bool is_causal, double scale, bool gqa) {
-#if TORCH_VERSION_MAJOR >= 2
-  c10::optional<at::Tensor> mask;
-  if (allowed.defined()) mask = allowed;
-#endif
+// The mask goes in as the tensor or as `{}` (no mask), which fits the optional parameter whether it
+// is c10::optional (2.1-2.3) or std::optional (later).
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5)
-  return at::scaled_dot_product_attention(q, k, v, mask, 0.0, is_causal, scale, gqa);
+  if (allowed.defined())
+    return at::scaled_dot_product_attention(q, k, v, allowed, 0.0, is_causal, scale, gqa);
+  return at::scaled_dot_product_attention(q, k, v, {}, 0.0, is_causal, scale, gqa);
 #elif TORCH_VERSION_MAJOR >= 2
   (void)gqa;
-  return at::scaled_dot_product_attention(q, k, v, mask, 0.0, is_causal, scale);
+  if (allowed.defined())
+    return at::scaled_dot_product_attention(q, k, v, allowed, 0.0, is_causal, scale);
+  return at::scaled_dot_product_attention(q, k, v, {}, 0.0, is_causal, scale);
 #else
   (void)q, (void)k, (void)v, (void)allowed, (void)is_causal, (void)scale, (void)gqa;
   throw std::logic_error("scaled_dot_product_attention needs libtorch >= 2");
 #endif
 }
+
+#if DPO_HAS_FLASH_VARLEN
+namespace detail {
+// The call when this libtorch's at::_flash_attention_forward takes these arguments (its first ten,
+// then `scale`, as from 2.2 to 2.11); otherwise the overload below, so that a changed signature
+// turns into the masked fallback at run time instead of a build error.
+template <typename T>
+auto flash_varlen(const T& q, const T& k, const T& v, const T& cu, int64_t max, double scale, int)
+    -> decltype(void(at::_flash_attention_forward(q, k, v, cu, cu, max, max, 0.0, true, false,
+                                                  scale)),
+                T()) {
+  return std::get<0>(at::_flash_attention_forward(q, k, v, cu, cu, max, max, /*dropout_p=*/0.0,
+                                                  /*is_causal=*/true,
+                                                  /*return_debug_mask=*/false, scale));
+}
+template <typename T>
+T flash_varlen(const T&, const T&, const T&, const T&, int64_t, double, long) {
+  throw std::logic_error("at::_flash_attention_forward of this libtorch takes other arguments");
+}
+}  // namespace detail
+#endif
 
 // Flash attention over variable-length sequences laid end to end: q (L, H, D), k/v (L, Hkv, D)
 // with Hkv dividing H, cu_seqlens (B + 1) int32 on q's device, causal within each sequence ->
@@ -51,10 +74,7 @@ inline at::Tensor flash_varlen_attention(const at::Tensor& q, const at::Tensor& 
                                          const at::Tensor& v, const at::Tensor& cu_seqlens,
                                          int64_t max_seqlen, double scale) {
 #if DPO_HAS_FLASH_VARLEN
-  return std::get<0>(at::_flash_attention_forward(q, k, v, cu_seqlens, cu_seqlens, max_seqlen,
-                                                  max_seqlen, /*dropout_p=*/0.0,
-                                                  /*is_causal=*/true,
-                                                  /*return_debug_mask=*/false, scale));
+  return detail::flash_varlen<at::Tensor>(q, k, v, cu_seqlens, max_seqlen, scale, 0);
 #else
   (void)q, (void)k, (void)v, (void)cu_seqlens, (void)max_seqlen, (void)scale;
   throw std::logic_error("flash varlen attention needs libtorch >= 2.2");
