@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
 
+#include <cctype>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
@@ -16,6 +17,35 @@ namespace dpo {
 
 // ---- RNG state
 
+namespace {
+
+std::string to_hex(const at::Tensor& state) {
+  std::string hex;
+  if (!state.defined()) return hex;
+  at::Tensor bytes = state.contiguous();
+  const uint8_t* data = bytes.data_ptr<uint8_t>();
+  hex.reserve(static_cast<size_t>(bytes.numel()) * 2);
+  for (int64_t i = 0; i < bytes.numel(); ++i) hex += fmt::format("{:02x}", data[i]);
+  return hex;
+}
+
+// Undefined for "" (no state).
+at::Tensor from_hex(const std::string& hex, const std::string& source, const std::string& key) {
+  if (hex.size() % 2) throw_user_error("{}: {} has an odd number of hex digits", source, key);
+  if (hex.empty()) return at::Tensor();
+  at::Tensor bytes = at::empty({static_cast<int64_t>(hex.size() / 2)}, at::kByte);
+  uint8_t* data = bytes.data_ptr<uint8_t>();
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    if (!std::isxdigit(static_cast<unsigned char>(hex[i])) ||
+        !std::isxdigit(static_cast<unsigned char>(hex[i + 1])))
+      throw_user_error("{}: {} is not hex", source, key);
+    data[i / 2] = static_cast<uint8_t>(std::stoi(hex.substr(i, 2), nullptr, 16));
+  }
+  return bytes;
+}
+
+}  // namespace
+
 std::string RngState::to_json() const {
   nlohmann::ordered_json j;
   j["epoch"] = epoch;
@@ -23,14 +53,8 @@ std::string RngState::to_json() const {
   j["nonfinite_in_a_row"] = nonfinite_in_a_row;
   j["train_loss_sum"] = train_loss_sum;
   j["train_loss_steps"] = train_loss_steps;
-  std::string hex;
-  if (cpu_generator.defined()) {
-    at::Tensor bytes = cpu_generator.contiguous();
-    const uint8_t* data = bytes.data_ptr<uint8_t>();
-    hex.reserve(bytes.numel() * 2);
-    for (int64_t i = 0; i < bytes.numel(); ++i) hex += fmt::format("{:02x}", data[i]);
-  }
-  j["cpu_generator"] = hex;
+  j["cpu_generator"] = to_hex(cpu_generator);
+  if (cuda_generator.defined()) j["cuda_generator"] = to_hex(cuda_generator);
   return j.dump(2) + "\n";
 }
 
@@ -43,18 +67,12 @@ RngState RngState::from_json(const std::string& text, const std::string& source)
     state.nonfinite_in_a_row = j.value("nonfinite_in_a_row", int64_t{0});
     state.train_loss_sum = j.value("train_loss_sum", 0.0);
     state.train_loss_steps = j.value("train_loss_steps", int64_t{0});
-    std::string hex = j.at("cpu_generator").get<std::string>();
-    if (hex.size() % 2)
-      throw_user_error("{}: cpu_generator has an odd number of hex digits", source);
-    at::Tensor bytes = at::empty({static_cast<int64_t>(hex.size() / 2)}, at::kByte);
-    uint8_t* data = bytes.data_ptr<uint8_t>();
-    for (size_t i = 0; i < hex.size(); i += 2)
-      data[i / 2] = static_cast<uint8_t>(std::stoi(hex.substr(i, 2), nullptr, 16));
-    if (bytes.numel() > 0) state.cpu_generator = bytes;
+    state.cpu_generator =
+        from_hex(j.at("cpu_generator").get<std::string>(), source, "cpu_generator");
+    state.cuda_generator =
+        from_hex(j.value("cuda_generator", std::string()), source, "cuda_generator");
   } catch (const nlohmann::json::exception& e) {
     throw_user_error("{}: malformed rng state: {}", source, e.what());
-  } catch (const std::invalid_argument&) {
-    throw_user_error("{}: cpu_generator is not hex", source);
   }
   return state;
 }
@@ -68,6 +86,20 @@ at::Tensor RngState::capture_cpu_generator() {
 void RngState::restore_cpu_generator(const at::Tensor& state) {
   if (!state.defined()) return;
   auto generator = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  generator.set_state(state);
+}
+
+at::Tensor RngState::capture_cuda_generator() {
+  if (!at::hasCUDA()) return at::Tensor();
+  at::Generator generator = at::globalContext().defaultGenerator(at::kCUDA);
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  return generator.get_state();
+}
+
+void RngState::restore_cuda_generator(const at::Tensor& state) {
+  if (!state.defined() || !at::hasCUDA()) return;
+  at::Generator generator = at::globalContext().defaultGenerator(at::kCUDA);
   std::lock_guard<std::mutex> lock(generator.mutex());
   generator.set_state(state);
 }

@@ -25,13 +25,18 @@ struct RngState {
   int64_t nonfinite_in_a_row = 0;
   double train_loss_sum = 0.0;  // over the good steps so far (the final train_loss)
   int64_t train_loss_steps = 0;
-  at::Tensor cpu_generator;  // torch's default CPU generator state (uint8)
+  at::Tensor cpu_generator;   // torch's default CPU generator state (uint8)
+  at::Tensor cuda_generator;  // the default CUDA generator's (uint8), for runs on CUDA
 
   std::string to_json() const;
   static RngState from_json(const std::string& text, const std::string& source);
   // Captures / restores torch's default CPU generator.
   static at::Tensor capture_cpu_generator();
   static void restore_cpu_generator(const at::Tensor& state);
+  // The same for the default CUDA generator (LoRA dropout on CUDA draws from it); undefined /
+  // nothing where CUDA is unavailable.
+  static at::Tensor capture_cuda_generator();
+  static void restore_cuda_generator(const at::Tensor& state);
 };
 
 // The trained weights: a LoRA adapter, or (lora null) the whole model as an HF folder.

@@ -240,6 +240,7 @@ void Trainer::save_checkpoint() {
   data.scheduler_json = run_.schedule->to_json(run_.state.global_step);
   data.rng = run_.position;
   data.rng.cpu_generator = RngState::capture_cpu_generator();
+  if (run_.device.is_cuda()) data.rng.cuda_generator = RngState::capture_cuda_generator();
   data.state = &run_.state;
   data.config_yaml = train_config_to_yaml(run_.config);
   last_checkpoint_ = write_checkpoint(run_.output_dir, run_.state.global_step, data);

@@ -328,6 +328,7 @@ void setup_optimizer(Run& run) {
   state.log_history = checkpoint.state.log_history;
   run.position = checkpoint.rng;
   RngState::restore_cpu_generator(run.position.cpu_generator);
+  if (run.device.is_cuda()) RngState::restore_cuda_generator(run.position.cuda_generator);
   log_info("resuming from {} at step {} (epoch {:.3f})", source, state.global_step, state.epoch);
 }
 
