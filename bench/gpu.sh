@@ -3,18 +3,25 @@
 # installed PyTorch's libtorch, check the CUDA path, then measure `dpo bench train` and the peer
 # (TRL-style transformers + peft, bench/peer/hf_dpo_baseline.py) on the same lengths, and print
 # one comparison table. Needs: python3 with CUDA torch, transformers and peft; cmake, ninja, a
-# C++17 compiler; the Debian dev packages of scripts/setup.sh (yaml-cpp, fmt, CLI11,
-# nlohmann-json, pcre2, zlib, gtest). No network. Finishes in about 10 minutes.
+# C++17 compiler; the Debian packages yaml-cpp, fmt, CLI11, nlohmann-json, pcre2, zlib and gtest,
+# installed or (no registry there) downloaded here by scripts/gpu_prepare.sh into bench/peer/debs
+# and unpacked by this script into a private prefix. No network. About 10 minutes in all.
 #
-#   bash bench/gpu.sh [OUTDIR]         (default OUTDIR: runs/gpu-bench-<date>)
+#   bash bench/gpu.sh [OUTDIR [PHASES]]   (default OUTDIR: runs/gpu-bench-<date>)
 #
-# Before the first run, take the peer along (git-ignored folder):
-#   mkdir -p bench/peer && cp ../shared/bench/hf_dpo_baseline.py bench/peer/
+# PHASES (default "all"): any of build check bench peer table. Where one call must stay under a
+# time limit, run "build check" and then "bench peer table" with the same OUTDIR (the build is in
+# $DPO_GPU_BUILD_DIR, default build-gpu/, and is kept).
+#
+# Before the first run, here: `bash scripts/gpu_prepare.sh` (the peer and the packages into the
+# git-ignored bench/peer/, which the device call carries: carry ["bench/peer"]).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 OUT="${1:-runs/gpu-bench-$(date -u +%Y%m%d-%H%M%S)}"
+PHASES=" ${2:-all} "
+want() { [[ $PHASES == *" all "* || $PHASES == *" $1 "* ]]; }
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 BUILD="${DPO_GPU_BUILD_DIR:-$ROOT/build-gpu}"
@@ -25,8 +32,7 @@ log() { printf '\n== %s  (%ss)\n' "$*" "$SECONDS"; }
 
 # ---- preconditions
 if [[ ! -f "$PEER_DIR/hf_dpo_baseline.py" ]]; then
-  echo "bench/peer/hf_dpo_baseline.py is missing. Copy the peer baseline into the git-ignored folder:" >&2
-  echo "  mkdir -p bench/peer && cp ../shared/bench/hf_dpo_baseline.py bench/peer/" >&2
+  echo "bench/peer/hf_dpo_baseline.py is missing: run scripts/gpu_prepare.sh first (on Debian 12)" >&2
   exit 1
 fi
 if [[ ! -f "$LENGTHS" ]]; then
@@ -43,17 +49,52 @@ print("torch", torch.__version__, "CUDA", torch.version.cuda, torch.cuda.get_dev
 EOF
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 
+# ---- the Debian packages of scripts/gpu_prepare.sh, unpacked into a private prefix: a CUDA
+# machine without a package registry has no yaml-cpp, fmt, CLI11, ... (nothing is installed)
+DEPS="$BUILD-deps"
+CMAKE_DEPS=()
+if compgen -G "$PEER_DIR/debs/*.deb" >/dev/null; then
+  LIBDIR="$DEPS/usr/lib/x86_64-linux-gnu"
+  if want build || [[ ! -d $LIBDIR ]]; then
+    rm -rf "$DEPS" && mkdir -p "$DEPS"
+    for deb in "$PEER_DIR"/debs/*.deb; do
+      if command -v dpkg-deb >/dev/null; then
+        dpkg-deb -x "$deb" "$DEPS"
+      else
+        (scratch="$(mktemp -d)" && cd "$scratch" && ar x "$deb" && tar -xf data.tar.* -C "$DEPS" &&
+          rm -rf "$scratch")
+      fi
+    done
+    # Absolute links (libz.so -> /lib/...) point into the prefix instead.
+    find "$DEPS" -type l | while read -r link; do
+      target="$(readlink "$link")"
+      if [[ $target == /* ]]; then ln -sfn "$DEPS$target" "$link"; fi
+    done
+  fi
+  export LD_LIBRARY_PATH="$LIBDIR:$DEPS/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  CMAKE_DEPS=(
+    "-DCMAKE_CXX_FLAGS=-isystem $DEPS/usr/include" -DCMAKE_DISABLE_FIND_PACKAGE_PkgConfig=ON
+    "-Dyaml-cpp_DIR=$LIBDIR/cmake/yaml-cpp" "-Dfmt_DIR=$LIBDIR/cmake/fmt"
+    "-DGTest_DIR=$LIBDIR/cmake/GTest" "-Dnlohmann_json_DIR=$DEPS/usr/share/cmake/nlohmann_json"
+    "-DZLIB_INCLUDE_DIR=$DEPS/usr/include" "-DZLIB_LIBRARY=$LIBDIR/libz.so"
+    "-DPCRE2_INCLUDE_DIR=$DEPS/usr/include" "-DPCRE2_LIBRARY=$LIBDIR/libpcre2-8.so"
+  )
+fi
+
 # ---- build against this Python's libtorch (CUDA): the dpo binary and the model tests only
+if want build; then
 log "build (cmake + ninja -j$JOBS)"
 TORCH_PREFIX="$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')"
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" \
-  -DDPO_BUILD_TESTS=ON >"$OUT/cmake.log" 2>&1 || { tail -40 "$OUT/cmake.log"; exit 1; }
+  "${CMAKE_DEPS[@]}" -DDPO_BUILD_TESTS=ON >"$OUT/cmake.log" 2>&1 || { tail -40 "$OUT/cmake.log"; exit 1; }
 ninja -C "$BUILD" -j"$JOBS" dpo test_model >"$OUT/build.log" 2>&1 || { tail -60 "$OUT/build.log"; exit 1; }
+fi
 DPO="$BUILD/dpo"
 "$DPO" --version | tee "$OUT/version.txt"
 grep -q 'CUDA: available' "$OUT/version.txt" || { echo "dpo was not built with CUDA support" >&2; exit 1; }
 
 # ---- CUDA correctness: model fixtures in bf16 on the GPU, then a few `dpo train` steps on CUDA
+if want check; then
 log "CUDA check 1/2: model fixture tests on CUDA (bf16)"
 "$BUILD/test_model" --gtest_filter='*Cuda*:*CUDA*' --gtest_brief=1 2>&1 | tee "$OUT/cuda_test.log"
 grep -Eq 'PASSED.*\] [1-9]' "$OUT/cuda_test.log" || { echo "no CUDA model test ran" >&2; exit 1; }
@@ -87,26 +128,38 @@ print(f"dpo train on CUDA ({sys.argv[2]}): losses", [round(x, 4) for x in losses
 EOF
 done
 
+fi
 # ---- throughput: dpo.cpp, then the peer, same lengths, same card, same run
 # packed: one row per micro-batch through the flash varlen kernel (no padding, no mask) where it
 # runs; the "attention" field says which path ran.
+if want bench; then
 log "dpo bench train (tinyllama-1.1b shape, bf16; padded 8, 16 and packed 8, 16, 32 pairs/step)"
 : >"$OUT/dpo_bench.jsonl"
+bench() {  # LAYOUT PAIRS [--varlen off]
+  local layout=$1 pairs=$2
+  shift 2
+  "$DPO" bench train --model-shape tinyllama-1.1b --device cuda --dtype bf16 --layout "$layout" \
+    --pairs-per-step "$pairs" --steps 8 --warmup 3 --lengths "$LENGTHS" --json "$@" \
+    >>"$OUT/dpo_bench.jsonl" 2>>"$OUT/dpo_bench.log" ||
+    echo "{\"impl\": \"dpo.cpp\", \"layout\": \"$layout\", \"pairs_per_step\": $pairs, \"failed\": true}" >>"$OUT/dpo_bench.jsonl"
+  tail -1 "$OUT/dpo_bench.jsonl"
+}
 for layout in padded packed; do
   for pairs in 8 16 32; do
     [[ $layout == padded && $pairs == 32 ]] && continue
-    "$DPO" bench train --model-shape tinyllama-1.1b --device cuda --dtype bf16 --layout "$layout" \
-      --pairs-per-step "$pairs" --steps 8 --warmup 3 --lengths "$LENGTHS" --json \
-      >>"$OUT/dpo_bench.jsonl" 2>>"$OUT/dpo_bench.log" ||
-      echo "{\"impl\": \"dpo.cpp\", \"layout\": \"$layout\", \"pairs_per_step\": $pairs, \"failed\": true}" >>"$OUT/dpo_bench.jsonl"
-    tail -1 "$OUT/dpo_bench.jsonl"
+    bench "$layout" "$pairs"
   done
 done
+bench packed 8 --varlen off  # what the flash varlen kernel is worth: the same rows with masks
+fi
 
+if want peer; then
 log "peer: hf_dpo_baseline.py (transformers + peft eager, TRL layout)"
 (cd "$PEER_DIR" && python3 hf_dpo_baseline.py "$OUT") 2>&1 | tee "$OUT/peer.log"
 
+fi
 # ---- one table
+if want table; then
 log "results"
 python3 - "$OUT" <<'EOF' | tee "$OUT/table.md"
 import json, os, sys
@@ -146,5 +199,6 @@ if best:
           f"{best['real_tokens_per_s']:,.0f} real tok/s at {best['peak_mem_gib']:.1f} GiB. "
           f"Goal: >= 2x that at <= that peak memory.")
 EOF
+fi
 echo "commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u +%Y-%m-%dT%H:%MZ); files in $OUT"
 echo "total ${SECONDS}s"
