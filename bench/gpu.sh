@@ -96,8 +96,12 @@ grep -q 'CUDA: available' "$OUT/version.txt" || { echo "dpo was not built with C
 # ---- CUDA correctness: model fixtures in bf16 on the GPU, then a few `dpo train` steps on CUDA
 if want check; then
 log "CUDA check 1/2: model fixture tests on CUDA (bf16)"
-"$BUILD/test_model" --gtest_filter='*Cuda*:*CUDA*' --gtest_brief=1 2>&1 | tee "$OUT/cuda_test.log"
-grep -Eq 'PASSED.*\] [1-9]' "$OUT/cuda_test.log" || { echo "no CUDA model test ran" >&2; exit 1; }
+# A failing check is reported loudly but does not stop the measurements (one device session is
+# short): the table's header says so.
+"$BUILD/test_model" --gtest_filter='*Cuda*:*CUDA*' --gtest_brief=1 >"$OUT/cuda_test.log" 2>&1 ||
+  echo "CUDA CHECKS FAILED: see cuda_test.log" | tee "$OUT/cuda_checks_failed.txt"
+cat "$OUT/cuda_test.log"
+grep -Eq '(PASSED|FAILED).*\] [1-9]' "$OUT/cuda_test.log" || { echo "no CUDA model test ran" >&2; exit 1; }
 
 log "CUDA check 2/2: dpo train, 4 steps, device=cuda, fixture model, padded and padding_free"
 for variant in padded padding_free; do
@@ -171,6 +175,8 @@ mm = next((r["bf16_matmul_tflops"] for r in peer_all if "bf16_matmul_tflops" in 
 card = peer[0]["gpu"] if peer else "?"
 best = max(peer, key=lambda r: r["real_tokens_per_s"]) if peer else None
 print(f"card: {card}; peer bf16 matmul {mm:.0f} TFLOP/s" if mm else f"card: {card}")
+if os.path.exists(os.path.join(out, "cuda_checks_failed.txt")):
+    print("WARNING: the CUDA correctness checks FAILED in this run (cuda_test.log)")
 print()
 print("| configuration | dpo.cpp real tok/s | peer real tok/s (same pairs, no ckpt) | ratio | vs peer best | dpo.cpp peak GiB | peer peak GiB | dpo.cpp MFU |")
 print("|---|---|---|---|---|---|---|---|")
