@@ -32,4 +32,11 @@ at::ScalarType parse_dtype_option(const std::string& text, const std::string& wh
   throw_user_error("{}: unknown dtype '{}' (expected f32, bf16 or f16)", where, text);
 }
 
+std::string dtype_option_name(at::ScalarType type) {
+  if (type == at::kFloat) return "f32";
+  if (type == at::kBFloat16) return "bf16";
+  if (type == at::kHalf) return "f16";
+  return c10::toString(type);
+}
+
 }  // namespace dpo

@@ -13,6 +13,7 @@
 #include <numeric>
 #include <random>
 
+#include "io/dtype.h"
 #include "lora/lora_model.h"
 #include "model/llama.h"
 #include "train/losses.h"
@@ -33,10 +34,6 @@ namespace dpo {
 // ------------------------------------------------------------------------------------- shapes
 
 namespace {
-
-std::string dtype_label(at::ScalarType type) {
-  return type == at::kBFloat16 ? "bf16" : type == at::kHalf ? "f16" : "f32";
-}
 
 ModelConfig llama_shape(int64_t vocab, int64_t hidden, int64_t intermediate, int64_t layers,
                         int64_t heads, int64_t kv_heads) {
@@ -337,7 +334,7 @@ std::string bench_result_json(const BenchResult& r) {
       {"model_shape", o.model_shape},
       {"device", o.device.is_cuda() ? "cuda" : "cpu"},
       {"device_name", r.device_name},
-      {"dtype", dtype_label(o.dtype)},
+      {"dtype", dtype_option_name(o.dtype)},
       {"layout", o.layout == BatchLayout::kPacked ? "packed" : "padded"},
       {"attention", r.attention},
       {"pairs_per_step", o.pairs_per_step},
@@ -371,8 +368,9 @@ std::string bench_result_text(const BenchResult& r) {
       "layout, "
       "{} pairs/step, gradient checkpointing {}\n",
       o.model_shape, r.parameters / 1e6, o.lora_r, o.lora_alpha, r.lora_parameters / 1e6,
-      r.device_name, dtype_label(o.dtype), o.layout == BatchLayout::kPacked ? "packed" : "padded",
-      o.pairs_per_step, o.gradient_checkpointing ? "on" : "off");
+      r.device_name, dtype_option_name(o.dtype),
+      o.layout == BatchLayout::kPacked ? "packed" : "padded", o.pairs_per_step,
+      o.gradient_checkpointing ? "on" : "off");
   out += fmt::format("  attention        {}\n", r.attention);
   out += fmt::format("  steps            {} timed after {} warm-up\n", o.steps, o.warmup);
   out += fmt::format("  s/step           {:.4f} (median), {:.4f} (mean)\n", r.sec_per_step_median,
@@ -385,7 +383,7 @@ std::string bench_result_text(const BenchResult& r) {
   out += fmt::format("  peak memory      {:.3f} GiB ({})\n", r.peak_mem_gib,
                      o.device.is_cuda() ? "CUDA caching allocator peak" : "max RSS of the process");
   out += fmt::format("  matmul rate      {:.3f} TFLOP/s ({} dense, measured now)\n",
-                     r.matmul_tflops, dtype_label(o.dtype));
+                     r.matmul_tflops, dtype_option_name(o.dtype));
   out += fmt::format("  model FLOP rate  {:.3f} TFLOP/s   MFU {:.3f}\n", r.model_tflops, r.mfu);
   std::string losses;
   for (double l : r.losses) losses += fmt::format("{}{:.4f}", losses.empty() ? "" : " ", l);

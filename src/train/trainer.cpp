@@ -93,17 +93,13 @@ TokenBatch Trainer::preference_batch(const std::vector<int64_t>& positions,
     RefLogpsTable rows = gather_ref_logps(run_.reference->train, positions);
     *reference = {rows.chosen, rows.rejected};
   }
-  return to_device(make_preference_batch(pairs, run_.batch_layout(), run_.pad_token_id,
-                                         run_.packed_row_tokens()),
-                   run_.device);
+  return run_.preference_batch(pairs);
 }
 
 TokenBatch Trainer::sft_batch(const std::vector<int64_t>& positions) const {
   std::vector<SftExample> examples;
   for (int64_t p : positions) examples.push_back(run_.sft.train[p]);
-  return to_device(
-      make_sft_batch(examples, run_.batch_layout(), run_.pad_token_id, run_.packed_row_tokens()),
-      run_.device);
+  return run_.sft_batch(examples);
 }
 
 // Gradient accumulation as transformers: every micro-batch loss is divided by the number of

@@ -80,6 +80,9 @@ struct Run {
   int64_t packed_row_tokens() const {
     return padding_free_row_tokens(model->packed_rows_use_varlen_attention());
   }
+  // Batches in the run's layout, on the run's device.
+  TokenBatch preference_batch(const std::vector<PreferenceExample>& pairs) const;
+  TokenBatch sft_batch(const std::vector<SftExample>& examples) const;
   int64_t train_size() const;
   LossSetup loss_setup();
   std::vector<at::Tensor> trainable_parameters() const;

@@ -10,6 +10,7 @@
 
 #include "data/batch.h"
 #include "data/tokenize.h"
+#include "io/dtype.h"
 #include "train/preference.h"
 #include "train/run_dir.h"
 #include "train/trainer_run.h"
@@ -23,6 +24,16 @@ namespace dpo {
 int64_t Run::train_size() const {
   return is_preference() ? static_cast<int64_t>(preference.train.size())
                          : static_cast<int64_t>(sft.train.size());
+}
+
+TokenBatch Run::preference_batch(const std::vector<PreferenceExample>& pairs) const {
+  return to_device(make_preference_batch(pairs, batch_layout(), pad_token_id, packed_row_tokens()),
+                   device);
+}
+
+TokenBatch Run::sft_batch(const std::vector<SftExample>& examples) const {
+  return to_device(make_sft_batch(examples, batch_layout(), pad_token_id, packed_row_tokens()),
+                   device);
 }
 
 LossSetup Run::loss_setup() {
@@ -83,7 +94,7 @@ void setup_device(Run& run) {
   at::set_num_threads(threads);
   at::manual_seed(static_cast<uint64_t>(run.config.seed));
   log_info("device {} ({} base weights), {} CPU threads", cuda ? "cuda" : "cpu",
-           run.dtype == at::kBFloat16 ? "bf16" : "fp32", threads);
+           dtype_option_name(run.dtype), threads);
 }
 
 void setup_tokenizer(Run& run) {
@@ -218,9 +229,7 @@ RefLogpsTable compute_reference_table(Run& run, const std::vector<PreferenceExam
   for (size_t begin = 0; begin < examples.size(); begin += batch_size) {
     size_t end = std::min(examples.size(), begin + batch_size);
     std::vector<PreferenceExample> slice(examples.begin() + begin, examples.begin() + end);
-    TokenBatch batch = to_device(
-        make_preference_batch(slice, run.batch_layout(), run.pad_token_id, run.packed_row_tokens()),
-        run.device);
+    TokenBatch batch = run.preference_batch(slice);
     ReferenceLogps logps = reference_log_probs(*run.model, batch, options, source);
     ++run.reference_forwards;
     chosen.push_back(logps.chosen.to(at::kCPU).to(at::kFloat));
