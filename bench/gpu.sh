@@ -15,6 +15,10 @@
 #
 # Before the first run, here: `bash scripts/gpu_prepare.sh` (the peer and the packages into the
 # git-ignored bench/peer/, which the device call carries: carry ["bench/peer"]).
+#
+# Bundle mode (nothing compiled there, no Debian packages): `bash scripts/gpu_bundle.sh` here, then
+# on the GPU machine `DPO_GPU_BUNDLE=gpu-bundle bash bench/gpu.sh OUT` (carry ["gpu-bundle"]): the
+# build phase is skipped, dpo and test_cuda come from the bundle, the peer from gpu-bundle/peer.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,6 +32,15 @@ BUILD="${DPO_GPU_BUILD_DIR:-$ROOT/build-gpu}"
 JOBS="${JOBS:-16}"
 LENGTHS="$ROOT/bench/hh_like_lengths.json"
 PEER_DIR="$ROOT/bench/peer"
+BUNDLE="${DPO_GPU_BUNDLE:-}"
+if [[ -n $BUNDLE ]]; then
+  BUNDLE="$(cd "$BUNDLE" && pwd)" || { echo "DPO_GPU_BUNDLE: no folder $DPO_GPU_BUNDLE" >&2; exit 1; }
+  [[ -x $BUNDLE/dpo && -x $BUNDLE/test_cuda ]] || {
+    echo "DPO_GPU_BUNDLE=$BUNDLE has no dpo/test_cuda: make it with scripts/gpu_bundle.sh" >&2
+    exit 1
+  }
+  PEER_DIR="$BUNDLE/peer"
+fi
 log() { printf '\n== %s  (%ss)\n' "$*" "$SECONDS"; }
 
 # ---- preconditions
@@ -53,7 +66,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 # machine without a package registry has no yaml-cpp, fmt, CLI11, ... (nothing is installed)
 DEPS="$BUILD-deps"
 CMAKE_DEPS=()
-if compgen -G "$PEER_DIR/debs/*.deb" >/dev/null; then
+if [[ -z $BUNDLE ]] && compgen -G "$PEER_DIR/debs/*.deb" >/dev/null; then
   LIBDIR="$DEPS/usr/lib/x86_64-linux-gnu"
   if want build || [[ ! -d $LIBDIR ]]; then
     rm -rf "$DEPS" && mkdir -p "$DEPS"
@@ -82,23 +95,30 @@ if compgen -G "$PEER_DIR/debs/*.deb" >/dev/null; then
 fi
 
 # ---- build against this Python's libtorch (CUDA): the dpo binary and the model tests only
-if want build; then
+if want build && [[ -z $BUNDLE ]]; then
 log "build (cmake + ninja -j$JOBS)"
 TORCH_PREFIX="$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')"
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" \
   "${CMAKE_DEPS[@]}" -DDPO_BUILD_TESTS=ON >"$OUT/cmake.log" 2>&1 || { tail -40 "$OUT/cmake.log"; exit 1; }
-ninja -C "$BUILD" -j"$JOBS" dpo test_model >"$OUT/build.log" 2>&1 || { tail -60 "$OUT/build.log"; exit 1; }
+ninja -C "$BUILD" -j"$JOBS" dpo test_cuda >"$OUT/build.log" 2>&1 || { tail -60 "$OUT/build.log"; exit 1; }
 fi
 DPO="$BUILD/dpo"
+TEST_CUDA="$BUILD/test_cuda"
+if [[ -n $BUNDLE ]]; then
+  DPO="$BUNDLE/dpo"
+  TEST_CUDA="$BUNDLE/test_cuda"
+  log "bundle: $(sed -n 2p "$BUNDLE/MANIFEST")"
+fi
 "$DPO" --version | tee "$OUT/version.txt"
-grep -q 'CUDA: available' "$OUT/version.txt" || { echo "dpo was not built with CUDA support" >&2; exit 1; }
+grep -q 'CUDA: built with .*; available' "$OUT/version.txt" ||
+  { echo "dpo sees no GPU (or was not built with CUDA): see version.txt" >&2; exit 1; }
 
 # ---- CUDA correctness: model fixtures in bf16 on the GPU, then a few `dpo train` steps on CUDA
 if want check; then
 log "CUDA check 1/2: model fixture tests on CUDA (bf16)"
 # A failing check is reported loudly but does not stop the measurements (one device session is
 # short): the table's header says so.
-"$BUILD/test_model" --gtest_filter='*Cuda*:*CUDA*' --gtest_brief=1 >"$OUT/cuda_test.log" 2>&1 ||
+"$TEST_CUDA" --gtest_brief=1 >"$OUT/cuda_test.log" 2>&1 ||
   echo "CUDA CHECKS FAILED: see cuda_test.log" | tee "$OUT/cuda_checks_failed.txt"
 cat "$OUT/cuda_test.log"
 grep -Eq '(PASSED|FAILED).*\] [1-9]' "$OUT/cuda_test.log" || { echo "no CUDA model test ran" >&2; exit 1; }

@@ -1,29 +1,74 @@
 #!/usr/bin/env bash
-# Installs every Debian 12 package dpo.cpp needs to build, test and run. Idempotent: quiet and
-# quick when everything is already present. Run as root (or with sudo available).
+# Sets up a Debian 12 machine for dpo.cpp. Idempotent: quiet and quick when everything is there.
+#
+#   bash scripts/setup.sh                    # Debian packages + the project venv (.venv/)
+#   DPO_TORCH=debian bash scripts/setup.sh   # Debian packages only (the apt-only route)
+#
+# 1. Debian packages (apt): compilers, CMake, the libraries dpo.cpp links (yaml-cpp, fmt, CLI11,
+#    nlohmann-json, PCRE2, zlib), GoogleTest, Debian's libtorch-dev 1.13 (the apt-only build) with
+#    OpenBLAS, and what some tests use (chromium renders report.html, python3-protobuf reads
+#    TensorBoard files). Run as root, or with sudo available.
+# 2. Unless DPO_TORCH=debian: a project-local virtual environment .venv/ holding requirements.txt:
+#    torch 2.11.0, whose wheel carries the libtorch (with CUDA) of the main build, and the Python
+#    references the tests compare with (transformers, peft, trl, tokenizers, gguf). dpo never
+#    needs Python at run time. The CUDA toolkit (nvcc 13, as on this project's machines) must be
+#    installed for the main build: libtorch's CMake files look for it.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+torch_source=${DPO_TORCH:-pip}
+if [[ $torch_source != pip && $torch_source != debian ]]; then
+  echo "setup: DPO_TORCH must be pip (the default: torch 2.11 from PyPI in .venv/) or debian (apt's libtorch-dev 1.13), not '$torch_source'" >&2
+  exit 1
+fi
 
+# ---- 1. Debian packages
 packages=(
-  build-essential cmake ninja-build pkg-config git
+  build-essential cmake ninja-build pkg-config git ccache
   libtorch-dev libopenblas0-openmp
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libfmt-dev libpcre2-dev zlib1g-dev
   googletest libgtest-dev
+  python3 python3-venv
   # test-only: report.html rendered in a real browser; TensorBoard files checked with Google's protobuf
   chromium python3-protobuf
 )
-# Optional extras for the tokenizer differential test (npm) and the fuzzers (clang).
+# Optional extras for the fuzzers (clang).
 if [[ "${DPO_SETUP_EXTRAS:-0}" == 1 ]]; then
-  packages+=(nodejs npm clang libclang-rt-14-dev)
+  packages+=(clang libclang-rt-14-dev)
 fi
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[[ ${#missing[@]} -eq 0 ]] && exit 0
+if [[ ${#missing[@]} -gt 0 ]]; then
+  sudo_cmd=()
+  [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+  echo "setup: installing ${missing[*]}" >&2
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
 
-sudo_cmd=()
-[[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
-echo "setup: installing ${missing[*]}" >&2
-"${sudo_cmd[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# ---- 2. The project venv (.venv/) with requirements.txt
+[[ $torch_source == debian ]] && exit 0
+venv=.venv
+stamp="$venv/.dpo-requirements.sha256"
+wanted="$(sha256sum requirements.txt | cut -d' ' -f1)"
+if [[ -x $venv/bin/python3 && -f $stamp && "$(cat "$stamp")" == "$wanted" ]]; then
+  exit 0
+fi
+if [[ ! -x $venv/bin/python3 ]]; then
+  # The pyenv or system python3 (3.10 or later: torch 2.11's wheels need it).
+  python3 -m venv "$venv" || {
+    echo "setup: could not create $venv with $(command -v python3) (Debian: apt-get install python3-venv)" >&2
+    exit 1
+  }
+fi
+echo "setup: installing requirements.txt into $venv (torch 2.11 with CUDA: about 5 GB the first time)" >&2
+if ! "$venv/bin/pip" install --disable-pip-version-check -q -r requirements.txt; then
+  echo "setup: pip could not install requirements.txt into $venv (see pip's message above: is PyPI" \
+    "reachable from this machine?). Without PyPI, the apt-only route builds against Debian's" \
+    "libtorch 1.13: DPO_TORCH=debian bash scripts/setup.sh && DPO_TORCH=debian bash scripts/build.sh" >&2
+  exit 1
+fi
+echo "$wanted" >"$stamp"

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/args.h"
+#include "cli/bench_lengths.h"
 #include "cli/command.h"
 #include "io/dtype.h"
 #include "model/llama.h"
@@ -100,7 +101,7 @@ Timing run_pass(const LlamaModel& model, const std::vector<int64_t>& lengths, in
 
 int run_bench_forward(std::vector<std::string>& args) {
   CLI::App app{"Forward-pass throughput (tokens/s) on random weights of a model shape."};
-  std::string shape = "tinyllama", lengths_file = "bench/hh_like_lengths.json", dtypes = "f32,bf16",
+  std::string shape = "tinyllama", lengths_file, dtypes = "f32,bf16",
               device_name = "cpu";
   int64_t sequences = 8, batch_size = 4, max_length = 1024, repeats = 1;
   int threads = 0;
@@ -108,7 +109,8 @@ int run_bench_forward(std::vector<std::string>& args) {
   app.add_option("--model-shape", shape,
                  "tinyllama (1.1B: 22 x 2048, 32 heads, 4 kv heads), small or tiny");
   app.add_option("--lengths", lengths_file,
-                 "lengths file ({\"pairs\": [[prompt, chosen, rejected], ...]})");
+                 "lengths file ({\"pairs\": [[prompt, chosen, rejected], ...]}; default: the "
+                 "repository's bench/hh_like_lengths.json)");
   app.add_option("--sequences", sequences, "how many sequences (two per pair, in file order)")
       ->check(CLI::PositiveNumber);
   app.add_option("--batch-size", batch_size, "sequences per right-padded batch")
@@ -127,6 +129,7 @@ int run_bench_forward(std::vector<std::string>& args) {
     throw_user_error("--device cuda: this build or machine has no CUDA");
   at::Device device = device_name == "cuda" ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
   ModelConfig config = shape_preset(shape);
+  if (lengths_file.empty()) lengths_file = default_bench_lengths_file().string();
   std::vector<int64_t> lengths = read_lengths(lengths_file, max_length);
   if (static_cast<int64_t>(lengths.size()) > sequences) lengths.resize(sequences);
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cli/args.h"
+#include "cli/bench_lengths.h"
 #include "cli/command.h"
 #include "cli/placement.h"
 #include "model/varlen_attention.h"
@@ -30,7 +31,6 @@ int run_bench_train_command(std::vector<std::string>& args) {
   std::string layout = "packed", varlen = "auto";
   PlacementOptions placement;
   bool json = false;
-  options.lengths_file = "bench/hh_like_lengths.json";  // relative to the repository root
   app.add_option("--model-shape", options.model_shape, "tinyllama-1.1b | small | tiny")
       ->check(CLI::IsMember(bench_model_shape_names()))
       ->capture_default_str();
@@ -44,8 +44,8 @@ int run_bench_train_command(std::vector<std::string>& args) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--lengths", options.lengths_file,
-                 "(prompt, chosen, rejected) lengths, used in file order")
-      ->capture_default_str();
+                 "(prompt, chosen, rejected) lengths, used in file order (default: the "
+                 "repository's bench/hh_like_lengths.json, found from the binary's folder)");
   add_placement_options(app, placement);
   app.add_option("--layout", layout,
                  "packed (padding_free, the trainer's default) | padded (TRL's)")
@@ -66,6 +66,7 @@ int run_bench_train_command(std::vector<std::string>& args) {
   set_varlen_policy(varlen == "on"    ? VarlenPolicy::kAlways
                     : varlen == "off" ? VarlenPolicy::kNever
                                       : VarlenPolicy::kAuto);
+  if (options.lengths_file.empty()) options.lengths_file = default_bench_lengths_file();
   if (!std::filesystem::exists(options.lengths_file))
     throw_user_error(
         "--lengths: {} does not exist (the repository ships bench/hh_like_lengths.json)",

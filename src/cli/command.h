@@ -17,6 +17,9 @@ struct Command {
 bool register_command(Command command);
 const std::vector<Command>& commands();
 
+// `dpo --version` (version.cpp).
+void print_version();
+
 // Sets libtorch's intra-op thread count: `threads` > 0, else the number of cores.
 void set_threads(int threads);
 

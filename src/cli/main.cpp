@@ -13,7 +13,6 @@
 #include "cli/command.h"
 #include "util/error.h"
 #include "util/strings.h"
-#include "util/torch_compat.h"
 
 namespace dpo::cli {
 
@@ -37,18 +36,13 @@ void set_threads(int threads) {
 
 namespace {
 
-void print_version() {
-  std::printf("dpo %s\nlibtorch %s\nCUDA: %s\n", DPO_VERSION, compat::torch_version(),
-              at::hasCUDA() ? "available" : "not available (CPU build or no GPU)");
-}
-
 void print_help() {
   std::printf(
       "dpo: preference fine-tuning (DPO family, SFT) of Llama-family models with LoRA\n\n"
       "usage: dpo <command> [options]   (dpo <command> --help for its options)\n\ncommands:\n");
   for (const auto& command : commands())
     std::printf("  %-14s %s\n", command.name.c_str(), command.summary.c_str());
-  std::printf("\n  --version      libtorch version and device support\n");
+  std::printf("\n  --version      libtorch, CUDA and cuDNN versions, GPUs visible, attention paths\n");
 }
 
 // Finds the longest registered name matching the leading words of argv ("data inspect").

@@ -22,9 +22,8 @@ struct CommandOutput {
   std::string output;  // stdout and stderr together
 };
 
-CommandOutput run_dpo(const std::string& arguments) {
-  std::string command =
-      std::string("cd ") + DPO_SOURCE_DIR + " && " + DPO_BINARY + " " + arguments + " 2>&1";
+CommandOutput run_dpo(const std::string& arguments, const std::string& folder = DPO_SOURCE_DIR) {
+  std::string command = "cd '" + folder + "' && " + DPO_BINARY + " " + arguments + " 2>&1";
   CommandOutput result;
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
   if (!pipe) return result;
@@ -65,6 +64,14 @@ TEST(BenchTrain, TinyShapeJsonHasEveryFieldAndSaneValues) {
   EXPECT_NEAR(losses[0].get<double>(), std::log(2.0), 1e-4);
   EXPECT_EQ(j["pairs_per_step"].get<int64_t>(), 2);
   EXPECT_EQ(j["layout"].get<std::string>(), "padded");
+}
+
+TEST(BenchTrain, FindsItsDefaultLengthsFromAnyFolder) {
+  // Outside the repository the default bench/hh_like_lengths.json is found from the binary.
+  auto run = run_dpo("bench train --model-shape tiny --steps 1 --warmup 0 --pairs-per-step 2 --json",
+                     std::filesystem::temp_directory_path().string());
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_EQ(nlohmann::json::parse(last_line(run.output))["pairs_per_step"].get<int64_t>(), 2);
 }
 
 TEST(BenchTrain, PackedLayoutHasLessPadding) {

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -15,8 +16,11 @@
 
 namespace dpo::testing {
 
+// tests/fixtures/hf/<kind>; DPO_FIXTURES_DIR (the folder holding hf/) overrides the build's
+// source tree, for test binaries run elsewhere (the GPU bundle, scripts/gpu_bundle.sh).
 inline std::filesystem::path fixture_dir(const std::string& kind) {
-  return std::filesystem::path(DPO_FIXTURES) / "hf" / kind;
+  const char* moved = std::getenv("DPO_FIXTURES_DIR");
+  return std::filesystem::path(moved && *moved ? moved : DPO_FIXTURES) / "hf" / kind;
 }
 
 struct Fixture {

@@ -1,6 +1,7 @@
 // The fixture checks on CUDA in bf16 (per-token log-probs within 5e-2 absolute), both attention
 // backends where libtorch has SDPA; packed rows through the flash varlen kernel against the
-// segment mask, forward and gradients. Skipped without a CUDA device.
+// segment mask, forward and gradients. Skipped without a CUDA device. Its own binary (test_cuda),
+// so that the GPU bundle (scripts/gpu_bundle.sh) carries it without the CPU suites.
 #include <ATen/Context.h>
 #include <gtest/gtest.h>
 
@@ -15,6 +16,9 @@ using namespace dpo;
 using namespace dpo::testing;
 
 namespace {
+
+const char* const kNoCuda =
+    "no CUDA device visible (or a CPU-only libtorch): the CUDA tests run on a GPU machine";
 
 void check_fixture_on_cuda(const std::string& kind) {
   Fixture fixture = load_fixture(kind);
@@ -40,7 +44,7 @@ void check_fixture_on_cuda(const std::string& kind) {
 }  // namespace
 
 TEST(Cuda, FixturesInBf16) {
-  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device";
+  if (!at::hasCUDA()) GTEST_SKIP() << kNoCuda;
   AttentionBackend original = attention_backend();
   std::vector<AttentionBackend> backends = {AttentionBackend::kPlain};
   if (compat::kHasSdpa) backends.push_back(AttentionBackend::kSdpa);
@@ -52,7 +56,7 @@ TEST(Cuda, FixturesInBf16) {
 }
 
 TEST(Cuda, GreedyGenerationRuns) {
-  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device";
+  if (!at::hasCUDA()) GTEST_SKIP() << kNoCuda;
   auto model =
       LlamaModel::load(fixture_dir("llama") / "model", at::kBFloat16, at::Device(at::kCUDA, 0));
   GenerationOptions options;
@@ -75,7 +79,7 @@ at::Tensor packed_logps(const LlamaModel& model, const ModelInput& input) {
 }  // namespace
 
 TEST(Cuda, PackedRowsThroughFlashVarlenEqualTheSegmentMask) {
-  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device";
+  if (!at::hasCUDA()) GTEST_SKIP() << kNoCuda;
   const at::Device cuda(at::kCUDA, 0);
   Fixture fixture = load_fixture("llama");
   auto model = LlamaModel::load(fixture_dir("llama") / "model", at::kBFloat16, cuda);
