@@ -7,25 +7,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include "train/fixture_pairs.h"
 #include "util/fs.h"
 
 namespace dpo {
 namespace {
 
-const fs::path kLlama = fs::path(DPO_FIXTURES) / "hf" / "llama";
+const fs::path kLlama = testing::kLlamaFixture;
 
 std::vector<PreferenceExample> fixture_pairs() {
-  nlohmann::json expected = nlohmann::json::parse(read_file(kLlama / "expected.json"));
-  std::vector<PreferenceExample> pairs;
-  for (const auto& pair : expected["pairs"]) {
-    PreferenceExample example;
-    example.prompt_ids = pair["prompt_ids"].get<TokenIds>();
-    example.chosen_ids = pair["chosen_ids"].get<TokenIds>();
-    example.rejected_ids = pair["rejected_ids"].get<TokenIds>();
-    example.index = static_cast<int64_t>(pairs.size());
-    pairs.push_back(example);
-  }
-  return pairs;
+  return testing::llama_fixture_pairs();
 }
 
 struct Evaluated {

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "train/fixture_pairs.h"
 #include "train/metrics.h"
 #include "train/objective.h"
 #include "util/fs.h"
@@ -13,19 +14,10 @@
 namespace dpo {
 namespace {
 
-const fs::path kLlama = fs::path(DPO_FIXTURES) / "hf" / "llama";
+const fs::path kLlama = testing::kLlamaFixture;
 
 std::vector<PreferenceExample> fixture_pairs() {
-  nlohmann::json expected = nlohmann::json::parse(read_file(kLlama / "expected.json"));
-  std::vector<PreferenceExample> pairs;
-  for (const auto& pair : expected["pairs"]) {
-    PreferenceExample example;
-    example.prompt_ids = pair["prompt_ids"].get<TokenIds>();
-    example.chosen_ids = pair["chosen_ids"].get<TokenIds>();
-    example.rejected_ids = pair["rejected_ids"].get<TokenIds>();
-    pairs.push_back(example);
-  }
-  return pairs;
+  return testing::llama_fixture_pairs();
 }
 
 class Preference : public ::testing::Test {
