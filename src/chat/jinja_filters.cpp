@@ -8,6 +8,7 @@
 #include <map>
 
 #include "chat/jinja_builtins.h"
+#include "util/strings.h"
 
 namespace dpo::jinja {
 namespace {
@@ -76,29 +77,7 @@ Value f_safe(const Value& v, CallArgs& args) {
 
 Value f_escape(const Value& v, CallArgs& args) {
   ArgReader("escape", args, {});
-  std::string out;
-  for (char c : v.str()) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&#34;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return Value(std::move(out));
+  return Value(escape_html(v.str(), "&#34;"));  // markupsafe's entities
 }
 
 // jinja2's indent: the first line is left alone unless `first`; blank lines unless `blank`.

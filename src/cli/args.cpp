@@ -23,4 +23,12 @@ std::optional<int> parse_args(CLI::App& app, const std::vector<std::string>& arg
   return std::nullopt;
 }
 
+void add_model_options(CLI::App& app, std::string& model_dir, std::string& adapter_dir,
+                       const std::string& adapter_help, bool adapter_required) {
+  app.add_option("--model", model_dir, "model folder (config.json, *.safetensors, tokenizer.json)")
+      ->required();
+  CLI::Option* adapter = app.add_option("--adapter", adapter_dir, adapter_help);
+  if (adapter_required) adapter->required();
+}
+
 }  // namespace dpo::cli

@@ -12,4 +12,9 @@ namespace dpo::cli {
 // (0 after --help), nullopt to go on. Bad options throw UserError with CLI11's message.
 std::optional<int> parse_args(CLI::App& app, const std::vector<std::string>& args);
 
+// --model (required) and --adapter of the commands that load a model folder and a PEFT LoRA
+// adapter on top; `adapter_help` says what the adapter is to the command.
+void add_model_options(CLI::App& app, std::string& model_dir, std::string& adapter_dir,
+                       const std::string& adapter_help, bool adapter_required = false);
+
 }  // namespace dpo::cli

@@ -8,7 +8,7 @@
 #include "cli/bench_lengths.h"
 #include "cli/command.h"
 #include "cli/placement.h"
-#include "model/varlen_attention.h"
+#include "model/attention.h"
 #include "train/bench.h"
 #include "util/error.h"
 
@@ -63,9 +63,9 @@ int run_bench_train_command(std::vector<std::string>& args) {
   if (auto code = parse_args(app, args)) return *code;
 
   options.layout = layout == "packed" ? BatchLayout::kPacked : BatchLayout::kPadded;
-  set_varlen_policy(varlen == "on"    ? VarlenPolicy::kAlways
-                    : varlen == "off" ? VarlenPolicy::kNever
-                                      : VarlenPolicy::kAuto);
+  options.varlen = varlen == "on"    ? VarlenPolicy::kAlways
+                   : varlen == "off" ? VarlenPolicy::kNever
+                                     : VarlenPolicy::kAuto;
   if (options.lengths_file.empty()) options.lengths_file = default_bench_lengths_file();
   if (!std::filesystem::exists(options.lengths_file))
     throw_user_error(

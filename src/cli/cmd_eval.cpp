@@ -4,7 +4,6 @@
 // (prompt_ids, chosen_ids, rejected_ids) are used exactly as given.
 #include <ATen/Context.h>
 
-#include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -12,15 +11,15 @@
 #include "cli/args.h"
 #include "cli/command.h"
 #include "cli/placement.h"
-#include "data/batch.h"
 #include "data/model_data.h"
 #include "io/dtype.h"
 #include "lora/lora_model.h"
 #include "model/llama.h"
 #include "tokenizer/tokenizer.h"
+#include "train/batcher.h"
+#include "train/evaluate.h"
 #include "train/losses.h"
-#include "train/metrics.h"
-#include "train/preference.h"
+#include "train/objective.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -41,9 +40,16 @@ struct EvalArgs {
   PlacementOptions placement;
 };
 
+// The model folder's tokenizer, when it has one (text rows and the pad token need it).
+std::optional<Tokenizer> model_tokenizer(const EvalArgs& a) {
+  if (!fs::exists(fs::path(a.model_dir) / "tokenizer.json")) return std::nullopt;
+  return Tokenizer::from_dir(a.model_dir);
+}
+
 // Tokenizer-backed text encoding when the model folder has a tokenizer; without one only
 // pretokenized rows can be read.
-std::vector<PreferenceExample> load_examples(const EvalArgs& a, const LlamaModel& model) {
+std::vector<PreferenceExample> load_examples(const EvalArgs& a, const LlamaModel& model,
+                                             const Tokenizer* tokenizer) {
   DataOptions options;
   options.dataset = a.data;
   options.dataset_format = a.format;
@@ -54,10 +60,8 @@ std::vector<PreferenceExample> load_examples(const EvalArgs& a, const LlamaModel
   options.threads = 2;
   DataReport report;
   std::vector<PreferenceExample> examples;
-  fs::path model_dir(a.model_dir);
-  if (fs::exists(model_dir / "tokenizer.json")) {
-    Tokenizer tokenizer = Tokenizer::from_dir(model_dir);
-    ModelText text(tokenizer, a.chat_template);
+  if (tokenizer) {
+    ModelText text(*tokenizer, a.chat_template);
     text.encoder.vocab_size = static_cast<size_t>(model.config().vocab_size);
     examples =
         read_preference_examples(a.data, options, text.encoder, text.renderer_or_null(), report);
@@ -77,12 +81,6 @@ std::vector<PreferenceExample> load_examples(const EvalArgs& a, const LlamaModel
     examples.resize(static_cast<size_t>(a.max_samples));
   if (examples.empty()) throw_user_error("{}: no preference pairs to evaluate", join(a.data, ", "));
   return examples;
-}
-
-int64_t pad_token_id(const LlamaModel& model) {
-  if (model.config().pad_token_id) return *model.config().pad_token_id;
-  if (!model.config().eos_token_ids.empty()) return model.config().eos_token_ids.front();
-  return 0;
 }
 
 nlohmann::json per_example_row(const PreferenceExample& example, const LossOutput& loss,
@@ -114,11 +112,8 @@ int run_eval(std::vector<std::string>& args) {
   CLI::App app{
       "Evaluates the DPO loss and TRL's metrics of a model (+ LoRA adapter) on preference data."};
   EvalArgs a;
-  app.add_option("--model", a.model_dir,
-                 "model folder (config.json, *.safetensors, tokenizer.json)")
-      ->required();
-  app.add_option("--adapter", a.adapter_dir,
-                 "PEFT LoRA adapter folder (the policy); the reference is the model");
+  add_model_options(app, a.model_dir, a.adapter_dir,
+                    "PEFT LoRA adapter folder (the policy); the reference is the model");
   app.add_option("--data", a.data,
                  "preference data file(s): jsonl/json(.gz), any preference format")
       ->required();
@@ -156,7 +151,9 @@ int run_eval(std::vector<std::string>& args) {
   const at::Device device = placement.device;
 
   LlamaModel model = LlamaModel::load(a.model_dir, placement.dtype, device);
-  std::vector<PreferenceExample> examples = load_examples(a, model);
+  const std::optional<Tokenizer> tokenizer = model_tokenizer(a);
+  const Tokenizer* tokenizer_or_null = tokenizer ? &*tokenizer : nullptr;
+  std::vector<PreferenceExample> examples = load_examples(a, model, tokenizer_or_null);
   std::optional<LoraModel> lora;
   if (!a.adapter_dir.empty()) {
     lora.emplace(LoraModel::load(model, a.adapter_dir));
@@ -165,44 +162,26 @@ int run_eval(std::vector<std::string>& args) {
     log_warn("no --adapter: the policy is the reference model itself (rewards are 0)");
   }
 
-  at::NoGradGuard no_grad;
-  // Packed as training's padding_free default: the padded layout's numbers, less compute.
-  const int64_t packed_row_tokens =
-      padding_free_row_tokens(model.packed_rows_use_varlen_attention());
-  ReferenceSource source;
-  source.lora = lora ? &*lora : nullptr;
-  const LogProbOptions options = logprob_options_for(config, /*token_stats=*/true);
-  MetricAverager averager;
-  RunningMoments bco_state;
+  // The trainer's evaluation, the reference being the model with the adapter off; packed rows
+  // as training's padding_free default (the padded layout's numbers, less compute).
+  Objective objective =
+      Objective::preference(model, config, Reference::adapters_off(lora ? &*lora : nullptr));
+  const Batcher batcher(model, /*padding_free=*/true,
+                        pad_token_for(tokenizer_or_null, model.config()));
   std::string per_example;
-  double loss_sum = 0;
-  int64_t batches = 0;
-  auto start = std::chrono::steady_clock::now();
-  for (size_t first = 0; first < examples.size(); first += static_cast<size_t>(a.batch_size)) {
-    size_t last = std::min(examples.size(), first + static_cast<size_t>(a.batch_size));
-    std::vector<PreferenceExample> pairs(examples.begin() + first, examples.begin() + last);
-    TokenBatch batch = to_device(
-        make_preference_batch(pairs, BatchLayout::kPacked, pad_token_id(model), packed_row_tokens),
-        device);
-    PreferenceForward forward = preference_forward(model, batch, options, source);
-    LossOutput loss = preference_loss(config, forward.logps, &bco_state);
-    averager.add(preference_batch_metrics(loss, forward.logps, forward.policy, batch.num_pairs));
-    loss_sum += loss.loss.item<double>() *
-                static_cast<double>(pairs.size());  // HF: loss repeated per sample
-    ++batches;
-    if (!a.per_example.empty())
-      for (int64_t i = 0; i < batch.num_pairs; ++i)
-        per_example +=
-            per_example_row(pairs[static_cast<size_t>(i)], loss, forward.logps, i).dump() + "\n";
-  }
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-
-  std::map<std::string, double> metrics = averager.mean("eval_");
-  metrics["eval_loss"] = loss_sum / static_cast<double>(examples.size());
-  metrics["eval_runtime"] = seconds;
-  metrics["eval_samples_per_second"] =
-      seconds > 0 ? static_cast<double>(examples.size()) / seconds : 0.0;
-  metrics["eval_steps_per_second"] = seconds > 0 ? static_cast<double>(batches) / seconds : 0.0;
+  EvalBatchObserver observe;
+  if (!a.per_example.empty())
+    observe = [&](const MicroBatch& batch, const BatchResult& result) {
+      for (size_t i = 0; i < batch.rows.positions.size(); ++i)
+        per_example += per_example_row(examples[static_cast<size_t>(batch.rows.positions[i])],
+                                       result.pairs, result.logps, static_cast<int64_t>(i))
+                           .dump() +
+                       "\n";
+    };
+  EvalExamples eval_examples;
+  eval_examples.preference = &examples;
+  const std::map<std::string, double> metrics =
+      evaluate(objective, batcher, eval_examples, a.batch_size, observe);
   if (!a.per_example.empty()) write_file_atomic(a.per_example, per_example);
   print_metrics(metrics, a.json);
   return 0;

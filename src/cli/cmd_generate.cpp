@@ -138,11 +138,8 @@ int run_generate(std::vector<std::string>& args) {
   CLI::App app{
       "Generates answers to prompts with a Hugging Face model folder (greedy by default)."};
   GenerateArgs a;
-  app.add_option("--model", a.model_dir,
-                 "model folder (config.json, *.safetensors, tokenizer.json)")
-      ->required();
-  app.add_option("--adapter", a.adapter_dir,
-                 "PEFT LoRA adapter folder applied on top of the model");
+  add_model_options(app, a.model_dir, a.adapter_dir,
+                    "PEFT LoRA adapter folder applied on top of the model");
   auto* prompt = app.add_option("--prompt", a.prompt, "prompt text");
   auto* prompts = app.add_option("--prompts", a.prompts_file,
                                  "file with one prompt per line (.jsonl: {\"prompt\": ...})");

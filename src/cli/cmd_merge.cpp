@@ -20,8 +20,8 @@ int run_merge(std::vector<std::string>& args) {
   CLI::App app{"Merges a LoRA adapter into its base model and writes a Hugging Face model folder."};
   std::string model_dir, adapter_dir, output_dir, dtype_text, shard_text = "2GB";
   int threads = 0;
-  app.add_option("--model", model_dir, "base model folder")->required();
-  app.add_option("--adapter", adapter_dir, "PEFT LoRA adapter folder")->required();
+  add_model_options(app, model_dir, adapter_dir, "PEFT LoRA adapter folder to merge",
+                    /*adapter_required=*/true);
   app.add_option("--output", output_dir, "folder to write (replaced atomically if it exists)")
       ->required();
   app.add_option("--dtype", dtype_text,

@@ -11,6 +11,7 @@
 #include "cli/command.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
+#include "util/json.h"
 
 namespace dpo::cli {
 namespace {
@@ -38,12 +39,7 @@ std::string ids_line(const Tokenizer& tokenizer, const TokenIds& ids, bool piece
 
 // The "text" of one JSON-lines record; UserError naming FILE:LINE otherwise.
 std::string record_text(const std::string& line, const std::string& file, size_t line_number) {
-  nlohmann::json record;
-  try {
-    record = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::exception& e) {
-    throw_user_error("{}:{}: invalid JSON: {}", file, line_number, e.what());
-  }
+  nlohmann::json record = parse_json(line, fmt::format("{}:{}", file, line_number));
   if (!record.is_object() || !record.contains("text") || !record["text"].is_string())
     throw_user_error("{}:{}: expected a record {{\"text\": \"...\"}}, got {}", file, line_number,
                      record.dump().substr(0, 80));

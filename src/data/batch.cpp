@@ -182,23 +182,34 @@ TokenBatch prompt_sharing(const std::vector<PreferenceExample>& pairs, int64_t p
   return batch;
 }
 
-TokenBatch lay_out(const std::vector<Sequence>& seqs, BatchLayout layout, int64_t pad,
-                   int64_t max_row_tokens) {
-  if (layout == BatchLayout::kPadded) return padded(seqs, pad);
-  if (layout == BatchLayout::kPacked) {
-    if (max_row_tokens == kRowsAsWideAsTheLongestSequence) {
-      max_row_tokens = 0;
-      for (const Sequence& s : seqs) max_row_tokens = std::max(max_row_tokens, s.length());
-    }
-    return packed(seqs, pad, max_row_tokens);
+// The packer's max_row_tokens for `width` (0: one row holding all).
+int64_t max_row_tokens(const std::vector<Sequence>& seqs, RowWidth width) {
+  switch (width.kind) {
+    case RowWidth::Kind::kOneRow:
+      return 0;
+    case RowWidth::Kind::kAtMost:
+      DPO_CHECK(width.tokens > 0, "RowWidth::at_most needs a positive width (got {})",
+                width.tokens);
+      return width.tokens;
+    case RowWidth::Kind::kLongestSequence:
+      break;
   }
+  int64_t longest = 0;
+  for (const Sequence& s : seqs) longest = std::max(longest, s.length());
+  return longest;
+}
+
+TokenBatch lay_out(const std::vector<Sequence>& seqs, BatchLayout layout, int64_t pad,
+                   RowWidth width) {
+  if (layout == BatchLayout::kPadded) return padded(seqs, pad);
+  if (layout == BatchLayout::kPacked) return packed(seqs, pad, max_row_tokens(seqs, width));
   throw_user_error("the prompt-sharing layout applies to preference pairs only");
 }
 
 }  // namespace
 
 TokenBatch make_preference_batch(const std::vector<PreferenceExample>& pairs, BatchLayout layout,
-                                 int64_t pad_token_id, int64_t max_row_tokens) {
+                                 int64_t pad_token_id, RowWidth width) {
   DPO_CHECK(!pairs.empty(), "make_preference_batch: no pairs");
   TokenBatch batch;
   if (layout == BatchLayout::kPromptSharing) {
@@ -207,7 +218,7 @@ TokenBatch make_preference_batch(const std::vector<PreferenceExample>& pairs, Ba
     std::vector<Sequence> seqs;
     for (const auto& e : pairs) seqs.push_back({&e.prompt_ids, &e.chosen_ids});
     for (const auto& e : pairs) seqs.push_back({&e.prompt_ids, &e.rejected_ids});
-    batch = lay_out(seqs, layout, pad_token_id, max_row_tokens);
+    batch = lay_out(seqs, layout, pad_token_id, width);
   }
   batch.num_pairs = static_cast<int64_t>(pairs.size());
   batch.num_sequences = 2 * batch.num_pairs;
@@ -216,11 +227,11 @@ TokenBatch make_preference_batch(const std::vector<PreferenceExample>& pairs, Ba
 }
 
 TokenBatch make_sft_batch(const std::vector<SftExample>& examples, BatchLayout layout,
-                          int64_t pad_token_id, int64_t max_row_tokens) {
+                          int64_t pad_token_id, RowWidth width) {
   DPO_CHECK(!examples.empty(), "make_sft_batch: no examples");
   std::vector<Sequence> seqs;
   for (const auto& e : examples) seqs.push_back({&e.prompt_ids, &e.completion_ids});
-  TokenBatch batch = lay_out(seqs, layout, pad_token_id, max_row_tokens);
+  TokenBatch batch = lay_out(seqs, layout, pad_token_id, width);
   batch.num_sequences = static_cast<int64_t>(examples.size());
   for (const auto& e : examples) batch.example_indices.push_back(e.index);
   return batch;

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "data/examples.h"
-#include "model/model_input.h"
+#include "io/model_input.h"
 
 namespace dpo {
 
@@ -32,27 +32,36 @@ struct TokenBatch {
   std::vector<int64_t> example_indices;  // PreferenceExample::index per pair (or SftExample)
 };
 
-// max_row_tokens of padding-free batches: rows as wide as the batch's longest sequence, so a
-// packed batch never computes more token positions than the padded one, and attention spans
-// stay as short as there.
-constexpr int64_t kRowsAsWideAsTheLongestSequence = -1;
+// How wide the rows of a packed batch are.
+struct RowWidth {
+  enum class Kind {
+    kOneRow,           // one row holding every sequence, in order
+    kLongestSequence,  // rows as wide as the batch's longest sequence: a packed batch never
+                       // computes more token positions than the padded one, and attention spans
+                       // stay as short as there
+    kAtMost,           // rows of at most `tokens` (a longer sequence gets a row of its own)
+  };
+  Kind kind = Kind::kOneRow;
+  int64_t tokens = 0;  // kAtMost only
 
-// max_row_tokens of padding-free batches for a model: one row holding every sequence where packed
-// rows run variable-length attention (LlamaModel::packed_rows_use_varlen_attention: no mask, so
-// the row's width costs nothing and no position is padding), else rows as wide as the longest
-// sequence.
-constexpr int64_t padding_free_row_tokens(bool varlen_attention) {
-  return varlen_attention ? 0 : kRowsAsWideAsTheLongestSequence;
-}
+  static RowWidth one_row() { return {Kind::kOneRow, 0}; }
+  static RowWidth longest_sequence() { return {Kind::kLongestSequence, 0}; }
+  static RowWidth at_most(int64_t tokens) { return {Kind::kAtMost, tokens}; }
+  // padding_free rows for a model's attention path: one row where packed rows run
+  // variable-length attention (LlamaModel::packed_rows_use_varlen_attention: no mask, so the
+  // row's width costs nothing and no position is padding), else the longest sequence.
+  static RowWidth for_attention(bool varlen_attention) {
+    return varlen_attention ? one_row() : longest_sequence();
+  }
+};
 
-// Builders. Rows are built on the CPU; `.to(device)` is the caller's. Packed rows hold up to
-// max_row_tokens each, filled first-fit, longest sequence first (0 = one row holding all, in order:
-// chosen 0..P-1, then rejected; a longer sequence gets a row of its own); sequence_index keeps the
-// order. Prompt-sharing is for preference pairs only (N = P).
+// Builders. Rows are built on the CPU; `.to(device)` is the caller's. Packed rows are `width`
+// wide, filled first-fit, longest sequence first (one row holds all in order: chosen 0..P-1, then
+// rejected); sequence_index keeps the order. Prompt-sharing is for preference pairs only (N = P).
 TokenBatch make_preference_batch(const std::vector<PreferenceExample>& pairs, BatchLayout layout,
-                                 int64_t pad_token_id, int64_t max_row_tokens = 0);
+                                 int64_t pad_token_id, RowWidth width = RowWidth::one_row());
 TokenBatch make_sft_batch(const std::vector<SftExample>& examples, BatchLayout layout,
-                          int64_t pad_token_id, int64_t max_row_tokens = 0);
+                          int64_t pad_token_id, RowWidth width = RowWidth::one_row());
 
 // Moves every tensor of the batch to `device`.
 TokenBatch to_device(const TokenBatch& batch, at::Device device);

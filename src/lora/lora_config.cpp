@@ -5,6 +5,7 @@
 #include <regex>
 
 #include "util/error.h"
+#include "util/json.h"
 #include "util/strings.h"
 
 namespace dpo {
@@ -295,12 +296,7 @@ std::string lora_config_to_json(const LoraConfig& config) {
 }
 
 LoraConfig lora_config_from_json(const std::string& text, const std::string& source) {
-  json doc;
-  try {
-    doc = json::parse(text);
-  } catch (const json::exception& e) {  // parse_error, or out_of_range for 1e999
-    throw_user_error("{}: not valid JSON ({})", source, e.what());
-  }
+  json doc = parse_json(text, source);
   if (!doc.is_object()) throw_user_error("{}: expected a JSON object", source);
   Reader in{doc, source};
   if (!in.has("peft_type") || in.string("peft_type") != "LORA")

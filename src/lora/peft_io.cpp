@@ -16,12 +16,6 @@ namespace {
 constexpr const char* kConfigFile = "adapter_config.json";
 constexpr const char* kWeightsFile = "adapter_model.safetensors";
 
-std::string shape_text(at::IntArrayRef shape) {
-  std::vector<std::string> parts;
-  for (int64_t size : shape) parts.push_back(std::to_string(size));
-  return "[" + join(parts, ", ") + "]";
-}
-
 void check_adapter_files(const fs::path& dir) {
   if (!fs::is_directory(dir)) throw_user_error("{}: adapter folder not found", dir.string());
   if (!fs::exists(dir / kConfigFile))
@@ -53,7 +47,7 @@ at::Tensor take_tensor(std::map<std::string, at::Tensor>& tensors, const std::st
     throw_user_error(
         "{}: tensor '{}' has shape {} but the model's {} needs {} (rank from r/rank_pattern, "
         "features from the base model); the adapter does not fit this base model",
-        file.string(), key, shape_text(tensor.sizes()), module, shape_text(expected));
+        file.string(), key, shape_text(tensor.sizes().vec()), module, shape_text(expected));
   return tensor;
 }
 

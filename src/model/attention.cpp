@@ -1,6 +1,5 @@
 #include "model/attention.h"
 
-#include <atomic>
 #include <cmath>
 #include <limits>
 
@@ -10,9 +9,6 @@
 namespace dpo {
 
 namespace {
-
-std::atomic<AttentionBackend> g_backend{compat::kHasSdpa ? AttentionBackend::kSdpa
-                                                         : AttentionBackend::kPlain};
 
 // (N, Hkv, S, D) -> (N, Hkv * groups, S, D): each kv head serves `groups` query heads.
 at::Tensor repeat_kv(const at::Tensor& x, int64_t groups) {
@@ -61,15 +57,8 @@ at::Tensor sdpa_attention(const at::Tensor& q, const at::Tensor& k, const at::Te
 
 }  // namespace
 
-void set_attention_backend(AttentionBackend backend) {
-  DPO_CHECK(backend == AttentionBackend::kPlain || compat::kHasSdpa,
-            "scaled_dot_product_attention needs libtorch >= 2 (this is {})",
-            compat::torch_version());
-  g_backend = backend;
-}
-
-AttentionBackend attention_backend() {
-  return g_backend;
+AttentionBackend default_attention_backend() {
+  return compat::kHasSdpa ? AttentionBackend::kSdpa : AttentionBackend::kPlain;
 }
 
 at::Tensor resolve_position_ids(const ModelInput& input) {
@@ -108,8 +97,12 @@ at::Tensor build_allowed_mask(const ModelInput& input, int64_t T, at::Device dev
 }
 
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                     const at::Tensor& allowed) {
-  if (g_backend == AttentionBackend::kSdpa) return sdpa_attention(q, k, v, allowed);
+                     const at::Tensor& allowed, AttentionBackend backend) {
+  if (backend == AttentionBackend::kSdpa) {
+    DPO_CHECK(compat::kHasSdpa, "scaled_dot_product_attention needs libtorch >= 2 (this is {})",
+              compat::torch_version());
+    return sdpa_attention(q, k, v, allowed);
+  }
   return plain_attention(q, k, v, allowed);
 }
 

@@ -3,7 +3,7 @@
 #pragma once
 #include <ATen/ATen.h>
 
-#include "model/model_input.h"
+#include "io/model_input.h"
 
 namespace dpo {
 
@@ -11,10 +11,26 @@ namespace dpo {
 // Sdpa: at::scaled_dot_product_attention (libtorch >= 2 only; flash / memory-efficient kernels).
 enum class AttentionBackend { kPlain, kSdpa };
 
-// Process-wide choice; defaults to kSdpa where libtorch has it, else kPlain. Choosing kSdpa on
-// libtorch 1.13 is an InternalError.
-void set_attention_backend(AttentionBackend backend);
-AttentionBackend attention_backend();
+// kSdpa where libtorch has it, else kPlain.
+AttentionBackend default_attention_backend();
+
+// When packed and right-padded rows take variable-length attention (model/varlen_attention.h)
+// instead of the masked dense path:
+//   kAuto (default): on CUDA where the flash varlen kernel runs (bf16/fp16, libtorch >= 2.2, a
+//                    head dim it supports, the sdpa backend; probed once per device, dtype and
+//                    head dim), and on the CPU, where sequence by sequence is 3-6x faster than
+//                    the mask (dpo bench train, bench/RESULTS.md); CUDA without the kernel keeps
+//                    the mask;
+//   kAlways: always (sequence by sequence without the kernel: the reference for tests);
+//   kNever: never (the masked path everywhere).
+enum class VarlenPolicy { kAuto, kAlways, kNever };
+
+// How one model computes attention, owned by the model (LlamaModel::set_attention): nothing
+// process-wide steers it. Choosing kSdpa on libtorch 1.13 is an InternalError there.
+struct AttentionChoice {
+  AttentionBackend backend = default_attention_backend();
+  VarlenPolicy varlen = VarlenPolicy::kAuto;
+};
 
 // "Query i may attend key j" for a full forward over T tokens: (N, 1, T, T) bool, or undefined
 // for plain causal attention. Causality is always included; every query may at least see itself,
@@ -28,6 +44,6 @@ at::Tensor resolve_position_ids(const ModelInput& input);
 // q: (N, H, T, D), k/v: (N, Hkv, S, D), allowed: (N, 1, T, S) bool or undefined (causal, the T
 // queries being the last T of the S positions) -> (N, H, T, D).
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                     const at::Tensor& allowed);
+                     const at::Tensor& allowed, AttentionBackend backend);
 
 }  // namespace dpo

@@ -25,6 +25,7 @@ struct LayerInputs {
   at::Tensor cos, sin;  // (N, T, D); (L, D) with L = N*T tokens when varlen is defined
   at::Tensor allowed;   // (N, 1, T, S) bool, or undefined = causal (or varlen)
   VarlenLayout varlen;  // packed rows taken as one stream of sequences: no mask
+  AttentionBackend backend = AttentionBackend::kPlain;  // the model's dense backend
 };
 
 // Packed rows through variable-length attention: tokens as one stream (L, heads, D) throughout,
@@ -38,8 +39,9 @@ at::Tensor varlen_self_attention(const DecoderLayerWeights& l, const ModelConfig
   at::Tensor v = l.v_proj.forward(x).reshape({L, Hkv, D});  // (L, Hkv, D)
   q = apply_rope(q, in.cos, in.sin);
   k = apply_rope(k, in.cos, in.sin);
-  at::Tensor y = varlen_attention(q, k, v, in.varlen).reshape({N, T, H * D});  // (N, T, H*D)
-  return l.o_proj.forward(y);                                                  // (N, T, C)
+  at::Tensor y =
+      varlen_attention(q, k, v, in.varlen, in.backend).reshape({N, T, H * D});  // (N, T, H*D)
+  return l.o_proj.forward(y);                                                   // (N, T, C)
 }
 
 at::Tensor self_attention(const DecoderLayerWeights& l, const ModelConfig& c, const at::Tensor& x,
@@ -56,7 +58,7 @@ at::Tensor self_attention(const DecoderLayerWeights& l, const ModelConfig& c, co
   k = apply_rope(k, in.cos, in.sin);
   // Past keys/values come first when decoding incrementally.
   if (cache) std::tie(k, v) = cache->append(layer_index, k, v);  // (1, Hkv, S, D)
-  at::Tensor y = attention(q, k, v, in.allowed);                 // (N, H, T, D)
+  at::Tensor y = attention(q, k, v, in.allowed, in.backend);     // (N, H, T, D)
   y = y.transpose(1, 2).reshape({N, T, H * D});                  // (N, T, H*D)
   return l.o_proj.forward(y);                                    // (N, T, C)
 }
@@ -92,15 +94,15 @@ LayerInputs layer_inputs(const LlamaWeights& w, const ModelInput& input) {
   int64_t N = input.input_ids.size(0), T = input.input_ids.size(1);
   at::Tensor positions = resolve_position_ids(input).to(w.device);  // (N, T)
   auto [cos, sin] = w.rope.cos_sin(positions, w.dtype);             // (N, T, D)
-  if (uses_varlen_attention(w.device, w.dtype, w.config.head_dim)) {
+  if (uses_varlen_attention(w.device, w.dtype, w.config.head_dim, w.attention)) {
     at::Tensor segments = varlen_segments(input);  // (N, T)
     if (segments.defined()) {
       int64_t D = cos.size(-1);
       return {cos.reshape({N * T, D}), sin.reshape({N * T, D}), at::Tensor(),
-              build_varlen_layout(segments, w.device)};
+              build_varlen_layout(segments, w.device), w.attention.backend};
     }
   }
-  return {cos, sin, build_allowed_mask(input, T, w.device), VarlenLayout()};
+  return {cos, sin, build_allowed_mask(input, T, w.device), VarlenLayout(), w.attention.backend};
 }
 
 void check_input(const LlamaWeights& w, const ModelInput& input) {
@@ -244,7 +246,8 @@ at::Tensor LlamaModel::forward_step(const at::Tensor& input_ids, KVCache& cache)
                                     at::TensorOptions().dtype(at::kLong).device(w_->device))
                              .unsqueeze(0);  // (1, t)
   auto [cos, sin] = w_->rope.cos_sin(positions, w_->dtype);
-  LayerInputs in{cos, sin, at::Tensor(), VarlenLayout()};  // causal over cached + new positions
+  // Causal over cached + new positions.
+  LayerInputs in{cos, sin, at::Tensor(), VarlenLayout(), w_->attention.backend};
   at::Tensor h = at::embedding(w_->embed_tokens, input_ids.to(w_->device));  // (1, t, C)
   for (size_t i = 0; i < w_->layers.size(); ++i)
     h = decoder_layer(w_->layers[i], w_->config, h, in, &cache, static_cast<int64_t>(i));
@@ -260,7 +263,18 @@ std::unique_ptr<KVCache> LlamaModel::make_cache(int64_t max_tokens) const {
 }
 
 bool LlamaModel::packed_rows_use_varlen_attention() const {
-  return uses_varlen_attention(w_->device, w_->dtype, w_->config.head_dim);
+  return uses_varlen_attention(w_->device, w_->dtype, w_->config.head_dim, w_->attention);
+}
+
+void LlamaModel::set_attention(const AttentionChoice& choice) {
+  DPO_CHECK(choice.backend == AttentionBackend::kPlain ||
+                default_attention_backend() == AttentionBackend::kSdpa,
+            "scaled_dot_product_attention needs libtorch >= 2");
+  w_->attention = choice;
+}
+
+const AttentionChoice& LlamaModel::attention() const {
+  return w_->attention;
 }
 
 void LlamaModel::set_gradient_checkpointing(bool on) {

@@ -10,8 +10,9 @@
 #include <vector>
 
 #include "io/model_config.h"
+#include "io/model_input.h"
+#include "model/attention.h"
 #include "model/linear.h"
-#include "model/model_input.h"
 
 namespace dpo {
 
@@ -51,10 +52,14 @@ class LlamaModel {
   at::Tensor forward_step(const at::Tensor& input_ids, KVCache& cache) const;
   std::unique_ptr<KVCache> make_cache(int64_t max_tokens) const;
 
+  // How this model computes attention (model/attention.h): the dense backend and when packed
+  // rows take variable-length attention. Chosen per model; the default suits the device.
+  void set_attention(const AttentionChoice& choice);
+  const AttentionChoice& attention() const;
   // Whether packed rows (segment_ids) and right-padded rows (attention_mask) run variable-length
-  // attention on this model's device and dtype (model/varlen_attention.h): then no mask is built,
-  // the width of packed rows costs nothing and one row can hold a whole batch; otherwise they take
-  // a dense (N, 1, T, T) mask.
+  // attention on this model's device and dtype under its choice (model/varlen_attention.h): then
+  // no mask is built, the width of packed rows costs nothing and one row can hold a whole batch;
+  // otherwise they take a dense (N, 1, T, T) mask.
   bool packed_rows_use_varlen_attention() const;
 
   void set_gradient_checkpointing(bool on);

@@ -13,10 +13,6 @@ namespace dpo {
 
 namespace {
 
-std::string shape_text(at::IntArrayRef shape) {
-  return fmt::format("[{}]", fmt::join(shape, ", "));
-}
-
 void add_linear(std::vector<WeightSlot>& slots, const std::string& module, Linear& linear,
                 int64_t out, int64_t in, bool bias) {
   slots.push_back({module + ".weight", {out, in}, WeightInit::kNormal, &linear.weight});
@@ -99,7 +95,7 @@ void assign_weights(LlamaWeights& w, const std::map<std::string, at::Tensor>& te
     }
     if (it->second.sizes().vec() != slot.shape) {
       misshaped.push_back(fmt::format("{} (expected {}, got {})", slot.name, shape_text(slot.shape),
-                                      shape_text(it->second.sizes())));
+                                      shape_text(it->second.sizes().vec())));
       continue;
     }
     *slot.tensor = it->second.to(w.device, w.dtype);

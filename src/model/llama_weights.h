@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "io/model_config.h"
+#include "model/attention.h"
 #include "model/linear.h"
 #include "model/rope.h"
 
@@ -31,6 +32,7 @@ struct LlamaWeights {
   Linear lm_head;   // (V, C); shares embed_tokens when tied
   RotaryEmbedding rope;
   bool gradient_checkpointing = false;
+  AttentionChoice attention;  // the dense backend and when packed rows take varlen
 };
 
 // How a tensor is initialized when drawn at random (transformers' _init_weights).

@@ -1,6 +1,5 @@
 #include "model/varlen_attention.h"
 
-#include <atomic>
 #include <cmath>
 #include <map>
 #include <mutex>
@@ -15,15 +14,13 @@ namespace dpo {
 
 namespace {
 
-std::atomic<VarlenPolicy> g_policy{VarlenPolicy::kAuto};
-
 double softmax_scale(int64_t head_dim) {
   return 1.0 / std::sqrt(static_cast<double>(head_dim));
 }
 
 // Each sequence on its own through the dense backend (causal, no mask): the reference path.
 at::Tensor sequence_by_sequence(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                const at::Tensor& cu_seqlens) {
+                                const at::Tensor& cu_seqlens, AttentionBackend backend) {
   at::Tensor bounds = cu_seqlens.to(at::kCPU, at::kLong);
   const int64_t* b = bounds.data_ptr<int64_t>();
   std::vector<at::Tensor> outputs;
@@ -32,7 +29,7 @@ at::Tensor sequence_by_sequence(const at::Tensor& q, const at::Tensor& k, const 
     auto heads_first = [&](const at::Tensor& x) {
       return x.narrow(0, b[s], b[s + 1] - b[s]).transpose(0, 1).unsqueeze(0);
     };
-    at::Tensor y = attention(heads_first(q), heads_first(k), heads_first(v), at::Tensor());
+    at::Tensor y = attention(heads_first(q), heads_first(k), heads_first(v), at::Tensor(), backend);
     outputs.push_back(y.squeeze(0).transpose(0, 1));  // (l, H, D)
   }
   return at::cat(outputs, 0);  // (L, H, D)
@@ -58,7 +55,7 @@ bool probe_flash(at::Device device, at::ScalarType dtype, int64_t head_dim) {
     at::Tensor out = compat::flash_varlen_attention(q, k, v, cu, 4, softmax_scale(head_dim));
     out.sum().backward();
     at::Tensor q_reference = q.detach().clone().requires_grad_(true);
-    at::Tensor expected = sequence_by_sequence(q_reference, k, v, cu);
+    at::Tensor expected = sequence_by_sequence(q_reference, k, v, cu, AttentionBackend::kSdpa);
     expected.sum().backward();
     auto max_diff = [](const at::Tensor& a, const at::Tensor& b) {
       return (a.detach().to(at::kFloat) - b.detach().to(at::kFloat)).abs().max().item<double>();
@@ -81,11 +78,14 @@ bool probe_flash(at::Device device, at::ScalarType dtype, int64_t head_dim) {
   }
 }
 
-bool flash_runs(at::Device device, at::ScalarType dtype, int64_t head_dim) {
+// Whether the flash varlen kernel runs here: a property of the hardware and libtorch, probed
+// once per device, dtype and head dim (the answer is cached, it steers nothing).
+bool flash_runs(at::Device device, at::ScalarType dtype, int64_t head_dim,
+                AttentionBackend backend) {
   if (!compat::kHasFlashVarlen || !device.is_cuda()) return false;
   if (dtype != at::kBFloat16 && dtype != at::kHalf) return false;
   if (head_dim % 8 != 0 || head_dim > 256) return false;
-  if (attention_backend() != AttentionBackend::kSdpa) return false;
+  if (backend != AttentionBackend::kSdpa) return false;
   static std::mutex mutex;
   static std::map<std::tuple<int, int, int64_t>, bool> probed;
   std::lock_guard<std::mutex> lock(mutex);
@@ -116,23 +116,16 @@ VarlenLayout build_varlen_layout(const at::Tensor& segment_ids, at::Device devic
 }
 
 at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                            const VarlenLayout& layout) {
-  if (flash_runs(q.device(), q.scalar_type(), q.size(-1)))
+                            const VarlenLayout& layout, AttentionBackend backend) {
+  if (flash_runs(q.device(), q.scalar_type(), q.size(-1), backend))
     return compat::flash_varlen_attention(q, k, v, layout.cu_seqlens, layout.max_seqlen,
                                           softmax_scale(q.size(-1)));
-  return sequence_by_sequence(q, k, v, layout.cu_seqlens);
+  return sequence_by_sequence(q, k, v, layout.cu_seqlens, backend);
 }
 
-void set_varlen_policy(VarlenPolicy policy) {
-  g_policy = policy;
-}
-
-VarlenPolicy varlen_policy() {
-  return g_policy;
-}
-
-bool uses_varlen_attention(at::Device device, at::ScalarType dtype, int64_t head_dim) {
-  switch (g_policy.load()) {
+bool uses_varlen_attention(at::Device device, at::ScalarType dtype, int64_t head_dim,
+                           const AttentionChoice& choice) {
+  switch (choice.varlen) {
     case VarlenPolicy::kAlways:
       return true;
     case VarlenPolicy::kNever:
@@ -140,7 +133,7 @@ bool uses_varlen_attention(at::Device device, at::ScalarType dtype, int64_t head
     case VarlenPolicy::kAuto:
       break;
   }
-  return device.is_cpu() || flash_runs(device, dtype, head_dim);
+  return device.is_cpu() || flash_runs(device, dtype, head_dim, choice.backend);
 }
 
 }  // namespace dpo

@@ -6,6 +6,8 @@
 #pragma once
 #include <ATen/ATen.h>
 
+#include "model/attention.h"
+
 namespace dpo {
 
 struct VarlenLayout {
@@ -21,23 +23,13 @@ struct VarlenLayout {
 VarlenLayout build_varlen_layout(const at::Tensor& segment_ids, at::Device device);
 
 // q: (L, H, D), k/v: (L, Hkv, D) -> (L, H, D). Flash varlen kernel where the device has it (see
-// uses_varlen_attention), else each sequence through the dense attention backend in turn.
+// uses_varlen_attention), else each sequence through the dense `backend` in turn.
 at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                            const VarlenLayout& layout);
-
-// When packed and padded rows take varlen_attention instead of the masked dense path:
-//   kAuto (default): on CUDA where the flash varlen kernel runs (bf16/fp16, libtorch >= 2.2, a
-//                    head dim it supports; probed once per device, dtype and head dim), and on
-//                    the CPU, where sequence by sequence is 3-6x faster than the mask (dpo bench
-//                    train, bench/RESULTS.md); CUDA without the kernel keeps the mask;
-//   kAlways: always (sequence by sequence without the kernel: the reference for tests);
-//   kNever: never (the masked path everywhere).
-enum class VarlenPolicy { kAuto, kAlways, kNever };
-void set_varlen_policy(VarlenPolicy policy);
-VarlenPolicy varlen_policy();
+                            const VarlenLayout& layout, AttentionBackend backend);
 
 // Whether a model on `device` in `dtype` with `head_dim` runs packed rows through
-// varlen_attention under the current policy.
-bool uses_varlen_attention(at::Device device, at::ScalarType dtype, int64_t head_dim);
+// varlen_attention under `choice` (its VarlenPolicy and backend, model/attention.h).
+bool uses_varlen_attention(at::Device device, at::ScalarType dtype, int64_t head_dim,
+                           const AttentionChoice& choice);
 
 }  // namespace dpo

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "util/error.h"
+#include "util/json.h"
 #include "util/strings.h"
 
 namespace dpo::report {
@@ -42,12 +43,7 @@ std::string required_string(const ordered_json& object, const char* key, const s
 }
 
 Generation parse_generation(std::string_view line, const std::string& where) {
-  ordered_json object;
-  try {
-    object = ordered_json::parse(line);
-  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e999
-    throw_user_error("{}: not valid JSON ({})", where, e.what());
-  }
+  ordered_json object = parse_ordered_json(line, where);
   if (!object.is_object())
     throw_user_error("{}: expected a JSON object {{\"phase\", \"prompt\", \"completion\"}}, got {}",
                      where, object.type_name());

@@ -6,6 +6,7 @@
 
 #include "report/tensorboard.h"
 #include "util/error.h"
+#include "util/json.h"
 #include "util/strings.h"
 
 namespace dpo::report {
@@ -42,12 +43,7 @@ std::string metrics_row_to_json(const MetricsRow& row) {
 }
 
 MetricsRow parse_metrics_line(std::string_view line, const std::string& where) {
-  ordered_json object;
-  try {
-    object = ordered_json::parse(line);
-  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e999
-    throw_user_error("{}: not valid JSON ({})", where, e.what());
-  }
+  ordered_json object = parse_ordered_json(line, where);
   if (!object.is_object())
     throw_user_error("{}: expected a JSON object {{\"step\": N, ...}}, got {}", where,
                      object.type_name());

@@ -6,10 +6,9 @@
 #include <string_view>
 #include <vector>
 
-namespace dpo::report {
+#include "util/strings.h"  // escape_html
 
-// Escapes & < > " ' for HTML text and attribute values.
-std::string escape_html(std::string_view text);
+namespace dpo::report {
 
 struct ChartSeries {
   std::string label;

@@ -4,6 +4,7 @@
 #include "tokenizer/tokenizer_impl.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/json.h"
 
 namespace dpo {
 
@@ -11,14 +12,6 @@ using tok::json;
 using tok::JsonNode;
 
 namespace {
-
-json parse_json(const std::string& text, const std::string& source) {
-  try {
-    return json::parse(text);
-  } catch (const json::exception& e) {
-    throw_user_error("{}: invalid JSON: {}", source, e.what());
-  }
-}
 
 // A token in tokenizer_config.json: "<s>", {"content": "<s>", ...}, or null.
 std::string config_token(const json& config, const std::string& key, const std::string& source) {

@@ -17,10 +17,12 @@
 #include "lora/lora_model.h"
 #include "model/llama.h"
 #include "train/losses.h"
+#include "train/objective.h"
 #include "train/optimizer.h"
 #include "train/preference.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/json.h"
 #include "util/log.h"
 
 #ifdef DPO_WITH_CUDA
@@ -73,13 +75,7 @@ ModelConfig bench_model_shape(const std::string& name) {
 // ------------------------------------------------------------------------------------ lengths
 
 std::vector<std::array<int64_t, 3>> load_bench_lengths(const std::filesystem::path& path) {
-  std::string text = read_file(path);
-  nlohmann::json doc;
-  try {
-    doc = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e999
-    throw_user_error("{}: not valid JSON: {}", path.string(), e.what());
-  }
+  nlohmann::json doc = parse_json(read_file(path), path.string());
   if (!doc.is_object() || !doc.contains("pairs") || !doc["pairs"].is_array() ||
       doc["pairs"].empty())
     throw_user_error(
@@ -227,8 +223,7 @@ struct StepOutput {
 // (train/preference.h), sigmoid loss, backward, gradient clipping at 1.0, AdamW.
 StepOutput dpo_step(const LlamaModel& model, const LoraModel& lora, AdamW& optimizer,
                     const LossConfig& loss_config, const TokenBatch& batch) {
-  ReferenceSource reference;
-  reference.lora = &lora;
+  Reference reference = Reference::adapters_off(&lora);
   PreferenceForward forward =
       preference_forward(model, batch, logprob_options_for(loss_config, false), reference);
   LossOutput loss = preference_loss(loss_config, forward.logps);
@@ -256,8 +251,11 @@ BenchResult run_bench_train(const BenchOptions& options) {
   // disable_dropout).
   LlamaModel model = LlamaModel::random(config, options.dtype, device, options.seed);
   model.set_gradient_checkpointing(options.gradient_checkpointing);
+  AttentionChoice attention;
+  attention.varlen = options.varlen;
+  model.set_attention(attention);
   const bool varlen = model.packed_rows_use_varlen_attention();
-  const int64_t packed_row_tokens = padding_free_row_tokens(varlen);
+  const RowWidth packed_row_width = RowWidth::for_attention(varlen);
   if (options.layout == BatchLayout::kPadded)
     result.attention =
         varlen ? "varlen (each row's sequence, then its padding; no mask)" : "dense (padding mask)";
@@ -296,8 +294,7 @@ BenchResult run_bench_train(const BenchOptions& options) {
           random_pair(lengths, config.vocab_size, rng, static_cast<int64_t>(next_pair)));
     }
     TokenBatch batch = to_device(
-        make_preference_batch(pairs, options.layout, /*pad_token_id=*/0, packed_row_tokens),
-        device);
+        make_preference_batch(pairs, options.layout, /*pad_token_id=*/0, packed_row_width), device);
     synchronize(device);
     const auto start = std::chrono::steady_clock::now();
     StepOutput out = dpo_step(model, lora, optimizer, loss_config, batch);

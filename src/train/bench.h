@@ -13,6 +13,7 @@
 
 #include "data/batch.h"
 #include "io/model_config.h"
+#include "model/attention.h"
 
 namespace dpo {
 
@@ -34,6 +35,7 @@ struct BenchOptions {
   at::Device device = at::kCPU;
   at::ScalarType dtype = at::kFloat;  // base weights; LoRA weights and optimizer state stay fp32
   BatchLayout layout = BatchLayout::kPadded;
+  VarlenPolicy varlen = VarlenPolicy::kAuto;  // when packed and padded rows take varlen attention
   bool gradient_checkpointing = false;
   int64_t lora_r = 16;
   int64_t lora_alpha = 32;

@@ -15,7 +15,7 @@
 
 namespace dpo {
 
-// ---- RNG state
+// ---- rng_state.json
 
 namespace {
 
@@ -46,30 +46,30 @@ at::Tensor from_hex(const std::string& hex, const std::string& source, const std
 
 }  // namespace
 
-std::string RngState::to_json() const {
+std::string ResumeState::to_json() const {
   nlohmann::ordered_json j;
-  j["epoch"] = epoch;
-  j["batch_in_epoch"] = batch_in_epoch;
-  j["nonfinite_in_a_row"] = nonfinite_in_a_row;
-  j["train_loss_sum"] = train_loss_sum;
-  j["train_loss_steps"] = train_loss_steps;
-  j["cpu_generator"] = to_hex(cpu_generator);
-  if (cuda_generator.defined()) j["cuda_generator"] = to_hex(cuda_generator);
+  j["epoch"] = position.epoch;
+  j["batch_in_epoch"] = position.batch_in_epoch;
+  j["nonfinite_in_a_row"] = totals.nonfinite_in_a_row;
+  j["train_loss_sum"] = totals.train_loss_sum;
+  j["train_loss_steps"] = totals.train_loss_steps;
+  j["cpu_generator"] = to_hex(generators.cpu);
+  if (generators.cuda.defined()) j["cuda_generator"] = to_hex(generators.cuda);
   return j.dump(2) + "\n";
 }
 
-RngState RngState::from_json(const std::string& text, const std::string& source) {
-  RngState state;
+ResumeState ResumeState::from_json(const std::string& text, const std::string& source) {
+  ResumeState state;
   try {
     nlohmann::json j = nlohmann::json::parse(text);
-    state.epoch = j.at("epoch").get<int64_t>();
-    state.batch_in_epoch = j.at("batch_in_epoch").get<int64_t>();
-    state.nonfinite_in_a_row = j.value("nonfinite_in_a_row", int64_t{0});
-    state.train_loss_sum = j.value("train_loss_sum", 0.0);
-    state.train_loss_steps = j.value("train_loss_steps", int64_t{0});
-    state.cpu_generator =
+    state.position.epoch = j.at("epoch").get<int64_t>();
+    state.position.batch_in_epoch = j.at("batch_in_epoch").get<int64_t>();
+    state.totals.nonfinite_in_a_row = j.value("nonfinite_in_a_row", int64_t{0});
+    state.totals.train_loss_sum = j.value("train_loss_sum", 0.0);
+    state.totals.train_loss_steps = j.value("train_loss_steps", int64_t{0});
+    state.generators.cpu =
         from_hex(j.at("cpu_generator").get<std::string>(), source, "cpu_generator");
-    state.cuda_generator =
+    state.generators.cuda =
         from_hex(j.value("cuda_generator", std::string()), source, "cuda_generator");
   } catch (const nlohmann::json::exception& e) {
     throw_user_error("{}: malformed rng state: {}", source, e.what());
@@ -77,27 +77,39 @@ RngState RngState::from_json(const std::string& text, const std::string& source)
   return state;
 }
 
-at::Tensor RngState::capture_cpu_generator() {
+Generators Generators::capture(at::Device device) {
+  Generators generators;
+  generators.cpu = capture_cpu();
+  if (device.is_cuda()) generators.cuda = capture_cuda();
+  return generators;
+}
+
+void Generators::restore(at::Device device) const {
+  restore_cpu(cpu);
+  if (device.is_cuda()) restore_cuda(cuda);
+}
+
+at::Tensor Generators::capture_cpu() {
   auto generator = at::detail::getDefaultCPUGenerator();
   std::lock_guard<std::mutex> lock(generator.mutex());
   return generator.get_state();
 }
 
-void RngState::restore_cpu_generator(const at::Tensor& state) {
+void Generators::restore_cpu(const at::Tensor& state) {
   if (!state.defined()) return;
   auto generator = at::detail::getDefaultCPUGenerator();
   std::lock_guard<std::mutex> lock(generator.mutex());
   generator.set_state(state);
 }
 
-at::Tensor RngState::capture_cuda_generator() {
+at::Tensor Generators::capture_cuda() {
   if (!at::hasCUDA()) return at::Tensor();
   at::Generator generator = at::globalContext().defaultGenerator(at::kCUDA);
   std::lock_guard<std::mutex> lock(generator.mutex());
   return generator.get_state();
 }
 
-void RngState::restore_cuda_generator(const at::Tensor& state) {
+void Generators::restore_cuda(const at::Tensor& state) {
   if (!state.defined() || !at::hasCUDA()) return;
   at::Generator generator = at::globalContext().defaultGenerator(at::kCUDA);
   std::lock_guard<std::mutex> lock(generator.mutex());
@@ -132,7 +144,7 @@ std::filesystem::path write_checkpoint(const std::filesystem::path& output_dir, 
     write_trained_weights(tmp, data.weights);
     save_safetensors(tmp / "optimizer.safetensors", data.optimizer->state_dict());
     write_file_atomic(tmp / "scheduler.json", data.scheduler_json);
-    write_file_atomic(tmp / "rng_state.json", data.rng.to_json());
+    write_file_atomic(tmp / "rng_state.json", data.resume.to_json());
     write_file_atomic(tmp / "trainer_state.json", data.state->to_json());
     write_file_atomic(tmp / "config.yaml", data.config_yaml);
   } catch (const UserError& e) {
@@ -155,8 +167,8 @@ LoadedCheckpoint read_checkpoint(const std::filesystem::path& dir) {
   loaded.state = TrainerState::from_file(dir / "trainer_state.json");
   loaded.optimizer_state = load_safetensors(dir / "optimizer.safetensors");
   loaded.scheduler_json = read_file(dir / "scheduler.json");
-  loaded.rng =
-      RngState::from_json(read_file(dir / "rng_state.json"), (dir / "rng_state.json").string());
+  loaded.resume =
+      ResumeState::from_json(read_file(dir / "rng_state.json"), (dir / "rng_state.json").string());
   return loaded;
 }
 

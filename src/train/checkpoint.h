@@ -1,8 +1,9 @@
 // checkpoint-N/: everything needed to continue a run exactly (DESIGN.md "Outputs"):
 //   adapter_model.safetensors + adapter_config.json (PEFT) — or, with full fine-tuning, a full HF
 //   model folder; optimizer.safetensors (AdamW state by parameter name); scheduler.json;
-//   rng_state.json (CPU generator state and the data position); trainer_state.json; tokenizer
-//   files. Written into a temp folder and renamed, so a kill never leaves half a checkpoint.
+//   rng_state.json (the data position, running totals and generator states); trainer_state.json;
+//   tokenizer files. Written into a temp folder and renamed, so a kill never leaves half a
+//   checkpoint.
 #pragma once
 #include <ATen/ATen.h>
 
@@ -18,25 +19,43 @@
 
 namespace dpo {
 
-// Where the data stream stands and the generator that drives dropout.
-struct RngState {
-  int64_t epoch = 0;           // epoch being read
-  int64_t batch_in_epoch = 0;  // micro-batches of it already consumed
+// Where the data stream stands: the epoch being read and its micro-batches already consumed.
+struct DataPosition {
+  int64_t epoch = 0;
+  int64_t batch_in_epoch = 0;
+};
+
+// Running totals of a run, continued by a resumed run.
+struct RunTotals {
   int64_t nonfinite_in_a_row = 0;
   double train_loss_sum = 0.0;  // over the good steps so far (the final train_loss)
   int64_t train_loss_steps = 0;
-  at::Tensor cpu_generator;   // torch's default CPU generator state (uint8)
-  at::Tensor cuda_generator;  // the default CUDA generator's (uint8), for runs on CUDA
+};
+
+// torch's default generators (LoRA dropout draws from them).
+struct Generators {
+  at::Tensor cpu;   // the default CPU generator's state (uint8)
+  at::Tensor cuda;  // the default CUDA generator's (uint8), for runs on CUDA; else undefined
+
+  // The states now (the CUDA one only when `device` is CUDA), and back.
+  static Generators capture(at::Device device);
+  void restore(at::Device device) const;
+  static at::Tensor capture_cpu();
+  static void restore_cpu(const at::Tensor& state);
+  // Undefined / nothing where CUDA is unavailable.
+  static at::Tensor capture_cuda();
+  static void restore_cuda(const at::Tensor& state);
+};
+
+// rng_state.json (transformers' name for it): besides the weights, the optimizer and the trainer
+// state, what an exact resume needs.
+struct ResumeState {
+  DataPosition position;
+  RunTotals totals;
+  Generators generators;
 
   std::string to_json() const;
-  static RngState from_json(const std::string& text, const std::string& source);
-  // Captures / restores torch's default CPU generator.
-  static at::Tensor capture_cpu_generator();
-  static void restore_cpu_generator(const at::Tensor& state);
-  // The same for the default CUDA generator (LoRA dropout on CUDA draws from it); undefined /
-  // nothing where CUDA is unavailable.
-  static at::Tensor capture_cuda_generator();
-  static void restore_cuda_generator(const at::Tensor& state);
+  static ResumeState from_json(const std::string& text, const std::string& source);
 };
 
 // The trained weights: a LoRA adapter, or (lora null) the whole model as an HF folder.
@@ -55,7 +74,7 @@ struct CheckpointData {
   TrainedWeights weights;
   const AdamW* optimizer = nullptr;
   std::string scheduler_json;
-  RngState rng;
+  ResumeState resume;
   const TrainerState* state = nullptr;
   std::string config_yaml;
 };
@@ -69,7 +88,7 @@ struct LoadedCheckpoint {
   TrainerState state;
   std::map<std::string, at::Tensor> optimizer_state;
   std::string scheduler_json;
-  RngState rng;
+  ResumeState resume;
 };
 // UserError naming the file when a part is missing or malformed.
 LoadedCheckpoint read_checkpoint(const std::filesystem::path& dir);

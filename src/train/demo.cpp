@@ -17,6 +17,7 @@
 #include "train/trainer.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/json.h"
 #include "util/log.h"
 
 namespace dpo {
@@ -24,12 +25,7 @@ namespace dpo {
 // ------------------------------------------------------------------------------------- probes
 
 std::vector<DemoProbe> load_demo_probes(const std::filesystem::path& path) {
-  nlohmann::json doc;
-  try {
-    doc = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e999
-    throw_user_error("{}: not valid JSON: {}", path.string(), e.what());
-  }
+  nlohmann::json doc = parse_json(read_file(path), path.string());
   if (!doc.is_array() || doc.empty())
     throw_user_error("{}: expected a non-empty list of probes {{prompt, right, wrong, in_pairs}}",
                      path.string());

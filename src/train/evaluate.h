@@ -1,31 +1,35 @@
-// Evaluation: the loss and TRL's metrics over the eval examples, averaged over batches, with the
-// `eval_` prefix (eval_loss, eval_rewards/accuracies, ...) plus HF's eval_runtime,
-// eval_samples_per_second and eval_steps_per_second.
+// The evaluation loop of the trainer and of `dpo eval`: the eval examples in order, in batches,
+// through the run's Objective, with TRL's metrics under the `eval_` prefix. As transformers'
+// evaluation loop (under accelerate) computes them:
+//   eval_loss   the batch losses weighted by the examples of each batch (a short last batch
+//               counts for its own size), non-finite batch losses left out when any is finite;
+//   eval_<name> every other metric averaged over batches (TRL's DPOTrainer.log);
+//   eval_runtime, eval_samples_per_second, eval_steps_per_second.
 #pragma once
-#include <ATen/ATen.h>
-
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
-#include "data/batch.h"
 #include "data/examples.h"
-#include "train/batch_loss.h"
-#include "train/ref_cache.h"
+#include "train/batcher.h"
+#include "train/objective.h"
 
 namespace dpo {
 
-struct EvalData {
+struct EvalExamples {
   const std::vector<PreferenceExample>* preference = nullptr;  // one of these two
   const std::vector<SftExample>* sft = nullptr;
-  const RefLogpsTable* reference = nullptr;  // precomputed reference log-probs, or null
-  int64_t batch_size = 8;
-  int64_t pad_token_id = 0;
-  at::Device device = at::kCPU;
-  BatchLayout layout = BatchLayout::kPadded;                 // kPacked: padding_free
-  int64_t max_row_tokens = kRowsAsWideAsTheLongestSequence;  // of packed rows (data/batch.h)
+  int64_t size() const;
 };
 
-std::map<std::string, double> evaluate(const LossSetup& setup, const EvalData& data);
+// Called after each batch with the batch and its result (dpo eval --per-example).
+using EvalBatchObserver = std::function<void(const MicroBatch&, const BatchResult&)>;
+
+// Under no-grad; the caller switches dropout off. Batches hold `batch_size` examples each.
+std::map<std::string, double> evaluate(Objective& objective, const Batcher& batcher,
+                                       const EvalExamples& examples, int64_t batch_size,
+                                       const EvalBatchObserver& observe = {});
 
 }  // namespace dpo

@@ -9,6 +9,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -22,6 +23,9 @@ struct RunOptions {
   bool handle_signals = false;
   // Console progress bar / plain progress lines.
   bool show_progress = true;
+  // Called after every optimizer step (its log, eval and save done) with the global step: a hook
+  // for tests (e.g. a SIGKILL at step N to check exact resume).
+  std::function<void(int64_t global_step)> after_step;
 };
 
 struct TrainResult {

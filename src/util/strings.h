@@ -24,4 +24,11 @@ void append_utf8(std::string& out, uint32_t code_point);
 // True when `text` is valid UTF-8.
 bool is_valid_utf8(std::string_view text);
 
+// &, <, >, " and ' as HTML entities; the double quote as `quote` (&quot; in our pages, &#34; as
+// Jinja's markupsafe writes it).
+std::string escape_html(std::string_view text, std::string_view quote = "&quot;");
+
+// A tensor shape as error messages print it: "[2, 3]".
+std::string shape_text(const std::vector<int64_t>& shape);
+
 }  // namespace dpo

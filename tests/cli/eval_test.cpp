@@ -152,6 +152,58 @@ TEST(EvalCli, BatchSizeDoesNotChangeTheMetricsOfEqualBatchesAndOtherLossTypesRun
   EXPECT_NE(text.err.find("no --adapter"), std::string::npos) << text.err;
 }
 
+// The trainer's evaluation and `dpo eval` are one loop. On eval data that leaves a short last
+// batch (the 16 tiny pairs in batches of 5: 5, 5, 5, 1) they report the same eval_loss, which
+// weights each batch by its pairs (transformers' evaluation loop): the mean of the per-pair losses.
+TEST(EvalCli, AgreesWithTheTrainerOnAShortLastBatch) {
+  const fs::path source = DPO_SOURCE_DIR;
+  const fs::path out = work_dir() / "short_last_batch";
+  fs::remove_all(out);
+  const std::string train = "cd " + source.string() + " && " + DPO_BINARY +
+                            " train examples/tiny-cpu.yaml output_dir=" + out.string() +
+                            " max_steps=4 per_device_eval_batch_size=5 eval_steps=4 save_steps=4 "
+                            "eval_prompts=[] report_to=[jsonl] --no-progress > " +
+                            (work_dir() / "train.log").string() + " 2>&1";
+  ASSERT_EQ(std::system(train.c_str()), 0) << slurp(work_dir() / "train.log");
+  double trainer_loss = NAN;
+  std::istringstream rows(slurp(out / "metrics.jsonl"));
+  for (std::string line; std::getline(rows, line);) {
+    nlohmann::json row = nlohmann::json::parse(line);
+    if (row.contains("eval_loss")) trainer_loss = row["eval_loss"].get<double>();
+  }
+  ASSERT_TRUE(std::isfinite(trainer_loss));
+
+  const std::string eval = "eval --model " + (kFixtures / "llama" / "model").string() +
+                           " --adapter " + out.string() + " --data " +
+                           (source / "examples/data/tiny_pairs.jsonl").string() +
+                           " --max-length 64 --beta 0.1 --json";
+  fs::path per_example = work_dir() / "short_last_batch.jsonl";
+  Exec five = run_dpo(eval + " --batch-size 5 --per-example " + per_example.string());
+  Exec all = run_dpo(eval + " --batch-size 16");
+  ASSERT_EQ(five.status, 0) << five.err;
+  ASSERT_EQ(all.status, 0) << all.err;
+  const double eval_loss = nlohmann::json::parse(five.out)["eval_loss"].get<double>();
+  expect_rel(eval_loss, trainer_loss, 1e-5, "dpo eval vs the trainer");
+  expect_rel(nlohmann::json::parse(all.out)["eval_loss"].get<double>(), eval_loss, 1e-5,
+             "one batch vs batches of 5");
+  std::vector<double> losses;
+  std::istringstream lines(slurp(per_example));
+  for (std::string line; std::getline(lines, line);)
+    losses.push_back(nlohmann::json::parse(line)["loss"].get<double>());
+  ASSERT_EQ(losses.size(), 16u);
+  double mean = 0.0, batch_means = 0.0;
+  for (size_t i = 0; i < losses.size(); ++i) mean += losses[i] / 16.0;
+  for (size_t first = 0; first < 16; first += 5) {
+    const size_t n = std::min<size_t>(5, 16 - first);
+    double sum = 0.0;
+    for (size_t i = first; i < first + n; ++i) sum += losses[i];
+    batch_means += sum / static_cast<double>(n) / 4.0;
+  }
+  expect_rel(eval_loss, mean, 1e-6, "the mean of the per-pair losses");
+  // A plain average of the four batch means is another number here: the weighting is seen.
+  EXPECT_GT(std::abs(batch_means - mean), 1e-4 * mean);
+}
+
 TEST(EvalCli, BadInputGivesClearMessages) {
   const std::string model = " --model " + (kFixtures / "llama" / "model").string();
   Exec missing = run_dpo("eval" + model + " --data /nonexistent/pairs.jsonl");

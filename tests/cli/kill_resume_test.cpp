@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "cli/killed_run.h"
 #include "io/safetensors.h"
 
 namespace fs = std::filesystem;
@@ -59,7 +60,6 @@ std::vector<std::string> train_arguments(const fs::path& out, bool resume) {
 // How a child dpo starts, besides its arguments.
 struct ChildSetup {
   rlim_t file_size_limit = RLIM_INFINITY;  // RLIMIT_FSIZE: writes past it fail like a full disk
-  std::string sigkill_after_step;          // DPO_TEST_SIGKILL_AFTER_STEP
 };
 
 // fork + exec of dpo in the source folder (the recipe's paths are relative), output to `log`.
@@ -72,8 +72,6 @@ pid_t start_dpo(const std::vector<std::string>& args, const fs::path& log,
     rlimit limit{setup.file_size_limit, setup.file_size_limit};
     if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(126);
   }
-  if (!setup.sigkill_after_step.empty())
-    ::setenv("DPO_TEST_SIGKILL_AFTER_STEP", setup.sigkill_after_step.c_str(), 1);
   int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd >= 0) {
     ::dup2(fd, 1);
@@ -307,9 +305,10 @@ INSTANTIATE_TEST_SUITE_P(Signals, StopSignal, ::testing::Values(SIGTERM, SIGINT)
 TEST(FullDisk, ACheckpointThatDoesNotFitLeavesTheEarlierOnesAndTheRunResumes) {
   const fs::path root = fresh_root("full_disk");
   const fs::path out = root / "run", log = root / "dpo.log";
-  ChildSetup killed_after_5;
-  killed_after_5.sigkill_after_step = "5";
-  ASSERT_EQ(wait_for_exit_code(start_dpo(run_arguments(out, 8, 2, false), log, killed_after_5)),
+  // args[0] is the binary, args[1] the command: the recipe and its overrides follow.
+  const std::vector<std::string> args = run_arguments(out, 8, 2, false);
+  std::vector<std::string> recipe(args.begin() + 2, args.end() - 1);  // without --no-progress
+  ASSERT_EQ(wait_for_exit_code(dpo::testing::start_training_killed_after(recipe, 5, log)),
             1000 + SIGKILL)
       << read_text(log);
   ASSERT_EQ(check_checkpoints(out), (std::vector<int64_t>{2, 4}));

@@ -13,9 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "cli/killed_run.h"
 #include "io/safetensors.h"
 #include "report/metrics_log.h"
 #include "report/tensorboard_reader.h"
+#include "util/strings.h"
 
 namespace fs = std::filesystem;
 using dpo::report::MetricsRow;
@@ -140,8 +142,11 @@ TEST(TrainCli, ResumeAfterSigkillMatchesAnUninterruptedRun) {
   ASSERT_EQ(run_dpo(tiny(straight, settings)).status, 0);
 
   fs::path killed = fresh_dir("killed");
-  Exec first = run_dpo(tiny(killed, settings), "DPO_TEST_SIGKILL_AFTER_STEP=10");
-  EXPECT_NE(first.status, 0);  // killed after step 10: checkpoint-8 is the latest
+  std::vector<std::string> killed_run = {"examples/tiny-cpu.yaml", "output_dir=" + killed.string()};
+  for (const std::string& setting : dpo::split(settings, ' ')) killed_run.push_back(setting);
+  EXPECT_TRUE(dpo::testing::killed_by_sigkill(dpo::testing::start_training_killed_after(
+      killed_run, 10, killed.parent_path() / "killed.log")));
+  // Killed after step 10: checkpoint-8 is the latest.
   ASSERT_TRUE(fs::exists(killed / "checkpoint-8"));
   ASSERT_FALSE(fs::exists(killed / "checkpoint-12"));
   Exec resumed = run_dpo(tiny(killed, settings + " resume_from_checkpoint=latest"));

@@ -20,10 +20,13 @@ namespace {
 const char* const kNoCuda =
     "no CUDA device visible (or a CPU-only libtorch): the CUDA tests run on a GPU machine";
 
-void check_fixture_on_cuda(const std::string& kind) {
+void check_fixture_on_cuda(const std::string& kind, AttentionBackend backend) {
   Fixture fixture = load_fixture(kind);
   auto model =
       LlamaModel::load(fixture_dir(kind) / "model", at::kBFloat16, at::Device(at::kCUDA, 0));
+  AttentionChoice choice;
+  choice.backend = backend;
+  model.set_attention(choice);
   at::NoGradGuard no_grad;
   double worst = 0;
   for (const auto& [name, ids] : fixture.sequences) {
@@ -37,22 +40,17 @@ void check_fixture_on_cuda(const std::string& kind) {
     EXPECT_LE(diff, 5e-2) << kind << " " << name;
   }
   std::printf("  %s on CUDA bf16 (%s attention): per-token log-prob max abs diff %.3g\n",
-              kind.c_str(), attention_backend() == AttentionBackend::kSdpa ? "sdpa" : "plain",
-              worst);
+              kind.c_str(), backend == AttentionBackend::kSdpa ? "sdpa" : "plain", worst);
 }
 
 }  // namespace
 
 TEST(Cuda, FixturesInBf16) {
   if (!at::hasCUDA()) GTEST_SKIP() << kNoCuda;
-  AttentionBackend original = attention_backend();
   std::vector<AttentionBackend> backends = {AttentionBackend::kPlain};
   if (compat::kHasSdpa) backends.push_back(AttentionBackend::kSdpa);
-  for (AttentionBackend backend : backends) {
-    set_attention_backend(backend);
-    for (const char* kind : {"llama", "llama3rope", "qwen2"}) check_fixture_on_cuda(kind);
-  }
-  set_attention_backend(original);
+  for (AttentionBackend backend : backends)
+    for (const char* kind : {"llama", "llama3rope", "qwen2"}) check_fixture_on_cuda(kind, backend);
 }
 
 TEST(Cuda, GreedyGenerationRuns) {
@@ -86,8 +84,6 @@ TEST(Cuda, PackedRowsThroughFlashVarlenEqualTheSegmentMask) {
   ModelInput packed = packed_fixture_input(fixture, {{0, 1, 2}, {3, 4}}, 3);
   packed.input_ids = packed.input_ids.to(cuda);
   packed.segment_ids = packed.segment_ids.to(cuda);
-  VarlenPolicy saved = varlen_policy();
-  set_varlen_policy(VarlenPolicy::kAuto);
   if (compat::kHasFlashVarlen) {
     EXPECT_TRUE(model.packed_rows_use_varlen_attention())
         << "the flash varlen kernel was not taken (see the warning above, if any)";
@@ -100,7 +96,9 @@ TEST(Cuda, PackedRowsThroughFlashVarlenEqualTheSegmentMask) {
   for (auto& [name, w] : model.named_parameters())
     if (name.find("layers.0.self_attn") != std::string::npos) weights.push_back(w);
   auto run = [&](VarlenPolicy policy, std::vector<at::Tensor>* grads) {
-    set_varlen_policy(policy);
+    AttentionChoice choice;
+    choice.varlen = policy;
+    model.set_attention(choice);
     for (at::Tensor& w : weights) w.requires_grad_(true);
     at::Tensor logps = packed_logps(model, packed);
     logps.masked_select(scored).sum().backward();
@@ -114,7 +112,6 @@ TEST(Cuda, PackedRowsThroughFlashVarlenEqualTheSegmentMask) {
   std::vector<at::Tensor> flash_grads, mask_grads;
   at::Tensor flash = run(VarlenPolicy::kAuto, &flash_grads);
   at::Tensor masked = run(VarlenPolicy::kNever, &mask_grads);
-  set_varlen_policy(saved);
   const double logp_diff = max_abs_diff(flash, masked);
   EXPECT_LE(logp_diff, 5e-2);
   double worst = 0;

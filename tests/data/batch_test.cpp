@@ -90,7 +90,8 @@ TEST(Batch, PackedAndPromptSharingScoreTheSameTokensAsPadded) {
   auto reference = scored_tokens(make_preference_batch(pairs, BatchLayout::kPadded, 0));
   EXPECT_EQ(reference.size(), 2u + 1 + 1 + 3 + 4 + 2 + 1 + 0);
   for (int64_t max_row : {0, 6, 9, 100}) {
-    TokenBatch packed = make_preference_batch(pairs, BatchLayout::kPacked, 0, max_row);
+    const RowWidth width = max_row > 0 ? RowWidth::at_most(max_row) : RowWidth::one_row();
+    TokenBatch packed = make_preference_batch(pairs, BatchLayout::kPacked, 0, width);
     EXPECT_EQ(scored_tokens(packed), reference) << "max_row_tokens " << max_row;
     EXPECT_EQ(packed.real_tokens, 28);
   }
@@ -102,13 +103,13 @@ TEST(Batch, PackedAndPromptSharingScoreTheSameTokensAsPadded) {
 
 TEST(Batch, PackedLayoutSegmentsAndPositions) {
   std::vector<PreferenceExample> pairs = {{{1, 2}, {3}, {4, 5}, 0}};
-  TokenBatch b = make_preference_batch(pairs, BatchLayout::kPacked, 0, 4);
+  TokenBatch b = make_preference_batch(pairs, BatchLayout::kPacked, 0, RowWidth::at_most(4));
   // Longest first: rows [1 2 4 5] (rejected, sequence 1) and [1 2 3 | pad] (chosen, sequence 0).
   EXPECT_EQ(values(b.input.input_ids), (std::vector<int64_t>{1, 2, 4, 5, 1, 2, 3, 0}));
   EXPECT_EQ(values(b.input.segment_ids), (std::vector<int64_t>{0, 0, 0, 0, 0, 0, 0, -1}));
   EXPECT_EQ(values(b.input.position_ids), (std::vector<int64_t>{0, 1, 2, 3, 0, 1, 2, 0}));
   EXPECT_EQ(values(b.sequence_index), (std::vector<int64_t>{-1, -1, 1, 1, -1, -1, 0, -1}));
-  TokenBatch one_row = make_preference_batch(pairs, BatchLayout::kPacked, 0, 0);
+  TokenBatch one_row = make_preference_batch(pairs, BatchLayout::kPacked, 0, RowWidth::one_row());
   EXPECT_EQ(values(one_row.input.segment_ids), (std::vector<int64_t>{0, 0, 0, 1, 1, 1, 1}));
   EXPECT_EQ(values(one_row.input.position_ids), (std::vector<int64_t>{0, 1, 2, 0, 1, 2, 3}));
   EXPECT_EQ(values(one_row.sequence_index), (std::vector<int64_t>{-1, -1, 0, -1, -1, 1, 1}));
@@ -120,14 +121,14 @@ TEST(Batch, PackedRowsAreFilledFirstFitLongestFirst) {
   auto ids = [](int64_t n) { return TokenIds(static_cast<size_t>(n), 7); };
   std::vector<SftExample> examples = {
       {{1}, ids(4), 0}, {{1}, ids(1), 1}, {{1}, ids(3), 2}, {{1}, ids(2), 3}};
-  TokenBatch b = make_sft_batch(examples, BatchLayout::kPacked, 0, 5);
+  TokenBatch b = make_sft_batch(examples, BatchLayout::kPacked, 0, RowWidth::at_most(5));
   EXPECT_EQ(b.input.input_ids.size(0), 3);
   EXPECT_EQ(b.input.input_ids.size(1), 5);
   EXPECT_EQ(values(b.input.segment_ids),
             (std::vector<int64_t>{0, 0, 0, 0, 0, 0, 0, 0, 0, -1, 0, 0, 0, 1, 1}));
   EXPECT_EQ(b.real_tokens, 14);
   TokenBatch widest =
-      make_sft_batch(examples, BatchLayout::kPacked, 0, kRowsAsWideAsTheLongestSequence);
+      make_sft_batch(examples, BatchLayout::kPacked, 0, RowWidth::longest_sequence());
   EXPECT_TRUE(at::equal(widest.input.input_ids, b.input.input_ids));
 }
 
@@ -151,7 +152,8 @@ TEST(Batch, SftBatches) {
   EXPECT_EQ(values(b.completion_mask), (std::vector<int64_t>{0, 0, 1, 1, 0, 1, 1, 0}));
   EXPECT_EQ(b.num_pairs, 0);
   EXPECT_EQ(b.num_sequences, 2);
-  EXPECT_EQ(scored_tokens(make_sft_batch(examples, BatchLayout::kPacked, 0, 0)), scored_tokens(b));
+  EXPECT_EQ(scored_tokens(make_sft_batch(examples, BatchLayout::kPacked, 0, RowWidth::one_row())),
+            scored_tokens(b));
 }
 
 TEST(Sampler, SameSeedSameBatchesOtherSeedOtherOrder) {

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "io/model_input.h"
 #include "io/safetensors.h"
-#include "model/model_input.h"
 #include "util/fs.h"
 
 namespace dpo::testing {

@@ -69,11 +69,16 @@ TEST_P(FixtureModel, EveryTokenLogProb) {
   }
 }
 
-// Restores the process-wide varlen policy when a test ends.
+// A model's varlen policy for a scope; its attention choice is restored after.
 struct VarlenPolicyScope {
-  VarlenPolicy saved = varlen_policy();
-  explicit VarlenPolicyScope(VarlenPolicy policy) { set_varlen_policy(policy); }
-  ~VarlenPolicyScope() { set_varlen_policy(saved); }
+  LlamaModel& model;
+  AttentionChoice saved;
+  VarlenPolicyScope(LlamaModel& m, VarlenPolicy policy) : model(m), saved(m.attention()) {
+    AttentionChoice choice = saved;
+    choice.varlen = policy;
+    model.set_attention(choice);
+  }
+  ~VarlenPolicyScope() { model.set_attention(saved); }
 };
 
 // Every sequence right-padded into one batch equals one sequence at a time: through the padding
@@ -92,7 +97,7 @@ TEST_P(FixtureModel, PaddedBatchEqualsOneAtATime) {
     input.attention_mask[n].narrow(0, 0, len).fill_(1);
   }
   for (VarlenPolicy policy : {VarlenPolicy::kNever, VarlenPolicy::kAlways}) {
-    VarlenPolicyScope scope(policy);
+    VarlenPolicyScope scope(*model, policy);
     at::Tensor logits = model->logits(model->forward_hidden(input));  // (N, T, V)
     EXPECT_FALSE(logits.isnan().any().item<bool>()) << "padded positions must stay finite";
     double worst = 0;
@@ -130,7 +135,7 @@ TEST_P(FixtureModel, PackedRowsEqualOneAtATime) {
   explicit_allowed.allowed = packed.segment_ids.unsqueeze(2) == packed.segment_ids.unsqueeze(1);
   for (VarlenPolicy policy : {VarlenPolicy::kNever, VarlenPolicy::kAlways})
     for (const ModelInput* input : {&packed, &explicit_positions, &explicit_allowed}) {
-      VarlenPolicyScope scope(policy);
+      VarlenPolicyScope scope(*model, policy);
       at::Tensor logits = model->logits(model->forward_hidden(*input));  // (2, T, V)
       EXPECT_FALSE(logits.isnan().any().item<bool>());
       double worst = 0;
@@ -164,7 +169,7 @@ TEST_P(FixtureModel, VarlenGradientsEqualMaskedGradients) {
   ASSERT_GE(weights.size(), 5u);
   at::Tensor real = packed.segment_ids.ge(0).unsqueeze(-1);  // (2, T, 1)
   auto gradients = [&](VarlenPolicy policy) {
-    VarlenPolicyScope scope(policy);
+    VarlenPolicyScope scope(*model, policy);
     for (at::Tensor& w : weights) w.requires_grad_(true);
     at::Tensor logits = model->logits(model->forward_hidden(packed));  // (2, T, V)
     at::Tensor probe = at::sin(at::arange(logits.numel(), at::kFloat)).reshape(logits.sizes());

@@ -40,26 +40,27 @@ TEST(VarlenAttention, EqualsMaskedAttentionWithGroupedHeads) {
   ModelInput input;
   input.input_ids = at::zeros({N, T}, at::kLong);
   input.segment_ids = segments;
-  at::Tensor dense = attention(q, k, v, build_allowed_mask(input, T, at::kCPU));  // (N, H, T, D)
-  auto stream = [&](const at::Tensor& x) {  // (N, heads, T, D) -> (N*T, heads, D)
+  at::Tensor dense = attention(q, k, v, build_allowed_mask(input, T, at::kCPU),
+                               AttentionBackend::kPlain);  // (N, H, T, D)
+  auto stream = [&](const at::Tensor& x) {                 // (N, heads, T, D) -> (N*T, heads, D)
     return x.transpose(1, 2).reshape({N * T, x.size(1), D});
   };
   at::Tensor varlen =
-      varlen_attention(stream(q), stream(k), stream(v), build_varlen_layout(segments, at::kCPU));
+      varlen_attention(stream(q), stream(k), stream(v), build_varlen_layout(segments, at::kCPU),
+                       AttentionBackend::kPlain);
   ASSERT_EQ(varlen.sizes(), (std::vector<int64_t>{N * T, H, D}));
   at::Tensor real = segments.ge(0).reshape({N * T});
   EXPECT_TRUE(at::allclose(varlen.index({real}), stream(dense).index({real}), 1e-5, 1e-6));
 }
 
 TEST(VarlenPolicy, ChoosesTheVarlenPathWhereAsked) {
-  VarlenPolicy saved = varlen_policy();
-  set_varlen_policy(VarlenPolicy::kAuto);
+  AttentionChoice choice;
+  EXPECT_EQ(choice.varlen, VarlenPolicy::kAuto);
   // The CPU: sequence by sequence (faster than the mask there).
-  EXPECT_TRUE(uses_varlen_attention(at::kCPU, at::kFloat, 8));
-  EXPECT_TRUE(uses_varlen_attention(at::kCPU, at::kBFloat16, 64));
-  set_varlen_policy(VarlenPolicy::kAlways);
-  EXPECT_TRUE(uses_varlen_attention(at::kCPU, at::kFloat, 8));
-  set_varlen_policy(VarlenPolicy::kNever);
-  EXPECT_FALSE(uses_varlen_attention(at::kCPU, at::kFloat, 8));
-  set_varlen_policy(saved);
+  EXPECT_TRUE(uses_varlen_attention(at::kCPU, at::kFloat, 8, choice));
+  EXPECT_TRUE(uses_varlen_attention(at::kCPU, at::kBFloat16, 64, choice));
+  choice.varlen = VarlenPolicy::kAlways;
+  EXPECT_TRUE(uses_varlen_attention(at::kCPU, at::kFloat, 8, choice));
+  choice.varlen = VarlenPolicy::kNever;
+  EXPECT_FALSE(uses_varlen_attention(at::kCPU, at::kFloat, 8, choice));
 }

@@ -67,7 +67,7 @@ TEST_F(CliTokenize, FileOfRecords) {
   std::ofstream(path) << "{\"text\": \"ok\"}\n{oops\n";
   run = run_dpo("--tokenizer " + dir_ + " --file " + path.string());
   EXPECT_EQ(run.exit_code, 1);
-  EXPECT_NE(run.err.find(path.string() + ":2: invalid JSON"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find(path.string() + ":2: not valid JSON"), std::string::npos) << run.err;
   std::filesystem::remove(path);
 }
 

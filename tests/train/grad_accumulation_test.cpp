@@ -7,7 +7,7 @@
 
 #include "data/batch.h"
 #include "lora/lora_model.h"
-#include "train/batch_loss.h"
+#include "train/objective.h"
 #include "train/optimizer.h"
 #include "util/fs.h"
 
@@ -39,15 +39,13 @@ std::vector<at::Tensor> accumulated_gradients(LlamaModel& model, LoraModel& lora
                                               int micro_batches) {
   for (auto& p : lora.parameters())
     if (p.grad().defined()) p.mutable_grad().zero_();
-  LossSetup setup;
-  setup.model = &model;
-  setup.lora = &lora;
+  Objective objective = Objective::preference(model, LossConfig(), Reference::adapters_off(&lora));
   const size_t per_batch = pairs.size() / micro_batches;
   for (int m = 0; m < micro_batches; ++m) {
     std::vector<PreferenceExample> slice(pairs.begin() + m * per_batch,
                                          pairs.begin() + (m + 1) * per_batch);
     TokenBatch batch = make_preference_batch(slice, BatchLayout::kPadded, /*pad_token_id=*/0);
-    BatchResult result = preference_batch_loss(setup, batch, nullptr);
+    BatchResult result = objective.loss(MicroBatch{batch, {}});
     (result.loss / micro_batches).backward();
   }
   std::vector<at::Tensor> grads;

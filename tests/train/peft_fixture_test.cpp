@@ -14,6 +14,7 @@
 #include "lora/lora_model.h"
 #include "train/losses.h"
 #include "train/metrics.h"
+#include "train/objective.h"
 #include "train/optimizer.h"
 #include "train/preference.h"
 #include "util/fs.h"
@@ -73,8 +74,7 @@ LossConfig sigmoid_beta(double beta) {
 // The mean sigmoid DPO loss of the fixture's pairs, with the current adapter weights.
 LossOutput dpo_loss(const LlamaModel& model, const LoraModel& lora, const TokenBatch& batch,
                     double beta, PreferenceForward* forward_out = nullptr) {
-  ReferenceSource source;
-  source.lora = &lora;
+  Reference source = Reference::adapters_off(&lora);
   PreferenceForward forward =
       preference_forward(model, batch, logprob_options_for(sigmoid_beta(beta), true), source);
   LossOutput loss = preference_loss(sigmoid_beta(beta), forward.logps);
@@ -169,7 +169,7 @@ TEST_P(PeftFixture, LogProbsLossRewardsGradientsAdamWAndMerge) {
       at::allclose(merged_q, f.tensors.at("merged.layers.0.self_attn.q_proj.weight"), 1e-4, 1e-6));
   at::NoGradGuard no_grad;
   TokenBatch one = make_preference_batch({f.pairs[0]}, BatchLayout::kPadded, 0);
-  ReferenceSource plain;
+  Reference plain = Reference::adapters_off(nullptr);
   PreferenceForward merged = preference_forward(model, one, LogProbOptions{}, plain);
   expect_rel(merged.logps.chosen_logps.item<double>(),
              f.expected["merged_logps_pair0_chosen"].get<double>(), 1e-4, "merged log-prob");
@@ -230,13 +230,12 @@ TEST_P(PeftFixture, SavedAdapterMatchesPeftsFilesAndReloadsIdentically) {
 
   TokenBatch batch = make_preference_batch(f.pairs, BatchLayout::kPadded, 0);
   at::NoGradGuard no_grad;
-  ReferenceSource source;
-  source.lora = &lora;
+  Reference source = Reference::adapters_off(&lora);
   PreferenceForward before = preference_forward(model, batch, LogProbOptions{}, source);
   LlamaModel fresh = LlamaModel::load(f.dir / "model", at::kFloat, at::kCPU);
   LoraModel reloaded = LoraModel::load(fresh, out);
-  source.lora = &reloaded;
-  PreferenceForward after = preference_forward(fresh, batch, LogProbOptions{}, source);
+  Reference reloaded_source = Reference::adapters_off(&reloaded);
+  PreferenceForward after = preference_forward(fresh, batch, LogProbOptions{}, reloaded_source);
   EXPECT_TRUE(at::equal(before.policy.logps, after.policy.logps));
   fs::remove_all(out);
 }

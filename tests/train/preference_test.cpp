@@ -6,25 +6,18 @@
 
 #include <nlohmann/json.hpp>
 
+#include "train/fixture_pairs.h"
 #include "train/metrics.h"
+#include "train/objective.h"
 #include "util/fs.h"
 
 namespace dpo {
 namespace {
 
-const fs::path kLlama = fs::path(DPO_FIXTURES) / "hf" / "llama";
+const fs::path kLlama = testing::kLlamaFixture;
 
 std::vector<PreferenceExample> fixture_pairs() {
-  nlohmann::json expected = nlohmann::json::parse(read_file(kLlama / "expected.json"));
-  std::vector<PreferenceExample> pairs;
-  for (const auto& pair : expected["pairs"]) {
-    PreferenceExample example;
-    example.prompt_ids = pair["prompt_ids"].get<TokenIds>();
-    example.chosen_ids = pair["chosen_ids"].get<TokenIds>();
-    example.rejected_ids = pair["rejected_ids"].get<TokenIds>();
-    pairs.push_back(example);
-  }
-  return pairs;
+  return testing::llama_fixture_pairs();
 }
 
 class Preference : public ::testing::Test {
@@ -36,14 +29,13 @@ class Preference : public ::testing::Test {
 
 TEST_F(Preference, EveryLayoutGivesThePaddedLogProbs) {
   at::NoGradGuard no_grad;
-  ReferenceSource source;
-  source.lora = &lora;
+  Reference source = Reference::adapters_off(&lora);
   LogProbOptions options;
   options.ld_alpha = 0.5;
   PreferenceForward padded = preference_forward(
       model, make_preference_batch(pairs, BatchLayout::kPadded, 0), options, source);
   for (BatchLayout layout : {BatchLayout::kPacked, BatchLayout::kPromptSharing}) {
-    TokenBatch batch = make_preference_batch(pairs, layout, 0, 64);
+    TokenBatch batch = make_preference_batch(pairs, layout, 0, RowWidth::at_most(64));
     PreferenceForward other = preference_forward(model, batch, options, source);
     EXPECT_TRUE(at::allclose(other.policy.logps, padded.policy.logps, 1e-5, 1e-4))
         << static_cast<int>(layout);
@@ -63,26 +55,31 @@ TEST_F(Preference, EveryLayoutGivesThePaddedLogProbs) {
 TEST_F(Preference, ReferenceSourcesAgree) {
   at::NoGradGuard no_grad;
   TokenBatch batch = make_preference_batch(pairs, BatchLayout::kPadded, 0);
-  ReferenceSource from_lora;
-  from_lora.lora = &lora;
-  ReferenceLogps by_disabling = reference_log_probs(model, batch, {}, from_lora);
-  LlamaModel base = LlamaModel::load(kLlama / "model", at::kFloat, at::kCPU);
-  ReferenceSource from_model;
-  from_model.reference_model = &base;
-  ReferenceLogps by_model = reference_log_probs(model, batch, {}, from_model);
+  Reference from_lora = Reference::adapters_off(&lora);
+  RefLogps by_disabling = from_lora.logps(model, batch, {}, {});
+  Reference from_model =
+      Reference::frozen_copy(LlamaModel::load(kLlama / "model", at::kFloat, at::kCPU));
+  RefLogps by_model = from_model.logps(model, batch, {}, {});
   EXPECT_TRUE(at::equal(by_disabling.chosen, by_model.chosen));
   EXPECT_TRUE(at::equal(by_disabling.rejected, by_model.rejected));
-  ReferenceSource given;
-  given.precomputed = &by_model;
-  PreferenceForward forward = preference_forward(model, batch, {}, given);
+  EXPECT_EQ(from_lora.passes(), 1);
+  // The tables: looked up by position in the split, no pass.
+  RefTables tables;
+  tables.train = {at::zeros({4}), at::zeros({4})};
+  tables.eval = {at::cat({by_model.chosen, by_model.chosen}),
+                 at::cat({by_model.rejected, by_model.rejected})};
+  Reference given = Reference::adapters_off(&lora);
+  given.use_tables(tables);
+  PreferenceForward forward =
+      preference_forward(model, batch, {}, given, BatchRows{Split::kEval, {4, 5, 6, 7}});
   EXPECT_TRUE(at::equal(forward.logps.ref_rejected_logps, by_model.rejected));
+  EXPECT_EQ(given.passes(), 0);
   EXPECT_TRUE(lora.enabled());
 }
 
 TEST_F(Preference, GradientsReachOnlyTheAdapters) {
   TokenBatch batch = make_preference_batch(pairs, BatchLayout::kPadded, 0);
-  ReferenceSource source;
-  source.lora = &lora;
+  Reference source = Reference::adapters_off(&lora);
   PreferenceForward forward = preference_forward(model, batch, {}, source);
   EXPECT_FALSE(forward.logps.ref_chosen_logps.requires_grad());
   EXPECT_TRUE(forward.logps.chosen_logps.requires_grad());
@@ -95,8 +92,7 @@ TEST_F(Preference, GradientsReachOnlyTheAdapters) {
 TEST_F(Preference, TokenMetricsEqualThoseOfTheFullLogits) {
   at::NoGradGuard no_grad;
   TokenBatch batch = make_preference_batch(pairs, BatchLayout::kPadded, 0);
-  ReferenceSource source;
-  source.lora = &lora;
+  Reference source = Reference::adapters_off(&lora);
   PreferenceForward forward =
       preference_forward(model, batch, logprob_options_for(LossConfig(), true), source);
   LossOutput loss = preference_loss(LossConfig(), forward.logps);

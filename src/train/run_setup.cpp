@@ -1,6 +1,6 @@
-// The setup steps of a training run: device, tokenizer and chat template, data, model (+ LoRA or
-// full fine-tuning), reference (frozen copy or precomputed cache), step plan, optimizer and
-// schedule (restored from a checkpoint when resuming).
+// The setup steps of a training run (RunSetup, run.h): device, tokenizer and chat template, data,
+// model (+ LoRA or full fine-tuning), objective with its reference (frozen copy, adapters off or
+// the precomputed cache), batcher, step plan.
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
@@ -12,8 +12,9 @@
 #include "data/tokenize.h"
 #include "io/dtype.h"
 #include "train/preference.h"
+#include "train/ref_cache.h"
+#include "train/run.h"
 #include "train/run_dir.h"
-#include "train/trainer_run.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -21,40 +22,33 @@
 
 namespace dpo {
 
-int64_t Run::train_size() const {
-  return is_preference() ? static_cast<int64_t>(preference.train.size())
-                         : static_cast<int64_t>(sft.train.size());
+int64_t RunData::train_size() const {
+  return preference_ ? static_cast<int64_t>(preference_->train.size())
+                     : static_cast<int64_t>(sft_ ? sft_->train.size() : 0);
 }
 
-TokenBatch Run::preference_batch(const std::vector<PreferenceExample>& pairs) const {
-  return to_device(make_preference_batch(pairs, batch_layout(), pad_token_id, packed_row_tokens()),
-                   device);
+EvalExamples RunData::eval() const {
+  EvalExamples examples;
+  if (preference_) examples.preference = &preference_->eval;
+  if (sft_) examples.sft = &sft_->eval;
+  return examples;
 }
 
-TokenBatch Run::sft_batch(const std::vector<SftExample>& examples) const {
-  return to_device(make_sft_batch(examples, batch_layout(), pad_token_id, packed_row_tokens()),
-                   device);
+MicroBatch RunData::train_batch(const Batcher& batcher,
+                                const std::vector<int64_t>& positions) const {
+  BatchRows rows{Split::kTrain, positions};
+  return preference_ ? batcher.preference(preference_->train, std::move(rows))
+                     : batcher.sft(sft_->train, std::move(rows));
 }
 
-LossSetup Run::loss_setup() {
-  LossSetup setup;
-  setup.model = &*model;
-  setup.lora = lora ? &*lora : nullptr;
-  setup.reference_model = reference_model ? &*reference_model : nullptr;
-  setup.loss = loss_config_from(config);
-  setup.bco_state = &bco_state;
-  setup.reference_forwards = &reference_forwards;
-  return setup;
-}
-
-std::vector<at::Tensor> Run::trainable_parameters() const {
+std::vector<at::Tensor> RunSetup::trainable_parameters() const {
   if (lora) return lora->parameters();
   std::vector<at::Tensor> params;
   for (const auto& [name, tensor] : model->named_parameters()) params.push_back(tensor);
   return params;
 }
 
-TrainedWeights Run::trained_weights() const {
+TrainedWeights RunSetup::trained_weights() const {
   TrainedWeights weights;
   weights.lora = lora ? &*lora : nullptr;
   weights.model = &*model;
@@ -79,7 +73,9 @@ LossConfig loss_config_from(const TrainConfig& c) {
   return loss;
 }
 
-void setup_device(Run& run) {
+namespace {
+
+void setup_device(RunSetup& run) {
   const std::string& device = run.config.device;
   bool cuda = device == "cuda" || (device == "auto" && at::hasCUDA());
   if (cuda && !at::hasCUDA())
@@ -97,7 +93,7 @@ void setup_device(Run& run) {
            dtype_option_name(run.dtype), threads);
 }
 
-void setup_tokenizer(Run& run) {
+void setup_tokenizer(RunSetup& run) {
   run.tokenizer_dir = run.config.tokenizer_name_or_path.value_or(run.config.model_name_or_path);
   if (!fs::is_directory(run.tokenizer_dir))
     throw_user_error("tokenizer_name_or_path / model_name_or_path: {} is not a directory",
@@ -117,14 +113,7 @@ void setup_tokenizer(Run& run) {
         "llama-3) nor an existing file",
         choice);
   }
-  if (auto pad = run.tokenizer->pad_id()) {
-    run.pad_token_id = *pad;
-  } else if (auto eos = run.tokenizer->eos_id()) {
-    run.pad_token_id = *eos;  // TRL: pad_token = eos_token when the tokenizer has none
-  }
 }
-
-namespace {
 
 DataOptions data_options_from(const TrainConfig& c) {
   DataOptions options;
@@ -154,39 +143,39 @@ void score_full_sequences(std::vector<SftExample>& examples) {
   }
 }
 
-}  // namespace
-
-void setup_data(Run& run) {
+void setup_data(RunSetup& run) {
   DataOptions options = data_options_from(run.config);
   TextEncoder encoder = make_text_encoder(*run.tokenizer);
   std::optional<ChatRenderer> renderer;
   if (run.chat_template) renderer = make_chat_renderer(*run.chat_template, *run.tokenizer);
   const ChatRenderer* render = renderer ? &*renderer : nullptr;
   if (run.is_preference()) {
-    run.preference = load_preference_data(options, encoder, render);
-    if (!run.preference.eval.empty()) log_info("eval: {} pairs", run.preference.eval.size());
+    PreferenceData data = load_preference_data(options, encoder, render);
+    if (!data.eval.empty()) log_info("eval: {} pairs", data.eval.size());
+    run.data = RunData(std::move(data));
   } else {
-    run.sft = load_sft_data(options, encoder, render);
+    SftData data = load_sft_data(options, encoder, render);
     if (!run.config.completion_only_loss) {
-      score_full_sequences(run.sft.train);
-      score_full_sequences(run.sft.eval);
+      score_full_sequences(data.train);
+      score_full_sequences(data.eval);
     }
+    run.data = RunData(std::move(data));
   }
-  if (run.train_size() == 0)
+  if (run.data.train_size() == 0)
     throw_user_error("dataset: no training examples left after reading and filtering {}",
                      join(run.config.dataset, ", "));
 }
 
-void setup_model(Run& run) {
+void setup_model(RunSetup& run) {
   const TrainConfig& c = run.config;
   run.model_source_dir = c.model_name_or_path;
   fs::path weights_dir = c.model_name_or_path;
-  if (run.resume_dir && !c.use_peft) weights_dir = *run.resume_dir;  // full model checkpoint
+  if (run.resume_from && !c.use_peft) weights_dir = run.resume_from->dir;  // a full model
   run.model.emplace(LlamaModel::load(weights_dir, run.dtype, run.device));
   run.model->set_gradient_checkpointing(c.gradient_checkpointing);
   if (c.use_peft) {
-    if (run.resume_dir) {
-      run.lora.emplace(LoraModel::load(*run.model, *run.resume_dir));
+    if (run.resume_from) {
+      run.lora.emplace(LoraModel::load(*run.model, run.resume_from->dir));
     } else {
       LoraConfig lora;
       lora.r = c.lora_r;
@@ -216,22 +205,16 @@ void setup_model(Run& run) {
   }
 }
 
-namespace {
-
-RefLogpsTable compute_reference_table(Run& run, const std::vector<PreferenceExample>& examples) {
-  LossSetup setup = run.loss_setup();
-  LogProbOptions options = logprob_options_for(setup.loss, false);
-  ReferenceSource source;
-  source.reference_model = setup.reference_model;
-  source.lora = setup.lora;
+// One reference pass over `examples`, in eval-sized batches, in order.
+RefLogps compute_reference_table(RunSetup& run, const std::vector<PreferenceExample>& examples) {
+  Reference& reference = run.objective->reference();
+  const LogProbOptions options = logprob_options_for(run.objective->loss_config(), false);
   std::vector<at::Tensor> chosen, rejected;
   const int64_t batch_size = run.config.per_device_eval_batch_size;
   for (size_t begin = 0; begin < examples.size(); begin += batch_size) {
     size_t end = std::min(examples.size(), begin + batch_size);
     std::vector<PreferenceExample> slice(examples.begin() + begin, examples.begin() + end);
-    TokenBatch batch = run.preference_batch(slice);
-    ReferenceLogps logps = reference_log_probs(*run.model, batch, options, source);
-    ++run.reference_forwards;
+    RefLogps logps = reference.logps(*run.model, run.batcher->preference(slice), options, {});
     chosen.push_back(logps.chosen.to(at::kCPU).to(at::kFloat));
     rejected.push_back(logps.rejected.to(at::kCPU).to(at::kFloat));
   }
@@ -239,45 +222,57 @@ RefLogpsTable compute_reference_table(Run& run, const std::vector<PreferenceExam
   return {at::cat(chosen), at::cat(rejected)};
 }
 
-}  // namespace
-
-void setup_reference(Run& run) {
+// precompute_ref_log_probs: the tables from the cache, or one pass now (then cached).
+void precompute_reference(RunSetup& run) {
   const TrainConfig& c = run.config;
-  if (!run.is_preference()) return;
-  if (!c.use_peft)  // the policy is the whole model: the reference needs its own copy
-    run.reference_model.emplace(LlamaModel::load(c.model_name_or_path, run.dtype, run.device));
-  if (!c.precompute_ref_log_probs) return;
-
-  const LlamaModel& base = run.reference_model ? *run.reference_model : *run.model;
+  Reference& reference = run.objective->reference();
   RefCacheKeyInput key_input;
-  key_input.model = &base;
-  key_input.train = &run.preference.train;
-  key_input.eval = &run.preference.eval;
+  key_input.model = &reference.base_model(*run.model);
+  const PreferenceData& data = run.data.preference();
+  key_input.train = &data.train;
+  key_input.eval = &data.eval;
   key_input.settings = fmt::format("v1 dtype={} device={} ld_alpha={}", c10::toString(run.dtype),
                                    run.device.str(), c.ld_alpha ? *c.ld_alpha : -1.0);
   const std::string key = ref_cache_key(key_input);
   const fs::path dir = ref_cache_dir(c.ref_cache_dir);
-  run.reference = load_ref_cache(dir, key, run.preference.train.size(), run.preference.eval.size());
-  if (run.reference) {
+  std::optional<RefTables> tables = load_ref_cache(dir, key, data.train.size(), data.eval.size());
+  if (tables) {
     log_info("reference log-probs: loaded from the cache {}",
              (dir / (key + ".safetensors")).string());
   } else {
-    log_info("reference log-probs: one pass over {} train and {} eval pairs",
-             run.preference.train.size(), run.preference.eval.size());
-    CachedRefLogps computed;
-    computed.train = compute_reference_table(run, run.preference.train);
-    computed.eval = compute_reference_table(run, run.preference.eval);
-    save_ref_cache(dir, key, computed);
-    run.reference = computed;
+    log_info("reference log-probs: one pass over {} train and {} eval pairs", data.train.size(),
+             data.eval.size());
+    tables.emplace();
+    tables->train = compute_reference_table(run, data.train);
+    tables->eval = compute_reference_table(run, data.eval);
+    save_ref_cache(dir, key, *tables);
     log_info("reference log-probs cached in {}", (dir / (key + ".safetensors")).string());
   }
-  run.reference_model.reset();  // no longer needed
+  reference.use_tables(std::move(*tables));  // the frozen copy is no longer needed
 }
 
-void setup_plan(Run& run) {
+void setup_objective(RunSetup& run) {
+  const TrainConfig& c = run.config;
+  run.batcher.emplace(*run.model, c.padding_free,
+                      pad_token_for(&*run.tokenizer, run.model->config()));
+  if (!run.is_preference()) {
+    run.objective.emplace(Objective::sft(*run.model));
+    return;
+  }
+  // Full fine-tuning: the policy is the whole model, so the reference needs its own copy.
+  Reference reference =
+      c.use_peft
+          ? Reference::adapters_off(&*run.lora)
+          : Reference::frozen_copy(LlamaModel::load(c.model_name_or_path, run.dtype, run.device));
+  run.objective.emplace(
+      Objective::preference(*run.model, loss_config_from(c), std::move(reference)));
+  if (c.precompute_ref_log_probs) precompute_reference(run);
+}
+
+void setup_plan(RunSetup& run) {
   const TrainConfig& c = run.config;
   StepPlan& plan = run.plan;
-  plan.num_examples = run.train_size();
+  plan.num_examples = run.data.train_size();
   plan.batches_per_epoch =
       (plan.num_examples + c.per_device_train_batch_size - 1) / c.per_device_train_batch_size;
   plan.updates_per_epoch =
@@ -299,46 +294,15 @@ void setup_plan(Run& run) {
       plan.updates_per_epoch, c.gradient_accumulation_steps);
 }
 
-void setup_optimizer(Run& run) {
-  const TrainConfig& c = run.config;
-  std::vector<std::pair<std::string, at::Tensor>> params =
-      run.lora ? run.lora->named_parameters() : run.model->named_parameters();
-  AdamWOptions options;
-  options.lr = c.learning_rate;
-  options.beta1 = c.adam_beta1;
-  options.beta2 = c.adam_beta2;
-  options.eps = c.adam_epsilon;
-  run.optimizer = std::make_unique<AdamW>(weight_decay_groups(params, c.weight_decay), options);
-  run.schedule =
-      std::make_unique<LrSchedule>(parse_schedule_type(c.lr_scheduler_type), c.learning_rate,
-                                   run.plan.warmup_steps, run.plan.max_steps);
-  TrainerState& state = run.state;
-  state.max_steps = run.plan.max_steps;
-  state.num_train_epochs =
-      (run.plan.max_steps + run.plan.updates_per_epoch - 1) / run.plan.updates_per_epoch;
-  state.logging_steps = run.plan.logging_steps;
-  state.eval_steps = run.plan.eval_steps;
-  state.save_steps = run.plan.save_steps;
-  state.train_batch_size = c.per_device_train_batch_size;
-  if (!run.resume_dir) return;
+}  // namespace
 
-  LoadedCheckpoint checkpoint = read_checkpoint(*run.resume_dir);
-  const std::string source = run.resume_dir->string();
-  if (checkpoint.state.max_steps != run.plan.max_steps)
-    throw_user_error(
-        "{}: the checkpoint belongs to a run of {} steps but this config makes {}; resume with "
-        "the config the checkpoint was made with",
-        source, checkpoint.state.max_steps, run.plan.max_steps);
-  run.schedule->check_saved(checkpoint.scheduler_json, source + "/scheduler.json");
-  run.optimizer->load_state_dict(checkpoint.optimizer_state, source + "/optimizer.safetensors");
-  state.global_step = checkpoint.state.global_step;
-  state.epoch = checkpoint.state.epoch;
-  state.num_input_tokens_seen = checkpoint.state.num_input_tokens_seen;
-  state.log_history = checkpoint.state.log_history;
-  run.position = checkpoint.rng;
-  RngState::restore_cpu_generator(run.position.cpu_generator);
-  if (run.device.is_cuda()) RngState::restore_cuda_generator(run.position.cuda_generator);
-  log_info("resuming from {} at step {} (epoch {:.3f})", source, state.global_step, state.epoch);
+void set_up_run(RunSetup& run) {
+  setup_device(run);
+  setup_tokenizer(run);
+  setup_data(run);
+  setup_model(run);
+  setup_objective(run);
+  setup_plan(run);
 }
 
 }  // namespace dpo

@@ -1,4 +1,5 @@
-// What the model consumes: token ids plus the layout of the sequences inside each row.
+// What the model consumes: token ids plus the layout of the sequences inside each row (data/
+// builds it, model/ reads it: it lives below both).
 // Shape legend: N rows, T time.
 #pragma once
 #include <ATen/ATen.h>
@@ -12,7 +13,7 @@ struct ModelInput {
   at::Tensor attention_mask;  // (N, T) 1 = real token, 0 = right padding (padded layout)
   at::Tensor segment_ids;     // (N, T) int64: packed layout, attend within the same segment only;
                               //   padding at the end of a row has segment -1
-  at::Tensor allowed;         // (N, T, T) bool: explicit "query i may attend key j" (prompt-sharing)
+  at::Tensor allowed;  // (N, T, T) bool: explicit "query i may attend key j" (prompt-sharing)
   // All undefined: plain causal attention over the full rows.
 };
 

@@ -1,0 +1,104 @@
+// The training step, whole: for each micro-batch the reference pass (adapters off, a frozen copy
+// or the cache), the policy pass, the loss of the DPO family (or SFT's token NLL), and the
+// backward pass of the scaled loss. Arithmetic follows TRL's DPOTrainer / SFTTrainer and
+// transformers' gradient accumulation. Shape legend: N rows, T time, C hidden, P pairs, S = 2P.
+#include "train/objective.h"
+
+#include <cmath>
+
+#include "train/metrics.h"
+#include "train/preference.h"
+
+namespace dpo {
+
+PreferenceForward preference_forward(const LlamaModel& model, const TokenBatch& batch,
+                                     const LogProbOptions& options, Reference& reference,
+                                     const BatchRows& rows) {
+  check_preference_batch(batch);
+  RefLogps reference_logps = reference.logps(model, batch, options, rows);  // no-grad
+  PreferenceForward out;
+  out.policy = sequence_pass(model, batch, options);
+  out.logps = pair_logps(out.policy, reference_logps, batch.num_pairs);
+  return out;
+}
+
+Objective::Objective(const LlamaModel& model, LossConfig loss, std::optional<Reference> reference)
+    : model_(&model), loss_(std::move(loss)), reference_(std::move(reference)) {}
+
+Objective Objective::preference(const LlamaModel& model, LossConfig loss, Reference reference) {
+  return Objective(model, std::move(loss), std::move(reference));
+}
+
+Objective Objective::sft(const LlamaModel& model) {
+  return Objective(model, LossConfig(), std::nullopt);
+}
+
+BatchResult Objective::loss(const MicroBatch& batch, double sft_token_normalizer) {
+  return is_preference() ? preference_loss_of(batch) : sft_loss_of(batch, sft_token_normalizer);
+}
+
+BatchResult Objective::preference_loss_of(const MicroBatch& batch) {
+  const LogProbOptions options = logprob_options_for(loss_, /*token_stats=*/true);
+  PreferenceForward forward =
+      preference_forward(*model_, batch.tokens, options, *reference_, batch.rows);
+  BatchResult result;
+  result.pairs = preference_loss(loss_, forward.logps, &bco_state_);
+  result.logps = forward.logps;
+  result.loss = result.pairs.loss;
+  result.loss_value = result.loss.item<double>();
+  result.metrics =
+      preference_batch_metrics(result.pairs, forward.logps, forward.policy, batch.tokens.num_pairs);
+  result.scored_tokens = forward.policy.num_tokens.sum().item<int64_t>();
+  return result;
+}
+
+BatchResult Objective::sft_loss_of(const MicroBatch& batch, double token_normalizer) {
+  LogProbOptions options;
+  options.token_stats = true;
+  SequenceLogProbs seq = sequence_pass(*model_, batch.tokens, options);
+  const double tokens = static_cast<double>(seq.num_tokens.sum().item<int64_t>());
+  const double normalizer = token_normalizer > 0 ? token_normalizer : std::max(tokens, 1.0);
+  BatchResult result;
+  result.loss = -seq.token_logps.to(at::kDouble).sum() / normalizer;  // ()
+  result.loss_value = result.loss.item<double>();
+  result.scored_tokens = static_cast<int64_t>(tokens);
+  const double per_token = std::max(tokens, 1.0);
+  result.metrics["entropy"] = seq.entropy_sum.sum().item<double>() / per_token;
+  result.metrics["mean_token_accuracy"] = seq.correct_tokens.sum().item<double>() / per_token;
+  return result;
+}
+
+AccumulatedStep Objective::accumulate(const std::vector<MicroBatch>& batches) {
+  double sft_tokens = 0.0;  // the step's completion tokens: SFT's loss normalizer
+  if (!is_preference())
+    for (const MicroBatch& batch : batches)
+      sft_tokens += static_cast<double>(scored_token_count(batch.tokens));
+  AccumulatedStep out;
+  for (const MicroBatch& batch : batches) {
+    BatchResult result = loss(batch, sft_tokens);
+    double scale = 1.0;
+    if (is_preference()) {
+      scale = 1.0 / static_cast<double>(batches.size());
+    } else {  // the batch's own per-token loss, for the log
+      result.metrics["loss"] =
+          result.loss_value * sft_tokens / std::max<double>(1, result.scored_tokens);
+    }
+    if (!std::isfinite(result.loss_value)) {
+      out.finite = false;
+      out.loss = result.loss_value;  // reported in the warning; the step is skipped
+      continue;
+    }
+    (result.loss * scale).backward();
+    out.loss += result.loss_value * scale;
+    out.tokens += batch.tokens.real_tokens;
+    out.positions += batch.tokens.input.input_ids.numel();
+    out.batch_metrics.push_back(std::move(result.metrics));
+  }
+  return out;
+}
+
+int64_t scored_token_count(const TokenBatch& batch) {
+  return batch.completion_mask.sum().item<int64_t>();
+}
+
+}  // namespace dpo

@@ -1,0 +1,87 @@
+// What a run minimises, built once per run: the preference objective (the DPO loss family
+// against one Reference) or SFT (token NLL). objective.cpp is the whole training step: reference
+// pass, policy pass, loss and backward over the micro-batches of one optimizer step; the trainer,
+// the evaluation loop and `dpo eval` all go through it.
+// Shape legend: P pairs, S = 2P sequences.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "data/batch.h"
+#include "model/llama.h"
+#include "train/batcher.h"
+#include "train/logprobs.h"
+#include "train/losses.h"
+#include "train/reference.h"
+
+namespace dpo {
+
+struct BatchResult {
+  at::Tensor loss;  // () differentiable (undefined under no-grad use)
+  double loss_value = 0.0;
+  std::map<std::string, double> metrics;  // TRL names, no prefix
+  int64_t scored_tokens = 0;
+  // Preference batches: the per-pair numbers (dpo eval --per-example reads them).
+  LossOutput pairs;
+  PreferenceLogps logps;
+};
+
+// What the micro-batches of one optimizer step produced (the gradients are in the parameters).
+struct AccumulatedStep {
+  double loss = 0.0;   // sum of the scaled micro-batch losses (the step's mean loss)
+  bool finite = true;  // false: a micro-batch loss was not finite (`loss` is that loss)
+  int64_t tokens = 0;
+  int64_t positions = 0;  // token positions computed (rows x row length), padding included
+  std::vector<std::map<std::string, double>> batch_metrics;
+};
+
+struct PreferenceForward {
+  SequenceLogProbs policy;  // (S) per sequence, differentiable where the model has trainable params
+  PreferenceLogps logps;    // what preference_loss reads (ld_alpha-weighted when set)
+};
+
+// Reference pass, then policy pass, of a preference batch already on the model's device.
+PreferenceForward preference_forward(const LlamaModel& model, const TokenBatch& batch,
+                                     const LogProbOptions& options, Reference& reference,
+                                     const BatchRows& rows = {});
+
+class Objective {
+ public:
+  // `model` is the policy (with its adapters, if any); it must outlive the objective.
+  static Objective preference(const LlamaModel& model, LossConfig loss, Reference reference);
+  static Objective sft(const LlamaModel& model);
+
+  bool is_preference() const { return reference_.has_value(); }
+  // Loss and metrics of one micro-batch. SFT: the completion tokens' NLL summed and divided by
+  // `sft_token_normalizer` (the completion tokens of the whole accumulation group, as
+  // transformers' num_items_in_batch; <= 0: this batch's own count).
+  BatchResult loss(const MicroBatch& batch, double sft_token_normalizer = 0.0);
+  // Forward and backward over the micro-batches of one optimizer step, as transformers
+  // accumulates: each loss divided by the number of micro-batches (SFT: by the completion tokens
+  // of the whole step), so the gradient is that of the mean over the whole step's data.
+  AccumulatedStep accumulate(const std::vector<MicroBatch>& batches);
+
+  const LossConfig& loss_config() const { return loss_; }
+  Reference& reference() { return *reference_; }
+  int64_t reference_passes() const { return reference_ ? reference_->passes() : 0; }
+
+ private:
+  Objective(const LlamaModel& model, LossConfig loss, std::optional<Reference> reference);
+  BatchResult preference_loss_of(const MicroBatch& batch);
+  BatchResult sft_loss_of(const MicroBatch& batch, double token_normalizer);
+
+  const LlamaModel* model_;
+  LossConfig loss_;
+  std::optional<Reference> reference_;
+  RunningMoments bco_state_;  // bco_pair's running mean of the rewards
+};
+
+// The completion tokens an SFT batch scores.
+int64_t scored_token_count(const TokenBatch& batch);
+
+}  // namespace dpo
