@@ -14,6 +14,7 @@
 #include "cli/placement.h"
 #include "data/batch.h"
 #include "data/model_data.h"
+#include "data/model_tokenizer.h"
 #include "io/dtype.h"
 #include "lora/lora_model.h"
 #include "model/llama.h"
@@ -55,8 +56,8 @@ std::vector<PreferenceExample> load_examples(const EvalArgs& a, const LlamaModel
   DataReport report;
   std::vector<PreferenceExample> examples;
   fs::path model_dir(a.model_dir);
-  if (fs::exists(model_dir / "tokenizer.json")) {
-    Tokenizer tokenizer = Tokenizer::from_dir(model_dir);
+  if (has_model_tokenizer(model_dir)) {
+    Tokenizer tokenizer = load_model_tokenizer(model_dir);
     ModelText text(tokenizer, a.chat_template);
     text.encoder.vocab_size = static_cast<size_t>(model.config().vocab_size);
     examples =

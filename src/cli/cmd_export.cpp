@@ -8,6 +8,7 @@
 #include "cli/args.h"
 #include "cli/command.h"
 #include "io/gguf_export.h"
+#include "io/gguf_load.h"
 #include "io/gguf_quants.h"
 #include "lora/lora_model.h"
 #include "lora/merge.h"
@@ -48,14 +49,16 @@ void check_output(const std::string& output,
 }
 
 void require_model_dir(const std::string& model_dir) {
+  if (is_gguf_file(model_dir)) return;
   if (!fs::exists(fs::path(model_dir) / "config.json"))
     throw_user_error("--model {}: no config.json (expected a Hugging Face model folder)",
                      model_dir);
 }
 
-// The model's own dtype (config.json), as `dpo merge` keeps it.
-uint32_t default_type(const fs::path& config_json) {
-  switch (config_dtype(config_json)) {
+// The model's own dtype (config.json), as `dpo merge` keeps it; f16 for a GGUF model.
+uint32_t default_type(const fs::path& model) {
+  if (is_gguf_file(model)) return kGgmlF16;
+  switch (config_dtype(model / "config.json")) {
     case at::kBFloat16:
       return kGgmlBF16;
     case at::kHalf:
@@ -72,7 +75,8 @@ int run_export_gguf(std::vector<std::string>& args) {
   std::string model_dir, adapter_dir, output, type_text;
   bool overwrite = false;
   int threads = 0;
-  app.add_option("--model", model_dir, "base model folder (Hugging Face layout)")->required();
+  app.add_option("--model", model_dir, "base model folder (Hugging Face layout) or GGUF file")
+      ->required();
   app.add_option("--adapter", adapter_dir, "PEFT LoRA adapter folder to merge first");
   app.add_option("--output", output, "the .gguf file to write")->required();
   app.add_option(
@@ -84,8 +88,8 @@ int run_export_gguf(std::vector<std::string>& args) {
   if (auto code = parse_args(app, args)) return *code;
   set_threads(threads);
   require_model_dir(model_dir);
-  const uint32_t type = type_text.empty() ? default_type(fs::path(model_dir) / "config.json")
-                                          : parse_gguf_export_type(type_text, "--type");
+  const uint32_t type =
+      type_text.empty() ? default_type(model_dir) : parse_gguf_export_type(type_text, "--type");
   check_output(output, {{"--model", model_dir}, {"--adapter", adapter_dir}}, overwrite);
 
   LlamaModel model = LlamaModel::load(model_dir, at::kFloat, at::kCPU);  // merge in float32
@@ -106,7 +110,7 @@ int run_export_gguf_lora(std::vector<std::string>& args) {
       "convert_lora_to_gguf.py does."};
   std::string model_dir, adapter_dir, output, type_text = "f32";
   bool overwrite = false;
-  app.add_option("--model", model_dir, "the adapter's base model folder")->required();
+  app.add_option("--model", model_dir, "the adapter's base model folder or GGUF file")->required();
   app.add_option("--adapter", adapter_dir, "PEFT LoRA adapter folder")->required();
   app.add_option("--output", output, "the .gguf file to write")->required();
   app.add_option("--type", type_text, "tensor type: f32 (default), f16, bf16 or q8_0");

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "io/gguf.h"
+#include "io/gguf_load.h"
 #include "io/gguf_model.h"
 #include "io/gguf_quants.h"
 #include "io/gguf_vocab.h"
@@ -66,7 +67,7 @@ void add_tensor(GgufWriter& w, const std::string& name, at::Tensor t, uint32_t t
 std::string folder_name(const fs::path& dir) {
   fs::path p = fs::absolute(dir).lexically_normal();
   if (p.filename().empty()) p = p.parent_path();
-  return p.filename().string();
+  return is_gguf_file(p) ? p.stem().string() : p.filename().string();
 }
 
 // Q/K permutation applies to q_proj (n_head) and k_proj (n_kv_head), weights and biases.
@@ -143,11 +144,21 @@ void write_gguf_model(const fs::path& output, const fs::path& model_dir, const M
   w.add("general.type", GgufValue::str("model"));
   w.add("general.name", GgufValue::str(gguf_title(folder_name(model_dir))));
   w.add("general.size_label", GgufValue::str(gguf_size_label(params)));
-  const std::string config_json =
-      fs::exists(model_dir / "config.json") ? read_file(model_dir / "config.json") : "{}";
-  add_gguf_hparams(w, arch, config, config_json, gguf_file_type(ggml_type));
-  w.add("general.quantization_version", GgufValue::u32(2));
-  add_gguf_tokenizer(w, model_dir, config.vocab_size, arch.name);
+  if (is_gguf_file(model_dir)) {  // a GGUF model re-exported: its own keys carry over
+    const GgufHeader source = read_gguf_header(model_dir);
+    const bool head_dim = source.find(arch.name + ".attention.key_length") != nullptr;
+    add_gguf_hparams(w, arch, config, head_dim ? R"({"head_dim": 0})" : "{}",
+                     gguf_file_type(ggml_type));
+    w.add("general.quantization_version", GgufValue::u32(2));
+    for (const auto& [key, value] : source.metadata)
+      if (key.rfind("tokenizer.", 0) == 0) w.add(key, value);
+  } else {
+    const std::string config_json =
+        fs::exists(model_dir / "config.json") ? read_file(model_dir / "config.json") : "{}";
+    add_gguf_hparams(w, arch, config, config_json, gguf_file_type(ggml_type));
+    w.add("general.quantization_version", GgufValue::u32(2));
+    add_gguf_tokenizer(w, model_dir, config.vocab_size, arch.name);
+  }
   w.take_tensors(std::move(tw));
   w.write(output);
 }

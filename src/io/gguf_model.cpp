@@ -207,4 +207,101 @@ std::string gguf_size_label(uint64_t params) {
   return fmt::format("{:.{}f}{}", scaled, fix, suffix);
 }
 
+namespace {
+
+struct MetaReader {
+  const GgufHeader& h;
+  const std::string& source;
+  std::string prefix;  // "llama."
+
+  const GgufValue* get(const std::string& key) const { return h.find(prefix + key); }
+  std::string what(const std::string& key) const { return source + ": key '" + prefix + key + "'"; }
+  int64_t positive(const std::string& key) const {
+    const GgufValue* v = get(key);
+    if (!v) throw_user_error("{} is missing", what(key));
+    int64_t n = v->as_int(what(key));
+    if (n <= 0 || n > (int64_t{1} << 40))
+      throw_user_error("{}: expected a positive count, got {}", what(key), n);
+    return n;
+  }
+  int64_t positive_or(const std::string& key, int64_t fallback) const {
+    return get(key) ? positive(key) : fallback;
+  }
+  double number_or(const std::string& key, double fallback) const {
+    const GgufValue* v = get(key);
+    return v ? v->as_number(what(key)) : fallback;
+  }
+};
+
+}  // namespace
+
+ModelConfig model_config_from_gguf(const GgufHeader& h, const std::string& source) {
+  const GgufValue* arch_value = h.find("general.architecture");
+  if (!arch_value) throw_user_error("{}: key 'general.architecture' is missing", source);
+  const std::string arch = arch_value->as_string(source + ": key 'general.architecture'");
+  if (const GgufValue* type = h.find("general.type"))
+    if (type->type == GgufType::kString && type->s == "adapter")
+      throw_user_error("{}: a GGUF adapter (general.type adapter), not a model", source);
+  ModelConfig c;
+  c.model_type = model_type_for_gguf_architecture(arch, source);
+  MetaReader r{h, source, arch + "."};
+  c.num_hidden_layers = r.positive("block_count");
+  c.hidden_size = r.positive("embedding_length");
+  c.intermediate_size = r.positive("feed_forward_length");
+  c.num_attention_heads = r.positive("attention.head_count");
+  c.num_key_value_heads = r.positive_or("attention.head_count_kv", c.num_attention_heads);
+  if (c.num_attention_heads % c.num_key_value_heads != 0)
+    throw_user_error("{}: head_count {} is not a multiple of head_count_kv {}", source,
+                     c.num_attention_heads, c.num_key_value_heads);
+  if (c.hidden_size % c.num_attention_heads != 0 && !r.get("attention.key_length"))
+    throw_user_error("{}: embedding_length {} is not divisible by head_count {}", source,
+                     c.hidden_size, c.num_attention_heads);
+  c.head_dim = r.positive_or("attention.key_length", c.hidden_size / c.num_attention_heads);
+  if (r.positive_or("attention.value_length", c.head_dim) != c.head_dim)
+    throw_user_error("{}: value_length differs from key_length (not a Llama-family model)", source);
+  if (c.head_dim % 2 != 0) throw_user_error("{}: head dimension {} is odd", source, c.head_dim);
+  if (r.positive_or("rope.dimension_count", c.head_dim) != c.head_dim)
+    throw_user_error(
+        "{}: rope.dimension_count {} differs from the head dimension {} (partial "
+        "RoPE is not supported)",
+        source, r.positive("rope.dimension_count"), c.head_dim);
+  c.max_position_embeddings = r.positive_or("context_length", 2048);
+  c.rope.theta = r.number_or("rope.freq_base", 10000.0);
+  if (!(c.rope.theta > 0)) throw_user_error("{}: positive rope.freq_base expected", source);
+  if (!r.get("attention.layer_norm_rms_epsilon"))
+    throw_user_error("{} is missing", r.what("attention.layer_norm_rms_epsilon"));
+  c.rms_norm_eps = r.number_or("attention.layer_norm_rms_epsilon", 1e-6);
+  if (const GgufValue* s = r.get("rope.scaling.type")) {
+    const std::string type = s->as_string(r.what("rope.scaling.type"));
+    if (type == "linear") {
+      c.rope.type = "linear";
+      c.rope.factor = r.number_or("rope.scaling.factor", 1.0);
+      if (!(c.rope.factor > 0))
+        throw_user_error("{}: expected a positive factor", r.what("rope.scaling.factor"));
+    } else if (type != "none") {
+      throw_user_error("{}: '{}' is not supported (supported: none, linear)",
+                       r.what("rope.scaling.type"), type);
+    }
+  }
+  if (h.tensor("rope_freqs.weight"))
+    throw_user_error("{}: Llama-3 RoPE scaling (rope_freqs.weight) is not supported for GGUF input",
+                     source);
+  const GgufTensorInfo* embd = h.tensor("token_embd.weight");
+  if (!embd || embd->dims.size() != 2)
+    throw_user_error("{}: tensor 'token_embd.weight' (2 dimensions) is missing", source);
+  c.vocab_size = static_cast<int64_t>(embd->dims[1]);
+  c.tie_word_embeddings = h.tensor("output.weight") == nullptr;
+  c.attention_bias = c.model_type == "qwen2" || h.tensor("blk.0.attn_q.bias") != nullptr;
+  c.mlp_bias = h.tensor("blk.0.ffn_gate.bias") != nullptr;
+  auto id = [&](const char* key, std::vector<int64_t>& out) {
+    if (const GgufValue* v = h.find(key)) out = {v->as_int(source + ": key '" + key + "'")};
+  };
+  id("tokenizer.ggml.bos_token_id", c.bos_token_ids);
+  id("tokenizer.ggml.eos_token_id", c.eos_token_ids);
+  std::vector<int64_t> pad;
+  id("tokenizer.ggml.padding_token_id", pad);
+  if (!pad.empty()) c.pad_token_id = pad[0];
+  return c;
+}
+
 }  // namespace dpo

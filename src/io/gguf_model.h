@@ -48,9 +48,9 @@ std::string gguf_title(const std::string& folder_name);
 // general.size_label from a parameter count ("2.1M", "135M", "1.1B").
 std::string gguf_size_label(uint64_t params);
 
-// A ModelConfig from a GGUF model's metadata (the inverse of add_gguf_hparams; Llama-3 RoPE is
-// read back from rope_freqs when `rope_freqs` is given). UserError naming `source` and the key.
-ModelConfig model_config_from_gguf(const GgufHeader& h, const std::string& source,
-                                   const std::vector<float>* rope_freqs);
+// A ModelConfig from a GGUF model's metadata and tensor infos (the inverse of add_gguf_hparams).
+// UserError naming `source` and the key for a missing or mistyped key, or a model dpo.cpp cannot
+// run as llama.cpp would (partial RoPE, YaRN, Llama-3 rope_freqs factors).
+ModelConfig model_config_from_gguf(const GgufHeader& h, const std::string& source);
 
 }  // namespace dpo
