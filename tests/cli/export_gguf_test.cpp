@@ -118,9 +118,9 @@ TEST(ExportGguf, EveryTypeIsReadByGgufPy) {
   for (const char* kind : {"llama", "llama3rope", "qwen2"})
     for (const char* type : {"f32", "f16", "bf16", "q8_0"}) {
       fs::path out = dir / (std::string(kind) + "-" + type + ".gguf");
-      Exec e = run_dpo("export gguf --model " + (kFixtures / kind / "model").string() + " --output " +
-                       out.string() + " --type " + type + " --threads 1",
-                   dir);
+      Exec e = run_dpo("export gguf --model " + (kFixtures / kind / "model").string() +
+                           " --output " + out.string() + " --type " + type + " --threads 1",
+                       dir);
       ASSERT_EQ(e.status, 0) << e.err;
       EXPECT_EQ(e.out, out.string() + "\n");
       expect_gguf_py_reads(out, dir);
@@ -138,8 +138,8 @@ TEST(ExportGguf, EqualsConvertHfToGguf) {
       fs::path ours = dir / kind / (std::string("ours-") + type + ".gguf");
       fs::path theirs = dir / kind / (std::string("theirs-") + type + ".gguf");
       Exec e = run_dpo("export gguf --model " + model.string() + " --output " + ours.string() +
-                       " --type " + type + " --threads 1",
-                   dir);
+                           " --type " + type + " --threads 1",
+                       dir);
       ASSERT_EQ(e.status, 0) << e.err;
       convert(model, theirs, type, dir);
       // rope_freqs: float32 powers, torch's vectorized pow against libm's (within 1e-6).
@@ -153,16 +153,16 @@ TEST(ExportGguf, MergedExportEqualsConverterOnMergedFolder) {
   fs::path dir = temp_dir();
   fs::path merged = dir / "merged" / "model";
   Exec m = run_dpo("merge --model " + (kFixtures / "llama" / "model").string() + " --adapter " +
-                   (kFixtures / "llama" / "adapter").string() + " --output " + merged.string() +
-                   " --dtype f32 --threads 1",
-               dir);
+                       (kFixtures / "llama" / "adapter").string() + " --output " + merged.string() +
+                       " --dtype f32 --threads 1",
+                   dir);
   ASSERT_EQ(m.status, 0) << m.err;
   fs::path base = model_copy("llama", dir);
   fs::path ours = dir / "ours.gguf", theirs = dir / "theirs.gguf";
   Exec e = run_dpo("export gguf --model " + base.string() + " --adapter " +
-                   (kFixtures / "llama" / "adapter").string() + " --output " + ours.string() +
-                   " --type f32 --threads 1",
-               dir);
+                       (kFixtures / "llama" / "adapter").string() + " --output " + ours.string() +
+                       " --type f32 --threads 1",
+                   dir);
   ASSERT_EQ(e.status, 0) << e.err;
   convert(merged, theirs, "f32", dir);
   expect_same_as(ours, theirs, dir);
@@ -179,10 +179,10 @@ TEST(ExportGguf, LoraEqualsConvertLoraToGguf) {
         fs::copy(kFixtures / kind / "adapter", adapter, fs::copy_options::recursive);
       fs::path ours = dir / kind / (std::string("ours-") + type + ".gguf");
       fs::path theirs = dir / kind / (std::string("theirs-") + type + ".gguf");
-      Exec e =
-          run_dpo("export gguf-lora --model " + (kFixtures / kind / "model").string() + " --adapter " +
-                  adapter.string() + " --output " + ours.string() + " --type " + type,
-              dir);
+      Exec e = run_dpo("export gguf-lora --model " + (kFixtures / kind / "model").string() +
+                           " --adapter " + adapter.string() + " --output " + ours.string() +
+                           " --type " + type,
+                       dir);
       ASSERT_EQ(e.status, 0) << e.err;
       expect_gguf_py_reads(ours, dir);
       Exec c = run(python() + " '" + llama_cpp_dir() + "/convert_lora_to_gguf.py' '" +
@@ -210,15 +210,15 @@ TEST(ExportGguf, OutputSafety) {
     Exec lora = run_dpo("export gguf-lora" + model + adapter + " --output " + out.string(), dir);
     EXPECT_EQ(lora.status, 1);
     EXPECT_NE(lora.err.find("exists; pass --overwrite"), std::string::npos) << lora.err;
-    Exec ok =
-        run_dpo("export gguf" + model + " --output " + out.string() + " --overwrite --type q8_0", dir);
+    Exec ok = run_dpo(
+        "export gguf" + model + " --output " + out.string() + " --overwrite --type q8_0", dir);
     EXPECT_EQ(ok.status, 0) << ok.err;
     EXPECT_EQ(slurp(out).substr(0, 4), "GGUF");
   }
   // Inside an input folder (a copy, so nothing is ever written into the fixtures).
   fs::path copy = model_copy("llama", dir);
-  Exec inside =
-      run_dpo("export gguf --model " + copy.string() + " --output " + (copy / "m.gguf").string(), dir);
+  Exec inside = run_dpo(
+      "export gguf --model " + copy.string() + " --output " + (copy / "m.gguf").string(), dir);
   EXPECT_EQ(inside.status, 1);
   EXPECT_NE(inside.err.find("is inside the --model folder"), std::string::npos) << inside.err;
   EXPECT_FALSE(fs::exists(copy / "m.gguf"));
@@ -230,15 +230,15 @@ TEST(ExportGguf, OutputSafety) {
   EXPECT_EQ(folder.status, 1);
   EXPECT_NE(folder.err.find("is a folder; give the path of the .gguf file"), std::string::npos)
       << folder.err;
-  Exec type =
-      run_dpo("export gguf" + model + " --output " + (dir / "t.gguf").string() + " --type q4_0", dir);
+  Exec type = run_dpo(
+      "export gguf" + model + " --output " + (dir / "t.gguf").string() + " --type q4_0", dir);
   EXPECT_EQ(type.status, 1);
   EXPECT_NE(
       type.err.find("--type: 'q4_0' is not a GGUF export type (expected f32, f16, bf16 or q8_0)"),
       std::string::npos)
       << type.err;
-  Exec missing =
-      run_dpo("export gguf --model " + dir.string() + " --output " + (dir / "x.gguf").string(), dir);
+  Exec missing = run_dpo(
+      "export gguf --model " + dir.string() + " --output " + (dir / "x.gguf").string(), dir);
   EXPECT_EQ(missing.status, 1);
   EXPECT_NE(missing.err.find("no config.json"), std::string::npos) << missing.err;
   Exec help = run_dpo("export gguf --help", dir);
@@ -253,29 +253,33 @@ TEST(ExportGguf, FromGgufToTrainedLoraAndBack) {
   DPO_REQUIRE_PYTHON_MODULES("gguf");
   fs::path dir = temp_dir();
   fs::path model = dir / "tiny.gguf";
-  Exec e = run_dpo("export gguf --model " + (kFixtures / "llama" / "model").string() + " --output " +
-                   model.string() + " --type q8_0 --threads 1",
-               dir);
+  Exec e = run_dpo("export gguf --model " + (kFixtures / "llama" / "model").string() +
+                       " --output " + model.string() + " --type q8_0 --threads 1",
+                   dir);
   ASSERT_EQ(e.status, 0) << e.err;
-  std::ofstream(dir / "t.yaml") << "model_name_or_path: " << model.string() << "\ndataset: "
-                                << DPO_SOURCE_DIR << "/examples/data/tiny_pairs.jsonl\n"
-                                << "max_length: 64\nmax_steps: 1\noutput_dir: " << (dir / "run").string()
-                                << "\neval_prompts: []\nthreads: 1\n";
+  std::ofstream(dir / "t.yaml") << "model_name_or_path: " << model.string()
+                                << "\ndataset: " << DPO_SOURCE_DIR
+                                << "/examples/data/tiny_pairs.jsonl\n"
+                                << "max_length: 64\nmax_steps: 1\noutput_dir: "
+                                << (dir / "run").string() << "\neval_prompts: []\nthreads: 1\n";
   Exec train = run_dpo("train " + (dir / "t.yaml").string(), dir);
   ASSERT_EQ(train.status, 0) << train.err;
   EXPECT_TRUE(fs::exists(dir / "run" / "tokenizer.json"));  // the GGUF's vocabulary, as files
   fs::path lora = dir / "lora.gguf";
   Exec export_lora = run_dpo("export gguf-lora --model " + model.string() + " --adapter " +
-                             (dir / "run").string() + " --output " + lora.string(),
-                         dir);
+                                 (dir / "run").string() + " --output " + lora.string(),
+                             dir);
   ASSERT_EQ(export_lora.status, 0) << export_lora.err;
   expect_gguf_py_reads(lora, dir);
   fs::path merged = dir / "merged.gguf";
-  Exec export_merged = run_dpo("export gguf --model " + model.string() + " --adapter " +
-                               (dir / "run").string() + " --output " + merged.string() + " --threads 1",
-                           dir);
+  Exec export_merged =
+      run_dpo("export gguf --model " + model.string() + " --adapter " + (dir / "run").string() +
+                  " --output " + merged.string() + " --threads 1",
+              dir);
   ASSERT_EQ(export_merged.status, 0) << export_merged.err;
   expect_gguf_py_reads(merged, dir);
-  Exec generate = run_dpo("generate --model " + merged.string() + " --prompt Hello --max-new-tokens 3 --threads 1", dir);
+  Exec generate = run_dpo(
+      "generate --model " + merged.string() + " --prompt Hello --max-new-tokens 3 --threads 1",
+      dir);
   EXPECT_EQ(generate.status, 0) << generate.err;
 }
