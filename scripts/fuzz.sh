@@ -12,7 +12,7 @@ build=${DPO_FUZZ_BUILD:-$root/build-fuzz}
 niceness=${DPO_FUZZ_NICE:-19}
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(safetensors_header_fuzz model_config_fuzz tokenizer_fuzz data_rows_fuzz
+  targets=(safetensors_header_fuzz gguf_fuzz model_config_fuzz tokenizer_fuzz data_rows_fuzz
            chat_template_fuzz report_metrics_fuzz report_tensorboard_fuzz)
 fi
 

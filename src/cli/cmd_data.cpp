@@ -6,6 +6,7 @@
 #include "cli/command.h"
 #include "data/inspect.h"
 #include "data/model_data.h"
+#include "data/model_tokenizer.h"
 
 namespace dpo::cli {
 namespace {
@@ -53,7 +54,7 @@ int run_data_inspect(std::vector<std::string>& args) {
     result = inspect_preference_data(options, bytes, &plain, examples);
     result.length_unit = "bytes";
   } else {
-    Tokenizer tokenizer = Tokenizer::from_dir(model_dir);
+    Tokenizer tokenizer = load_model_tokenizer(model_dir);
     ModelText text(tokenizer, options.chat_template);
     result = inspect_preference_data(options, text.encoder, text.renderer_or_null(), examples);
   }

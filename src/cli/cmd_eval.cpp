@@ -12,6 +12,7 @@
 #include "cli/command.h"
 #include "cli/placement.h"
 #include "data/model_data.h"
+#include "data/model_tokenizer.h"
 #include "io/dtype.h"
 #include "lora/lora_model.h"
 #include "model/llama.h"
@@ -40,10 +41,11 @@ struct EvalArgs {
   PlacementOptions placement;
 };
 
-// The model folder's tokenizer, when it has one (text rows and the pad token need it).
+// The model's tokenizer (its folder's tokenizer.json, or a GGUF file's metadata), when it has
+// one (text rows and the pad token need it).
 std::optional<Tokenizer> model_tokenizer(const EvalArgs& a) {
-  if (!fs::exists(fs::path(a.model_dir) / "tokenizer.json")) return std::nullopt;
-  return Tokenizer::from_dir(a.model_dir);
+  if (!has_model_tokenizer(fs::path(a.model_dir))) return std::nullopt;
+  return load_model_tokenizer(fs::path(a.model_dir));
 }
 
 // Tokenizer-backed text encoding when the model folder has a tokenizer; without one only

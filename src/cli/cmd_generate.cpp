@@ -12,6 +12,7 @@
 #include "cli/args.h"
 #include "cli/command.h"
 #include "cli/placement.h"
+#include "data/model_tokenizer.h"
 #include "io/dtype.h"
 #include "lora/lora_model.h"
 #include "model/generate.h"
@@ -174,8 +175,8 @@ int run_generate(std::vector<std::string>& args) {
 
   fs::path dir = a.model_dir;
   std::optional<Tokenizer> tokenizer;
-  if (fs::exists(dir / "tokenizer.json"))
-    tokenizer = Tokenizer::from_dir(dir);
+  if (has_model_tokenizer(dir))
+    tokenizer = load_model_tokenizer(dir);
   else if (a.prompt_ids.empty())
     throw_user_error("{}: no tokenizer.json, needed for text prompts (or use --prompt-ids)",
                      dir.string());

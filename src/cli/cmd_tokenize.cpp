@@ -9,6 +9,7 @@
 
 #include "cli/args.h"
 #include "cli/command.h"
+#include "data/model_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
 #include "util/json.h"
@@ -76,7 +77,7 @@ int run_tokenize(std::vector<std::string>& args) {
       "tokenizers gives them. One {\"ids\": [...]} line per text (plus \"tokens\" with --pieces)."};
   TokenizeOptions options;
   app.add_option("--tokenizer", options.tokenizer_dir,
-                 "folder with tokenizer.json (and tokenizer_config.json)")
+                 "folder with tokenizer.json (and tokenizer_config.json), or a GGUF model file")
       ->required();
   auto* text = app.add_option("TEXT", options.text, "the text to tokenize");
   auto* file =
@@ -88,7 +89,7 @@ int run_tokenize(std::vector<std::string>& args) {
   if (auto code = parse_args(app, args)) return *code;
   if (text->count() == 0 && file->count() == 0)
     throw_user_error("dpo tokenize: give a TEXT or --file FILE.jsonl (see `dpo tokenize --help`)");
-  Tokenizer tokenizer = Tokenizer::from_dir(options.tokenizer_dir);
+  Tokenizer tokenizer = load_model_tokenizer(options.tokenizer_dir);
   if (file->count()) {
     tokenize_file(tokenizer, options);
   } else {

@@ -5,6 +5,7 @@
 
 #include <ATen/ATen.h>
 
+#include "io/gguf_load.h"
 #include "io/safetensors.h"
 #include "model/attention.h"
 #include "model/checkpoint.h"
@@ -184,6 +185,12 @@ LlamaModel::~LlamaModel() = default;
 
 LlamaModel LlamaModel::load(const std::filesystem::path& dir, at::ScalarType dtype,
                             at::Device device) {
+  if (is_gguf_file(dir)) {  // a GGUF model file: dequantized, HF names
+    GgufModelFile file = load_gguf_model(dir);
+    auto w = empty_weights(file.config, dtype, device);
+    assign_weights(*w, file.tensors, dir.string());
+    return LlamaModel(std::move(w));
+  }
   if (!fs::is_directory(dir)) throw_user_error("{}: model folder does not exist", dir.string());
   ModelConfig config = ModelConfig::from_file(dir / "config.json");
   auto w = empty_weights(config, dtype, device);

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <string>
 
+#include "data/model_tokenizer.h"
+#include "io/gguf_load.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/strings.h"
@@ -166,6 +168,12 @@ std::vector<std::string> clean_stale_temporaries(const std::filesystem::path& ou
 
 void copy_tokenizer_files(const std::filesystem::path& tokenizer_dir,
                           const std::filesystem::path& dir) {
+  if (is_gguf_file(tokenizer_dir)) {  // a GGUF model: its vocabulary as tokenizer files
+    auto [tokenizer_json, config_json] = gguf_tokenizer_texts(tokenizer_dir);
+    write_file_atomic(dir / "tokenizer.json", tokenizer_json);
+    write_file_atomic(dir / "tokenizer_config.json", config_json);
+    return;
+  }
   for (const char* name : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                            "tokenizer.model", "chat_template.jinja"}) {
     fs::path source = tokenizer_dir / name;

@@ -9,8 +9,10 @@
 #include <thread>
 
 #include "data/batch.h"
+#include "data/model_tokenizer.h"
 #include "data/tokenize.h"
 #include "io/dtype.h"
+#include "io/gguf_load.h"
 #include "train/preference.h"
 #include "train/ref_cache.h"
 #include "train/run.h"
@@ -95,10 +97,12 @@ void setup_device(RunSetup& run) {
 
 void setup_tokenizer(RunSetup& run) {
   run.tokenizer_dir = run.config.tokenizer_name_or_path.value_or(run.config.model_name_or_path);
-  if (!fs::is_directory(run.tokenizer_dir))
-    throw_user_error("tokenizer_name_or_path / model_name_or_path: {} is not a directory",
-                     run.tokenizer_dir.string());
-  run.tokenizer.emplace(Tokenizer::from_dir(run.tokenizer_dir));
+  if (!fs::is_directory(run.tokenizer_dir) && !is_gguf_file(run.tokenizer_dir))
+    throw_user_error(
+        "tokenizer_name_or_path / model_name_or_path: {} is not a directory or a "
+        ".gguf file",
+        run.tokenizer_dir.string());
+  run.tokenizer.emplace(load_model_tokenizer(run.tokenizer_dir));
   const std::string& choice = run.config.chat_template;
   if (choice == "auto") {
     if (!run.tokenizer->chat_template().empty())
