@@ -52,8 +52,12 @@ fi
 # ---- 2. The project venv (.venv/) with requirements.txt
 [[ $torch_source == debian ]] && exit 0
 venv=.venv
+# llama.cpp's converters (convert_hf_to_gguf.py, convert_lora_to_gguf.py and their gguf-py), which
+# the GGUF tests compare with: the llama.cpp tree vendored in llama-cpp-python's source
+# distribution, downloaded (never built) into .venv/llama.cpp/.
+llama_cpp_python=0.3.36
 stamp="$venv/.dpo-requirements.sha256"
-wanted="$(sha256sum requirements.txt | cut -d' ' -f1)"
+wanted="$( (cat requirements.txt && echo "llama-cpp-python==$llama_cpp_python") | sha256sum | cut -d' ' -f1)"
 if [[ -x $venv/bin/python3 && -f $stamp && "$(cat "$stamp")" == "$wanted" ]]; then
   exit 0
 fi
@@ -71,4 +75,16 @@ if ! "$venv/bin/pip" install --disable-pip-version-check -q -r requirements.txt;
     "libtorch 1.13: DPO_TORCH=debian bash scripts/setup.sh && DPO_TORCH=debian bash scripts/build.sh" >&2
   exit 1
 fi
+rm -rf "$venv/llama.cpp" "$venv/llama.cpp.tmp" && mkdir -p "$venv/llama.cpp.tmp"
+# --no-binary for this package only: its build dependencies come as wheels (nothing compiles).
+if ! "$venv/bin/pip" download --disable-pip-version-check -q --no-deps \
+  --no-binary llama-cpp-python "llama-cpp-python==$llama_cpp_python" -d "$venv/llama.cpp.tmp"; then
+  echo "setup: pip could not download llama-cpp-python==$llama_cpp_python's source distribution" \
+    "(llama.cpp's converters, for the GGUF tests)" >&2
+  exit 1
+fi
+tar -xzf "$venv/llama.cpp.tmp/llama_cpp_python-$llama_cpp_python.tar.gz" -C "$venv/llama.cpp.tmp" \
+  --strip-components=3 --wildcards '*/vendor/llama.cpp/convert_*.py' '*/vendor/llama.cpp/gguf-py/*'
+rm -f "$venv/llama.cpp.tmp"/*.tar.gz
+mv "$venv/llama.cpp.tmp" "$venv/llama.cpp"
 echo "$wanted" >"$stamp"

@@ -62,10 +62,12 @@ std::string checker() {
   return "'" + std::string(DPO_SOURCE_DIR) + "/tests/io/gguf_check.py'";
 }
 
-// The llama.cpp tree with the converters, or "" (the test then skips, or fails under CI).
+// The llama.cpp tree with the converters, or "" (the test then skips, or fails under CI):
+// DPO_LLAMA_CPP_DIR, else the one scripts/setup.sh unpacks into .venv/llama.cpp.
 std::string llama_cpp_dir() {
   const char* dir = std::getenv("DPO_LLAMA_CPP_DIR");
-  if (dir && fs::exists(fs::path(dir) / "convert_hf_to_gguf.py")) return dir;
+  fs::path tree = dir && *dir ? fs::path(dir) : fs::path(DPO_SOURCE_DIR) / ".venv" / "llama.cpp";
+  if (fs::exists(tree / "convert_hf_to_gguf.py")) return tree.string();
   return "";
 }
 
@@ -74,8 +76,8 @@ std::string llama_cpp_dir() {
     DPO_REQUIRE_PYTHON_MODULES("gguf", "torch", "transformers", "safetensors");                \
     if (llama_cpp_dir().empty()) {                                                             \
       const char* why =                                                                        \
-          "DPO_LLAMA_CPP_DIR does not name a llama.cpp tree with convert_hf_to_gguf.py (e.g. " \
-          "the vendor/llama.cpp folder of the llama-cpp-python sdist)";                        \
+          "no llama.cpp tree with convert_hf_to_gguf.py in .venv/llama.cpp (scripts/setup.sh) " \
+          "or DPO_LLAMA_CPP_DIR";                                                              \
       if (::dpo::testing::running_under_ci()) FAIL() << why;                                   \
       GTEST_SKIP() << why;                                                                     \
     }                                                                                          \
