@@ -3,7 +3,7 @@
 # (libtorch 2.11) and build-debian/ (libtorch 1.13) over model shapes, layouts, thread counts and
 # attention paths, interleaved round by round so that both builds see the same machine.
 #
-#   bash bench/cpu_versions.sh [OUT.jsonl] [ROUNDS]   (defaults: runs/cpu-versions.jsonl, 2)
+#   bash bench/cpu_versions.sh [OUT.jsonl] [ROUNDS]   (defaults: runs/cpu-versions.jsonl, 1)
 #
 # Attention paths: --varlen auto is variable-length attention, sequence by sequence on the CPU
 # (each sequence through the dense backend: SDPA's CPU kernel on libtorch 2.11, the plain
@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-runs/cpu-versions.jsonl}
-rounds=${2:-2}
+rounds=${2:-1}
 mkdir -p "$(dirname "$out")"
 : >"$out"
 builds=()
@@ -20,8 +20,8 @@ for dir in build build-debian; do [[ -x $dir/dpo ]] && builds+=("$dir"); done
 [[ ${#builds[@]} -gt 0 ]] || { echo "cpu_versions: build build/ and/or build-debian/ first" >&2; exit 1; }
 for round in $(seq "$rounds"); do
   for shape in tiny small; do
-    steps=6
-    [[ $shape == small ]] && steps=3
+    steps=4
+    [[ $shape == small ]] && steps=2
     for layout in packed padded; do
       for threads in 1 2; do
         for varlen in auto off; do

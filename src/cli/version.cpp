@@ -17,6 +17,7 @@ namespace dpo::cli {
 
 namespace {
 
+#ifdef DPO_WITH_CUDA
 // 13000 -> "13.0"; cuDNN 91900 -> "9.19.0" (cuDNN 9: major*10000 + minor*100 + patch).
 std::string cuda_version_text(long version) {
   return std::to_string(version / 1000) + "." + std::to_string(version % 1000 / 10);
@@ -28,6 +29,7 @@ std::string cudnn_version_text(long version) {
   return std::to_string(version / 1000) + "." + std::to_string(version % 1000 / 100) + "." +
          std::to_string(version % 100);
 }
+#endif
 
 std::string cuda_line() {
 #ifdef DPO_WITH_CUDA
