@@ -56,8 +56,9 @@ venv=.venv
 # the GGUF tests compare with: the llama.cpp tree vendored in llama-cpp-python's source
 # distribution, downloaded (never built) into .venv/llama.cpp/.
 llama_cpp_python=0.3.36
+llama_cpp_parts=('*/vendor/llama.cpp/convert_*.py' '*/vendor/llama.cpp/conversion/*' '*/vendor/llama.cpp/gguf-py/*')
 stamp="$venv/.dpo-requirements.sha256"
-wanted="$( (cat requirements.txt && echo "llama-cpp-python==$llama_cpp_python") | sha256sum | cut -d' ' -f1)"
+wanted="$( (cat requirements.txt && echo "llama-cpp-python==$llama_cpp_python ${llama_cpp_parts[*]}") | sha256sum | cut -d' ' -f1)"
 if [[ -x $venv/bin/python3 && -f $stamp && "$(cat "$stamp")" == "$wanted" ]]; then
   exit 0
 fi
@@ -84,7 +85,7 @@ if ! "$venv/bin/pip" download --disable-pip-version-check -q --no-deps \
   exit 1
 fi
 tar -xzf "$venv/llama.cpp.tmp/llama_cpp_python-$llama_cpp_python.tar.gz" -C "$venv/llama.cpp.tmp" \
-  --strip-components=3 --wildcards '*/vendor/llama.cpp/convert_*.py' '*/vendor/llama.cpp/gguf-py/*'
+  --strip-components=3 --wildcards "${llama_cpp_parts[@]}"
 rm -f "$venv/llama.cpp.tmp"/*.tar.gz
 mv "$venv/llama.cpp.tmp" "$venv/llama.cpp"
 echo "$wanted" >"$stamp"
