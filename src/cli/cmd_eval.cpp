@@ -24,6 +24,7 @@
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/output_guard.h"
 #include "util/strings.h"
 
 namespace dpo::cli {
@@ -77,6 +78,16 @@ std::vector<PreferenceExample> load_examples(const EvalArgs& a, const LlamaModel
     examples.resize(static_cast<size_t>(a.max_samples));
   if (examples.empty()) throw_user_error("{}: no preference pairs to evaluate", join(a.data, ", "));
   return examples;
+}
+
+// --per-example must not overwrite what eval reads: inside the model folder, or an input file.
+void check_per_example_output(const EvalArgs& a) {
+  std::vector<ProtectedPath> inputs = {{a.model_dir, "model", "--model"}};
+  if (!a.adapter_dir.empty())
+    for (const char* name : {"adapter_config.json", "adapter_model.safetensors"})
+      inputs.push_back({fs::path(a.adapter_dir) / name, "adapter", "--adapter", false});
+  for (const std::string& data : a.data) inputs.push_back({data, "data", "--data", false});
+  check_output_apart(a.per_example, "--per-example", inputs, "write it elsewhere");
 }
 
 int64_t pad_token_id(const LlamaModel& model) {
@@ -149,6 +160,7 @@ int run_eval(std::vector<std::string>& args) {
   app.add_flag("--json", a.json, "print the metrics as one JSON object");
   add_placement_options(app, a.placement);
   if (auto code = parse_args(app, args)) return *code;
+  if (!a.per_example.empty()) check_per_example_output(a);
   LossConfig config = a.loss;
   config.loss_types = parse_loss_types(a.loss_types);
   config.validate();

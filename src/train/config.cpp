@@ -10,6 +10,7 @@
 #include "train/config_keys.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/output_guard.h"
 #include "util/strings.h"
 
 namespace dpo {
@@ -101,6 +102,10 @@ void validate(const TrainConfig& c, const Origins& origins, const std::string& s
                      check.where("dataset"));
   if (c.output_dir.empty())
     throw_user_error("{}: output_dir must not be empty", check.where("output_dir"));
+  check_output_apart(c.output_dir, check.where("output_dir") + ": output_dir",
+                     {{c.model_name_or_path, "model", "model_name_or_path"},
+                      {c.tokenizer_name_or_path.value_or(""), "tokenizer", "tokenizer_name_or_path"}},
+                     "choose an output_dir apart from it (a run writes weights and checkpoints there)");
   check.require(c.threads >= 0, "threads", c.threads, ">= 0 (0: every core)");
   check.require(c.eval_split_ratio >= 0 && c.eval_split_ratio < 1, "eval_split_ratio",
                 c.eval_split_ratio, "in [0, 1)");

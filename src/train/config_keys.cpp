@@ -321,7 +321,9 @@ std::vector<ConfigKey> build_table() {
       make_key("max_nonfinite_steps", O, &C::max_nonfinite_steps,
                "Non-finite loss or gradients: steps skipped in a row before the run stops."),
 
-      make_key("output_dir", S, &C::output_dir, "The run folder."),
+      make_key("output_dir", S, &C::output_dir,
+               "The run folder; never the model or tokenizer folder, nor a folder inside or "
+               "around them."),
       make_key("logging_steps", S, &C::logging_steps, "Log metrics averaged over this many steps.",
                "", kIntOrFraction),
       make_key("logging_first_step", S, &C::logging_first_step, "Also log the first step."),

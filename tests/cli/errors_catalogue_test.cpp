@@ -148,6 +148,13 @@ bool make_fixture(const std::string& name, const fs::path& dir) {
     write_file(dir / "rows2.jsonl", "{\"text\": 3}\n");
   } else if (name == "plain_file") {
     write_file(dir / "a_file", "");
+  } else if (name == "notes_dir") {
+    fs::create_directories(dir / "notes");
+    write_file(dir / "notes" / "todo.txt", "mine\n");
+  } else if (name == "merge_inputs") {
+    fs::copy(kFixtureModel, dir / "model", fs::copy_options::recursive);
+    fs::copy(kFixtureModel.parent_path() / "adapter", dir / "adapter",
+             fs::copy_options::recursive);
   } else {
     return make_training_fixture(name, dir);
   }
