@@ -12,4 +12,14 @@ namespace dpo::cli {
 // (0 after --help), nullopt to go on. Bad options throw UserError with CLI11's message.
 std::optional<int> parse_args(CLI::App& app, const std::vector<std::string>& args);
 
+// Checks of numeric options. NaN and infinity never pass; CLI11 reports
+// "OPTION: must be a number RANGE (got TEXT)", naming the range as written here (never a bound
+// like 1.79e308).
+CLI::Validator at_least(double min);                 // >= min
+CLI::Validator greater_than(double min);             // > min
+CLI::Validator in_closed(double low, double high);   // [low, high]
+CLI::Validator in_half_open(double low, double high);  // [low, high)
+CLI::Validator in_open_closed(double low, double high);  // (low, high]
+CLI::Validator finite_number();
+
 }  // namespace dpo::cli

@@ -17,6 +17,7 @@
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/strings.h"
+#include "util/json_depth.h"
 
 namespace dpo::cli {
 namespace {
@@ -46,7 +47,9 @@ ModelConfig shape_preset(const std::string& name) {
 
 // Sequence lengths prompt+chosen, prompt+rejected for each pair, capped at max_length.
 std::vector<int64_t> read_lengths(const fs::path& file, int64_t max_length) {
-  auto j = nlohmann::json::parse(read_file(file), nullptr, false);
+  const std::string text = read_file(file);
+  check_json_depth(text, file.string());
+  auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("pairs") || !j["pairs"].is_array())
     throw_user_error("{}: expected a JSON object with \"pairs\": [[prompt, chosen, rejected], ...]",
                      file.string());
@@ -110,16 +113,16 @@ int run_bench_forward(std::vector<std::string>& args) {
   app.add_option("--lengths", lengths_file,
                  "lengths file ({\"pairs\": [[prompt, chosen, rejected], ...]})");
   app.add_option("--sequences", sequences, "how many sequences (two per pair, in file order)")
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   app.add_option("--batch-size", batch_size, "sequences per right-padded batch")
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   app.add_option("--max-length", max_length, "cap on each sequence length")
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   app.add_option("--dtype", dtypes, "comma-separated: f32, bf16");
   app.add_option("--device", device_name, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   app.add_option("--repeats", repeats, "timed passes after one warm-up pass (best is reported)")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--threads", threads, "CPU threads (default: all cores)");
+      ->check(at_least(1));
+  app.add_option("--threads", threads, "CPU threads (0: every core)")->check(at_least(0));
   app.add_flag("--json", json, "one JSON object per dtype");
   if (auto code = parse_args(app, args)) return *code;
   set_threads(threads);

@@ -58,6 +58,7 @@ std::vector<PreferenceExample> load_examples(const EvalArgs& a, const LlamaModel
   fs::path model_dir(a.model_dir);
   if (fs::exists(model_dir / "tokenizer.json")) {
     Tokenizer tokenizer = Tokenizer::from_dir(model_dir);
+    check_tokenizer_fits_model(tokenizer, a.model_dir, model.config().vocab_size, a.model_dir);
     ModelText text(tokenizer, a.chat_template);
     text.encoder.vocab_size = static_cast<size_t>(model.config().vocab_size);
     examples =
@@ -137,24 +138,31 @@ int run_eval(std::vector<std::string>& args) {
                  "dataset format: auto, standard, conversational, implicit, hh, pretokenized");
   app.add_option("--chat-template", a.chat_template,
                  "auto, llama-2, zephyr, chatml, llama-3 or a template file");
-  app.add_option("--beta", a.loss.beta, "DPO beta");
+  app.add_option("--beta", a.loss.beta, "DPO beta")->check(greater_than(0));
   app.add_option("--loss-type", a.loss_types, "loss type(s), TRL names (sigmoid, ipo, hinge, ...)");
-  app.add_option("--loss-weights", a.loss.loss_weights, "one weight per --loss-type");
+  app.add_option("--loss-weights", a.loss.loss_weights, "one weight per --loss-type")
+      ->check(finite_number());
   app.add_option("--label-smoothing", a.loss.label_smoothing,
-                 "label smoothing (cDPO, robust, exo_pair, aot)");
-  app.add_option("--ld-alpha", a.loss.ld_alpha, "LD-DPO alpha");
+                 "label smoothing (cDPO, robust, exo_pair, aot)")
+      ->check(in_closed(0, 1));
+  app.add_option("--ld-alpha", a.loss.ld_alpha, "LD-DPO alpha")->check(in_closed(0, 1));
   app.add_option("--rpo-alpha", a.loss.rpo_alpha,
-                 "RPO: weight of the chosen NLL added to the loss");
-  app.add_option("--discopop-tau", a.loss.discopop_tau, "DiscoPOP tau");
+                 "RPO: weight of the chosen NLL added to the loss")
+      ->check(at_least(0));
+  app.add_option("--discopop-tau", a.loss.discopop_tau, "DiscoPOP tau")->check(greater_than(0));
   app.add_flag("--reference-free", a.loss.reference_free, "ignore the reference in the loss");
   app.add_flag("--use-weighting", a.loss.use_weighting, "WPO weighting");
-  app.add_option("--batch-size", a.batch_size, "pairs per batch")->check(CLI::PositiveNumber);
+  app.add_option("--batch-size", a.batch_size, "pairs per batch")->check(at_least(1));
   app.add_option("--max-length", a.max_length,
-                 "truncate prompt+completion to this many tokens (0 = never)");
-  app.add_option("--max-prompt-length", a.max_prompt_length, "truncate prompts (0 = never)");
+                 "truncate prompt+completion to this many tokens (0 = never)")
+      ->check(at_least(0));
+  app.add_option("--max-prompt-length", a.max_prompt_length, "truncate prompts (0 = never)")
+      ->check(at_least(0));
   app.add_option("--max-completion-length", a.max_completion_length,
-                 "truncate completions (0 = never)");
-  app.add_option("--max-samples", a.max_samples, "evaluate the first N pairs only (0 = all)");
+                 "truncate completions (0 = never)")
+      ->check(at_least(0));
+  app.add_option("--max-samples", a.max_samples, "evaluate the first N pairs only (0 = all)")
+      ->check(at_least(0));
   app.add_option("--per-example", a.per_example,
                  "write one JSON object per pair to this .jsonl file");
   app.add_flag("--json", a.json, "print the metrics as one JSON object");

@@ -6,6 +6,7 @@
 
 #include "cli/args.h"
 #include "cli/command.h"
+#include "cli/placement.h"
 #include "io/dtype.h"
 #include "lora/lora_model.h"
 #include "lora/merge.h"
@@ -39,7 +40,7 @@ int run_merge(std::vector<std::string>& args) {
                  "bf16, f16 or f32 (default: the base model's dtype from config.json)");
   app.add_option("--max-shard-size", shard_text,
                  "largest safetensors shard, e.g. 2GB, 500MB, 1GiB");
-  app.add_option("--threads", threads, "CPU threads (default: all cores)");
+  app.add_option("--threads", threads, "CPU threads (0: every core)")->check(at_least(0));
   if (auto code = parse_args(app, args)) return *code;
   set_threads(threads);
   const int64_t max_shard_bytes = parse_size_bytes(shard_text, "--max-shard-size");
@@ -56,7 +57,10 @@ int run_merge(std::vector<std::string>& args) {
                                    ? config_dtype(fs::path(model_dir) / "config.json")
                                    : parse_dtype_option(dtype_text, "--dtype");
 
-  LlamaModel model = LlamaModel::load(model_dir, at::kFloat, at::kCPU);  // merge in float32
+  // merged in float32, then converted to `dtype` for writing
+  check_memory_for_model(model_dir, at::kFloat, at::kCPU,
+                         static_cast<double>(c10::elementSize(dtype)), "merging");
+  LlamaModel model = LlamaModel::load(model_dir, at::kFloat, at::kCPU);
   LoraModel lora = LoraModel::load(model, adapter_dir);
   const size_t modules = lora.modules().size();
   lora.merge_and_unload();

@@ -11,6 +11,7 @@
 #include "cli/command.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
+#include "util/json_depth.h"
 
 namespace dpo::cli {
 namespace {
@@ -38,6 +39,7 @@ std::string ids_line(const Tokenizer& tokenizer, const TokenIds& ids, bool piece
 
 // The "text" of one JSON-lines record; UserError naming FILE:LINE otherwise.
 std::string record_text(const std::string& line, const std::string& file, size_t line_number) {
+  check_json_depth(line, fmt::format("{}:{}", file, line_number));
   nlohmann::json record;
   try {
     record = nlohmann::json::parse(line);

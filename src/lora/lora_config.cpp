@@ -6,6 +6,7 @@
 
 #include "util/error.h"
 #include "util/strings.h"
+#include "util/json_depth.h"
 
 namespace dpo {
 
@@ -295,6 +296,7 @@ std::string lora_config_to_json(const LoraConfig& config) {
 }
 
 LoraConfig lora_config_from_json(const std::string& text, const std::string& source) {
+  check_json_depth(text, source);
   json doc;
   try {
     doc = json::parse(text);

@@ -11,6 +11,7 @@
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/output_guard.h"
+#include "util/json_depth.h"
 
 namespace dpo {
 
@@ -43,7 +44,9 @@ std::string hf_dtype_name(at::ScalarType dtype) {
 
 // config.json of the source with the dtype key(s) set to `dtype`.
 std::string config_text(const fs::path& source_config, at::ScalarType dtype) {
-  nlohmann::json config = nlohmann::json::parse(read_file(source_config), nullptr, false);
+  const std::string text = read_file(source_config);
+  check_json_depth(text, source_config.string());
+  nlohmann::json config = nlohmann::json::parse(text, nullptr, false);
   if (config.is_discarded() || !config.is_object())
     throw_user_error("{}: expected a JSON object", source_config.string());
   bool has_new_key = config.contains("dtype");
@@ -55,7 +58,9 @@ std::string config_text(const fs::path& source_config, at::ScalarType dtype) {
 }  // namespace
 
 at::ScalarType config_dtype(const fs::path& config_json) {
-  nlohmann::json config = nlohmann::json::parse(read_file(config_json), nullptr, false);
+  const std::string text = read_file(config_json);
+  check_json_depth(text, config_json.string());
+  nlohmann::json config = nlohmann::json::parse(text, nullptr, false);
   if (config.is_discarded() || !config.is_object())
     throw_user_error("{}: expected a JSON object", config_json.string());
   for (const char* key : {"dtype", "torch_dtype"})

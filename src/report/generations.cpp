@@ -5,6 +5,7 @@
 
 #include "util/error.h"
 #include "util/strings.h"
+#include "util/json_depth.h"
 
 namespace dpo::report {
 
@@ -42,6 +43,7 @@ std::string required_string(const ordered_json& object, const char* key, const s
 }
 
 Generation parse_generation(std::string_view line, const std::string& where) {
+  check_json_depth(line, where);
   ordered_json object;
   try {
     object = ordered_json::parse(line);

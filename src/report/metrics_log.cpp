@@ -7,6 +7,7 @@
 #include "report/tensorboard.h"
 #include "util/error.h"
 #include "util/strings.h"
+#include "util/json_depth.h"
 
 namespace dpo::report {
 
@@ -42,6 +43,7 @@ std::string metrics_row_to_json(const MetricsRow& row) {
 }
 
 MetricsRow parse_metrics_line(std::string_view line, const std::string& where) {
+  check_json_depth(line, where);
   ordered_json object;
   try {
     object = ordered_json::parse(line);

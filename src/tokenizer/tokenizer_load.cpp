@@ -4,6 +4,7 @@
 #include "tokenizer/tokenizer_impl.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/json_depth.h"
 
 namespace dpo {
 
@@ -13,6 +14,7 @@ using tok::JsonNode;
 namespace {
 
 json parse_json(const std::string& text, const std::string& source) {
+  check_json_depth(text, source);
   try {
     return json::parse(text);
   } catch (const json::exception& e) {

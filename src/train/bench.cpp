@@ -22,6 +22,7 @@
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/json_depth.h"
 
 #ifdef DPO_WITH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
@@ -74,6 +75,7 @@ ModelConfig bench_model_shape(const std::string& name) {
 
 std::vector<std::array<int64_t, 3>> load_bench_lengths(const std::filesystem::path& path) {
   std::string text = read_file(path);
+  check_json_depth(text, path.string());
   nlohmann::json doc;
   try {
     doc = nlohmann::json::parse(text);

@@ -12,6 +12,7 @@
 #include "train/run_dir.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/json_depth.h"
 
 namespace dpo {
 
@@ -60,6 +61,7 @@ std::string RngState::to_json() const {
 
 RngState RngState::from_json(const std::string& text, const std::string& source) {
   RngState state;
+  check_json_depth(text, source);
   try {
     nlohmann::json j = nlohmann::json::parse(text);
     state.epoch = j.at("epoch").get<int64_t>();

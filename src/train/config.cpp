@@ -5,8 +5,11 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
+#include <functional>
 #include <map>
+#include <set>
 
+#include "chat/chat_template.h"
 #include "train/config_keys.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -41,18 +44,56 @@ YAML::Node load_yaml(const std::string& text, const std::string& source) {
   }
 }
 
+// Applies `f` to every path a config holds (chat_template only when it names a file,
+// resume_from_checkpoint unless "latest"), restricted to the keys in `only` when given.
+void for_each_path(TrainConfig& c, const std::function<void(std::string&)>& f,
+                   const std::set<std::string>* only = nullptr) {
+  auto wanted = [&](const char* key) { return !only || only->count(key) > 0; };
+  if (wanted("model_name_or_path")) f(c.model_name_or_path);
+  if (wanted("tokenizer_name_or_path") && c.tokenizer_name_or_path) f(*c.tokenizer_name_or_path);
+  if (wanted("dataset"))
+    for (std::string& spec : c.dataset) f(spec);
+  if (wanted("eval_dataset"))
+    for (std::string& spec : c.eval_dataset) f(spec);
+  if (wanted("output_dir")) f(c.output_dir);
+  if (wanted("chat_template") && c.chat_template != "auto" &&
+      !is_builtin_chat_template(c.chat_template))
+    f(c.chat_template);
+  if (wanted("ref_cache_dir") && !c.ref_cache_dir.empty()) f(c.ref_cache_dir);
+  if (wanted("resume_from_checkpoint") && c.resume_from_checkpoint &&
+      *c.resume_from_checkpoint != "latest")
+    f(*c.resume_from_checkpoint);
+}
+
 void apply_yaml_document(TrainConfig& config, const std::string& text, const std::string& source,
-                         Origins& origins) {
+                         const fs::path& base_dir, Origins& origins) {
   YAML::Node root = load_yaml(text, source);
   if (root.IsNull()) return;  // an empty file: every default
   if (!root.IsMap())
     throw_user_error("{}: expected a mapping of config keys (key: value lines)", source);
+  std::map<std::string, std::string> seen;  // key -> where this document set it
   for (const auto& item : root) {
     std::string where = line_of(source, item.first);
     const ConfigKey& key = known_key_or_throw(item.first.as<std::string>(), where);
+    if (auto it = seen.find(key.name); it != seen.end())
+      throw_user_error("{}: key '{}' is set twice (also at {}); keep one", where, key.name,
+                       it->second);
+    seen[key.name] = where;
     key.read(config, item.second, where);
     origins[key.name] = where;
   }
+  // Paths in a config file are relative to the file (as most tools read them), so that a recipe
+  // works from any current folder; `key=value` overrides stay relative to the current folder.
+  if (base_dir.empty()) return;
+  std::set<std::string> from_file;
+  for (const auto& [name, where] : seen) from_file.insert(name);
+  for_each_path(
+      config,
+      [&](std::string& path) {
+        if (!path.empty() && fs::path(path).is_relative())
+          path = (base_dir / path).lexically_normal().string();
+      },
+      &from_file);
 }
 
 void apply_override_recording(TrainConfig& config, const std::string& assignment,
@@ -193,10 +234,11 @@ TrainConfig default_train_config(TrainMode mode) {
 }
 
 TrainConfig parse_train_config(const std::string& yaml_text, const std::string& source_name,
-                               const std::vector<std::string>& overrides, TrainMode mode) {
+                               const std::vector<std::string>& overrides, TrainMode mode,
+                               const std::filesystem::path& base_dir) {
   TrainConfig config = default_train_config(mode);
   Origins origins;
-  apply_yaml_document(config, yaml_text, source_name, origins);
+  apply_yaml_document(config, yaml_text, source_name, base_dir, origins);
   for (const auto& assignment : overrides) apply_override_recording(config, assignment, origins);
   validate(config, origins, source_name);
   return config;
@@ -205,7 +247,8 @@ TrainConfig parse_train_config(const std::string& yaml_text, const std::string& 
 TrainConfig load_train_config(const std::filesystem::path& yaml_path,
                               const std::vector<std::string>& overrides, TrainMode mode) {
   if (!fs::exists(yaml_path)) throw_user_error("{}: config file not found", yaml_path.string());
-  return parse_train_config(read_file(yaml_path), yaml_path.string(), overrides, mode);
+  return parse_train_config(read_file(yaml_path), yaml_path.string(), overrides, mode,
+                            yaml_path.parent_path());
 }
 
 void apply_override(TrainConfig& config, const std::string& assignment) {
@@ -217,7 +260,12 @@ void validate_train_config(const TrainConfig& config, const std::string& source_
   validate(config, Origins{}, source_name);
 }
 
-std::string train_config_to_yaml(const TrainConfig& config) {
+std::string train_config_to_yaml(const TrainConfig& resolved) {
+  // Absolute paths: the file describes the run wherever it is read from.
+  TrainConfig config = resolved;
+  for_each_path(config, [](std::string& path) {
+    if (!path.empty()) path = fs::absolute(path).lexically_normal().string();
+  });
   std::string out = "# Resolved by dpo.cpp: every key with the value this run used.\n";
   std::string section;
   for (const auto& key : config_keys()) {

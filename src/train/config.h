@@ -96,12 +96,16 @@ struct TrainConfig {
 TrainConfig default_train_config(TrainMode mode);
 
 // Loads a YAML file, applies `key=value` overrides in order, validates. UserError naming the
-// file, line and key (and the closest known key for a misspelled one).
+// file, line and key (and the closest known key for a misspelled one, or both lines of a key set
+// twice). Relative paths in the file are relative to the file's folder; those of overrides to the
+// current folder.
 TrainConfig load_train_config(const std::filesystem::path& yaml_path,
                               const std::vector<std::string>& overrides, TrainMode mode);
-// The same from YAML text (`source_name` appears in messages).
+// The same from YAML text (`source_name` appears in messages); relative paths in the text are
+// taken relative to `base_dir` when it is not empty.
 TrainConfig parse_train_config(const std::string& yaml_text, const std::string& source_name,
-                               const std::vector<std::string>& overrides, TrainMode mode);
+                               const std::vector<std::string>& overrides, TrainMode mode,
+                               const std::filesystem::path& base_dir = {});
 
 // Applies one `key=value` override (value in YAML syntax: 0.1, true, [sigmoid, sft]).
 void apply_override(TrainConfig& config, const std::string& assignment);
@@ -109,7 +113,7 @@ void apply_override(TrainConfig& config, const std::string& assignment);
 // Range and consistency checks; UserError saying what is allowed.
 void validate_train_config(const TrainConfig& config, const std::string& source_name);
 
-// Every key with its resolved value, in table order, as YAML text.
+// Every key with its resolved value, in table order, as YAML text; paths made absolute.
 std::string train_config_to_yaml(const TrainConfig& config);
 
 // Resolves int-or-fraction step settings: >= 1 as given, < 1 as ceil(fraction * total_steps).

@@ -372,8 +372,10 @@ std::string config_reference_markdown() {
       "`dpo train CONFIG.yaml [key=value ...]` and `dpo sft CONFIG.yaml [key=value ...]` read one "
       "YAML file of the keys below (TRL's names and defaults); `key=value` arguments override it "
       "(`loss_type=[sigmoid,sft]`, `beta=0.2`). An unknown key is an error that names the closest "
-      "known one. The resolved config, every default written out, is saved as "
-      "`output_dir/config.yaml`.\n";
+      "known one; a key set twice in the file is an error too. Paths in the file are relative to the "
+      "file's folder (so a recipe runs from any folder), paths in `key=value` arguments to the "
+      "current folder. The resolved config, every default written out and every path absolute, is "
+      "saved as `output_dir/config.yaml`.\n";
   std::string section;
   for (const auto& key : config_keys()) {
     if (key.section != section) {

@@ -18,15 +18,18 @@
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/json_depth.h"
 
 namespace dpo {
 
 // ------------------------------------------------------------------------------------- probes
 
 std::vector<DemoProbe> load_demo_probes(const std::filesystem::path& path) {
+  const std::string text = read_file(path);
+  check_json_depth(text, path.string());
   nlohmann::json doc;
   try {
-    doc = nlohmann::json::parse(read_file(path));
+    doc = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e999
     throw_user_error("{}: not valid JSON: {}", path.string(), e.what());
   }

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "util/error.h"
+#include "util/json_depth.h"
 
 namespace dpo {
 
@@ -68,6 +69,7 @@ std::string LrSchedule::to_json(int64_t last_step) const {
 }
 
 int64_t LrSchedule::check_saved(const std::string& json_text, const std::string& source) const {
+  check_json_depth(json_text, source);
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(json_text);

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "data/batch.h"
+#include "data/model_data.h"
 #include "data/tokenize.h"
 #include "io/dtype.h"
 #include "train/preference.h"
@@ -18,6 +19,7 @@
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/strings.h"
+#include "util/threads.h"
 
 namespace dpo {
 
@@ -88,9 +90,7 @@ void setup_device(Run& run) {
         "--version tells which); use device: cpu or build against a CUDA libtorch");
   run.device = cuda ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
   run.dtype = run.config.bf16.value_or(cuda) ? at::kBFloat16 : at::kFloat;
-  int threads = run.config.threads > 0
-                    ? static_cast<int>(run.config.threads)
-                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = resolve_thread_count(run.config.threads, "threads");
   at::set_num_threads(threads);
   at::manual_seed(static_cast<uint64_t>(run.config.seed));
   log_info("device {} ({} base weights), {} CPU threads", cuda ? "cuda" : "cpu",
@@ -183,6 +183,8 @@ void setup_model(Run& run) {
   fs::path weights_dir = c.model_name_or_path;
   if (run.resume_dir && !c.use_peft) weights_dir = *run.resume_dir;  // full model checkpoint
   run.model.emplace(LlamaModel::load(weights_dir, run.dtype, run.device));
+  check_tokenizer_fits_model(*run.tokenizer, run.tokenizer_dir.string(),
+                             run.model->config().vocab_size, c.model_name_or_path);
   run.model->set_gradient_checkpointing(c.gradient_checkpointing);
   if (c.use_peft) {
     if (run.resume_dir) {
@@ -198,7 +200,8 @@ void setup_model(Run& run) {
         lora.target_regex = c.lora_target_modules[0];
       else
         lora.target_modules = c.lora_target_modules;
-      lora.base_model_name_or_path = c.model_name_or_path;
+      // absolute: the adapter names its base model wherever it is loaded from
+      lora.base_model_name_or_path = fs::absolute(c.model_name_or_path).lexically_normal().string();
       lora.validate();
       run.lora.emplace(LoraModel::create(*run.model, lora, static_cast<uint64_t>(c.seed)));
     }

@@ -19,6 +19,7 @@
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/strings.h"
+#include "util/json_depth.h"
 
 namespace dpo {
 
@@ -93,7 +94,9 @@ bool is_previous_output(const fs::path& dir, const std::string& command) {
   const fs::path marker = dir / kOutputMarker;
   if (!fs::is_regular_file(marker, ec)) return false;
   try {
-    const nlohmann::json j = nlohmann::json::parse(read_file(marker), nullptr, false);
+    const std::string text = read_file(marker);
+    if (!json_depth_problem(text).empty()) return false;
+    const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
     return j.is_object() && j.contains("written_by") && j["written_by"].is_string() &&
            j["written_by"].get<std::string>() == command;
   } catch (const UserError&) {
