@@ -68,7 +68,8 @@ std::string LrSchedule::to_json(int64_t last_step) const {
   return j.dump(2);
 }
 
-int64_t LrSchedule::check_saved(const std::string& json_text, const std::string& source) const {
+int64_t LrSchedule::check_saved(const std::string& json_text, const std::string& source,
+                                bool extending) const {
   check_json_depth(json_text, source);
   nlohmann::json j;
   try {
@@ -76,7 +77,8 @@ int64_t LrSchedule::check_saved(const std::string& json_text, const std::string&
     const std::string type = j.at("type").get<std::string>();
     const auto total = j.at("total_steps").get<int64_t>();
     const auto warmup = j.at("warmup_steps").get<int64_t>();
-    if (type != schedule_type_name(type_) || total != total_steps_ || warmup != warmup_steps_)
+    if (type != schedule_type_name(type_) ||
+        (!extending && (total != total_steps_ || warmup != warmup_steps_)))
       throw_user_error(
           "{}: the checkpoint's schedule ({}, {} warmup of {} steps) differs from this config's "
           "({}, {} warmup of {} steps); resume with the config the checkpoint was made with",

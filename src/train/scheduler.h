@@ -32,7 +32,11 @@ class LrSchedule {
   // scheduler.json: {"type", "base_lr", "warmup_steps", "total_steps", "last_step"}.
   std::string to_json(int64_t last_step) const;
   // Checks that a saved schedule matches this one; returns its last_step. UserError on mismatch.
-  int64_t check_saved(const std::string& json_text, const std::string& source) const;
+  // `extending` (a run resumed with another max_steps): only the type must match; this schedule,
+  // built for the new length, applies from the checkpoint's step on (transformers' Trainer does
+  // the same: a linear decay continues from where the longer schedule is at that step).
+  int64_t check_saved(const std::string& json_text, const std::string& source,
+                      bool extending = false) const;
 
  private:
   ScheduleType type_;

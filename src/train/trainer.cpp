@@ -191,7 +191,8 @@ void Trainer::log_train(const StepOutcome& step) {
   last_train_metrics_.clear();
   for (const auto& [name, value] : row.values) last_train_metrics_[name] = value;
 
-  std::string line = fmt::format("step {}/{}", global_step, run_.plan.max_steps);
+  std::string line = fmt::format("step {}/{} (mean of {} step{})", global_step,
+                                 run_.plan.max_steps, window_.steps, window_.steps == 1 ? "" : "s");
   for (const auto& [name, value] : row.values)
     if (!report::is_timing_key(name)) line += fmt::format(" | {} {:.6g}", name, value);
   progress_.message(line);
@@ -271,6 +272,17 @@ TrainResult Trainer::train() {
   result.output_dir = run_.output_dir;
   result.max_steps = run_.plan.max_steps;
   run_.started = std::chrono::steady_clock::now();
+  if (run_.resume_dir && run_.state.global_step >= run_.plan.max_steps) {
+    // A finished run: nothing to train, evaluate, save or answer again.
+    log_info(
+        "{}: the run already finished at step {} of {}; nothing to do (raise max_steps or "
+        "num_train_epochs to train further)",
+        run_.resume_dir->string(), run_.state.global_step, run_.plan.max_steps);
+    result.global_step = run_.state.global_step;
+    result.epoch = run_.state.epoch;
+    result.final_dir = run_.output_dir;
+    return result;
+  }
   if (!run_.resume_dir) answer_prompts("before");
 
   SamplerOptions sampler;
@@ -332,7 +344,8 @@ TrainResult Trainer::train() {
     status.total_steps = run_.plan.max_steps;
     status.elapsed_seconds = seconds_since(run_.started);
     if (!step.batch_metrics.empty()) {
-      status.fields.push_back({"loss", step.loss, 4});
+      // this step's values (the log lines give the means since the previous log)
+      status.fields.push_back({"step loss", step.loss, 4});
       const auto& last = step.batch_metrics.back();
       if (auto it = last.find("rewards/accuracies"); it != last.end())
         status.fields.push_back({"acc", it->second, 3});
@@ -416,15 +429,19 @@ void Trainer::finish(TrainResult& result) {
 }
 
 void Trainer::print_summary(const TrainResult& result) const {
+  // SFT has no reference model: no count of its passes.
+  const std::string reference =
+      run_.is_preference() ? fmt::format(", {} reference forward passes", result.reference_forwards)
+                           : "";
   std::string text = fmt::format(
       "done: {} steps in {:.1f} s ({:.2f} samples/s, {:.0f} tokens/s, {:.1f}% of the computed "
-      "token positions padding{}), {} reference forward passes; outputs in {}",
+      "token positions padding{}){}; outputs in {}",
       result.global_step, result.runtime_s, result.samples_per_second, result.tokens_per_second,
       100.0 * result.padding_fraction,
       run_.config.padding_free        ? ", packed: padding_free"
       : result.padding_fraction > 0.2 ? "; padding_free: true (the default) reduces it"
                                       : "",
-      result.reference_forwards, result.output_dir.string());
+      reference, result.output_dir.string());
   for (const auto& [name, value] : result.final_metrics)
     if (!report::is_timing_key(name)) text += fmt::format("\n  {:<28} {:.6g}", name, value);
   log_info("{}", text);

@@ -13,6 +13,7 @@
 #include "data/tokenize.h"
 #include "io/dtype.h"
 #include "train/preference.h"
+#include "train/resume_check.h"
 #include "train/run_dir.h"
 #include "train/trainer_run.h"
 #include "util/error.h"
@@ -181,6 +182,7 @@ void setup_model(Run& run) {
   const TrainConfig& c = run.config;
   run.model_source_dir = c.model_name_or_path;
   fs::path weights_dir = c.model_name_or_path;
+  if (run.resume_dir) check_resume_settings(c, *run.resume_dir);
   if (run.resume_dir && !c.use_peft) weights_dir = *run.resume_dir;  // full model checkpoint
   run.model.emplace(LlamaModel::load(weights_dir, run.dtype, run.device));
   check_tokenizer_fits_model(*run.tokenizer, run.tokenizer_dir.string(),
@@ -190,18 +192,7 @@ void setup_model(Run& run) {
     if (run.resume_dir) {
       run.lora.emplace(LoraModel::load(*run.model, *run.resume_dir));
     } else {
-      LoraConfig lora;
-      lora.r = c.lora_r;
-      lora.lora_alpha = static_cast<double>(c.lora_alpha);
-      lora.lora_dropout = c.lora_dropout;
-      lora.use_rslora = c.use_rslora;
-      if (c.lora_target_modules.size() == 1 && c.lora_target_modules[0] != "all-linear" &&
-          c.lora_target_modules[0].find_first_of("()[]*+?|\\^$") != std::string::npos)
-        lora.target_regex = c.lora_target_modules[0];
-      else
-        lora.target_modules = c.lora_target_modules;
-      // absolute: the adapter names its base model wherever it is loaded from
-      lora.base_model_name_or_path = fs::absolute(c.model_name_or_path).lexically_normal().string();
+      LoraConfig lora = lora_config_for(c);
       lora.validate();
       run.lora.emplace(LoraModel::create(*run.model, lora, static_cast<uint64_t>(c.seed)));
     }
@@ -327,12 +318,16 @@ void setup_optimizer(Run& run) {
 
   LoadedCheckpoint checkpoint = read_checkpoint(*run.resume_dir);
   const std::string source = run.resume_dir->string();
-  if (checkpoint.state.max_steps != run.plan.max_steps)
-    throw_user_error(
-        "{}: the checkpoint belongs to a run of {} steps but this config makes {}; resume with "
-        "the config the checkpoint was made with",
-        source, checkpoint.state.max_steps, run.plan.max_steps);
-  run.schedule->check_saved(checkpoint.scheduler_json, source + "/scheduler.json");
+  const bool extending = checkpoint.state.max_steps != run.plan.max_steps;
+  if (extending && checkpoint.state.global_step < run.plan.max_steps)
+    log_warn(
+        "{}: the checkpoint belongs to a run of {} steps, this config makes {}: the run goes on "
+        "to step {} and the {} learning-rate schedule is rebuilt for {} steps (warmup {}), "
+        "applied from step {} on, as transformers' Trainer does",
+        source, checkpoint.state.max_steps, run.plan.max_steps, run.plan.max_steps,
+        c.lr_scheduler_type, run.plan.max_steps, run.plan.warmup_steps,
+        checkpoint.state.global_step);
+  run.schedule->check_saved(checkpoint.scheduler_json, source + "/scheduler.json", extending);
   run.optimizer->load_state_dict(checkpoint.optimizer_state, source + "/optimizer.safetensors");
   state.global_step = checkpoint.state.global_step;
   state.epoch = checkpoint.state.epoch;

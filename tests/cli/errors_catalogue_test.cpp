@@ -213,6 +213,12 @@ bool make_fixture(const std::string& name, const fs::path& dir) {
     fs::create_directories(dir / "run_cfg");
     write_file(dir / "run_cfg" / "metrics.jsonl", "{\"step\": 1, \"loss\": 0.5}\n");
     write_file(dir / "run_cfg" / "config.yaml", "beta: 0.1\nthis is no yaml\n");
+  } else if (name == "lora_checkpoint") {
+    // out/checkpoint-1 as far as the resume checks read it: the fixture adapter's config (r 4)
+    fs::create_directories(dir / "out" / "checkpoint-1");
+    fs::copy_file(kFixtureModel.parent_path() / "adapter" / "adapter_config.json",
+                  dir / "out" / "checkpoint-1" / "adapter_config.json");
+    write_file(dir / "out" / "checkpoint-1" / "trainer_state.json", "{}\n");
   } else if (name == "notes_dir") {
     fs::create_directories(dir / "notes");
     write_file(dir / "notes" / "todo.txt", "mine\n");

@@ -162,4 +162,56 @@ TEST(Robustness, ConfigPathsAreRelativeToTheConfigFile) {
   EXPECT_EQ(adapter["base_model_name_or_path"], model);
 }
 
+// A tiny run of `steps` steps into `out` (examples/tiny-cpu.yaml: lora_r 8), plus `overrides`.
+Exec tiny_run(const fs::path& out, int steps, const std::string& overrides) {
+  return run_dpo("train examples/tiny-cpu.yaml output_dir=" + out.string() +
+                 " max_steps=" + std::to_string(steps) +
+                 " save_steps=2 logging_steps=1 eval_steps=null --no-progress " + overrides);
+}
+
+// Resuming used to train with the checkpoint's lora_r while config.yaml recorded the new one.
+TEST(Robustness, ResumeRefusesSettingsTheCheckpointFixes) {
+  const fs::path out = work_dir() / "resume_lora";
+  fs::remove_all(out);
+  ASSERT_EQ(tiny_run(out, 2, "").status, 0);
+  Exec r = tiny_run(out, 4, "resume_from_checkpoint=latest lora_r=4");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("was trained with lora_r 8, but this config sets 4; a resumed run keeps "
+                       "the checkpoint's weights, so set lora_r: 8"),
+            std::string::npos)
+      << r.err;
+  Exec full = tiny_run(out, 4, "resume_from_checkpoint=latest use_peft=false");
+  EXPECT_EQ(full.status, 1);
+  EXPECT_NE(full.err.find("was trained with use_peft true, but this config sets false"),
+            std::string::npos)
+      << full.err;
+}
+
+// Resuming a finished run used to append a second final eval, a zero-throughput summary and a
+// second "after" generation; a larger max_steps extends the run, as transformers' Trainer does.
+TEST(Robustness, ResumingAFinishedRunDoesNothingAndALongerOneExtendsIt) {
+  const fs::path out = work_dir() / "resume_finished";
+  fs::remove_all(out);
+  ASSERT_EQ(tiny_run(out, 2, "").status, 0);
+  const std::string metrics = slurp(out / "metrics.jsonl");
+  const std::string generations = slurp(out / "generations.jsonl");
+  Exec again = tiny_run(out, 2, "resume_from_checkpoint=latest");
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_NE(again.err.find("the run already finished at step 2 of 2; nothing to do"),
+            std::string::npos)
+      << again.err;
+  EXPECT_EQ(slurp(out / "metrics.jsonl"), metrics);
+  EXPECT_EQ(slurp(out / "generations.jsonl"), generations);
+
+  Exec longer = tiny_run(out, 4, "resume_from_checkpoint=latest");
+  ASSERT_EQ(longer.status, 0) << longer.err;
+  EXPECT_NE(longer.err.find("the checkpoint belongs to a run of 2 steps, this config makes 4: "
+                            "the run goes on to step 4"),
+            std::string::npos)
+      << longer.err;
+  const nlohmann::json state = nlohmann::json::parse(slurp(out / "trainer_state.json"));
+  EXPECT_EQ(state["global_step"], 4);
+  EXPECT_TRUE(fs::exists(out / "checkpoint-4"));
+}
+
 }  // namespace
