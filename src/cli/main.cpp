@@ -111,6 +111,14 @@ int dispatch(int argc, char** argv) {
 }  // namespace
 }  // namespace dpo::cli
 
+// Before any shared library's initializer (ELF preinit_array): OpenBLAS's constructor would spin
+// forever under a tight address-space limit (util/memory.h).
+extern "C" void dpo_preinit_check_address_space(int, char**, char**) {
+  dpo::limit_blas_threads_to_address_space();
+}
+__attribute__((section(".preinit_array"), used)) static void (*const dpo_preinit)(
+    int, char**, char**) = dpo_preinit_check_address_space;
+
 int main(int argc, char** argv) {
   // Past a file size limit (ulimit -f), write() fails with EFBIG and the error names the file,
   // instead of SIGXFSZ killing the process mid-write.

@@ -162,6 +162,29 @@ TEST(Robustness, ConfigPathsAreRelativeToTheConfigFile) {
   EXPECT_EQ(adapter["base_model_name_or_path"], model);
 }
 
+// Under an address-space limit (ulimit -v) OpenBLAS's initializer used to spin forever before
+// main, and merge and generate to hang in its allocator: every limit now ends, with "out of
+// memory" when it is too small (or the loader's own error when not even the libraries fit).
+TEST(Robustness, AddressSpaceLimitsEndWithOutOfMemoryNotAHang) {
+  const fs::path merged = work_dir() / "limited_merge";
+  for (int mb = 600; mb <= 1400; mb += 200) {
+    SCOPED_TRACE(std::to_string(mb) + " MiB");
+    const std::string limit =
+        "timeout 120 prlimit --as=" + std::to_string(static_cast<int64_t>(mb) << 20);
+    for (const std::string& command :
+         {std::string("--version"),
+          "generate --model " + kModel + " --prompt-ids 1,2 --max-new-tokens 2 --threads 2",
+          "merge --model " + kModel + " --adapter " + kAdapter + " --output " + merged.string() +
+              " --threads 2"}) {
+      Exec run = run_dpo(command, limit);
+      EXPECT_NE(run.status, 124) << "hung: dpo " << command;
+      EXPECT_TRUE(run.status == 0 || run.status == 1 || run.status == 127)
+          << run.status << ": " << run.err;
+      if (run.status == 1) EXPECT_NE(run.err.find("out of memory"), std::string::npos) << run.err;
+    }
+  }
+}
+
 // A tiny run of `steps` steps into `out` (examples/tiny-cpu.yaml: lora_r 8), plus `overrides`.
 Exec tiny_run(const fs::path& out, int steps, const std::string& overrides) {
   return run_dpo("train examples/tiny-cpu.yaml output_dir=" + out.string() +
