@@ -67,6 +67,7 @@ class Trainer {
   void save_checkpoint();
   void answer_prompts(const std::string& phase);
   void finish(TrainResult& result);
+  bool final_outputs_written() const;
   void print_summary(const TrainResult& result) const;
 
   Run& run_;
@@ -272,8 +273,9 @@ TrainResult Trainer::train() {
   result.output_dir = run_.output_dir;
   result.max_steps = run_.plan.max_steps;
   run_.started = std::chrono::steady_clock::now();
-  if (run_.resume_dir && run_.state.global_step >= run_.plan.max_steps) {
-    // A finished run: nothing to train, evaluate, save or answer again.
+  if (run_.resume_dir && run_.state.global_step >= run_.plan.max_steps && final_outputs_written()) {
+    // A finished run: nothing to train, evaluate, save or answer again. (A run killed between its
+    // last checkpoint and its final outputs goes on to finish() below.)
     log_info(
         "{}: the run already finished at step {} of {}; nothing to do (raise max_steps or "
         "num_train_epochs to train further)",
@@ -384,6 +386,14 @@ TrainResult Trainer::train() {
   result.samples_per_second = result.runtime_s > 0 ? samples_seen_ / result.runtime_s : 0.0;
   result.tokens_per_second = result.runtime_s > 0 ? tokens_seen_ / result.runtime_s : 0.0;
   return result;
+}
+
+// The final trainer_state.json, written last by finish() after the final weights, is at the end.
+bool Trainer::final_outputs_written() const {
+  const fs::path state = run_.output_dir / "trainer_state.json";
+  std::error_code ec;
+  return fs::exists(state, ec) &&
+         TrainerState::from_file(state).global_step >= run_.plan.max_steps;
 }
 
 void Trainer::finish(TrainResult& result) {

@@ -226,6 +226,15 @@ TEST(Robustness, ResumingAFinishedRunDoesNothingAndALongerOneExtendsIt) {
   EXPECT_EQ(slurp(out / "metrics.jsonl"), metrics);
   EXPECT_EQ(slurp(out / "generations.jsonl"), generations);
 
+  // killed after its last checkpoint but before its final outputs: the resume finishes the run
+  fs::remove(out / "adapter_model.safetensors");
+  fs::remove(out / "trainer_state.json");
+  Exec finish = tiny_run(out, 2, "resume_from_checkpoint=latest");
+  ASSERT_EQ(finish.status, 0) << finish.err;
+  EXPECT_EQ(finish.err.find("nothing to do"), std::string::npos) << finish.err;
+  EXPECT_TRUE(fs::exists(out / "adapter_model.safetensors"));
+  EXPECT_TRUE(fs::exists(out / "trainer_state.json"));
+
   Exec longer = tiny_run(out, 4, "resume_from_checkpoint=latest");
   ASSERT_EQ(longer.status, 0) << longer.err;
   EXPECT_NE(longer.err.find("the checkpoint belongs to a run of 2 steps, this config makes 4: "
