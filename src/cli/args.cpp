@@ -1,6 +1,12 @@
 #include "cli/args.h"
 
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <functional>
 
 #include "util/error.h"
 
@@ -29,6 +35,53 @@ void add_model_options(CLI::App& app, std::string& model_dir, std::string& adapt
       ->required();
   CLI::Option* adapter = app.add_option("--adapter", adapter_dir, adapter_help);
   if (adapter_required) adapter->required();
+}
+
+namespace {
+
+// `range` is "" for any finite number.
+CLI::Validator number_check(const std::string& range, std::function<bool(double)> ok) {
+  return CLI::Validator(
+      [range, ok](std::string& text) -> std::string {
+        const char* begin = text.c_str();
+        char* end = nullptr;
+        errno = 0;
+        const double value = std::strtod(begin, &end);
+        const bool number = end != begin && *end == '\0';
+        if (number && std::isfinite(value) && errno != ERANGE && ok(value)) return "";
+        if (!number) return "";  // not a number at all: CLI11's conversion says so
+        return fmt::format("must be a {}number{}{} (got {})", range.empty() ? "finite " : "",
+                           range.empty() ? "" : " ", range, text);
+      },
+      range.empty() ? "NUMBER" : range);
+}
+
+std::string bound(double value) {
+  return fmt::format("{}", value);
+}
+
+}  // namespace
+
+CLI::Validator at_least(double min) {
+  return number_check(">= " + bound(min), [min](double v) { return v >= min; });
+}
+CLI::Validator greater_than(double min) {
+  return number_check("> " + bound(min), [min](double v) { return v > min; });
+}
+CLI::Validator in_closed(double low, double high) {
+  return number_check(fmt::format("in [{}, {}]", bound(low), bound(high)),
+                      [=](double v) { return v >= low && v <= high; });
+}
+CLI::Validator in_half_open(double low, double high) {
+  return number_check(fmt::format("in [{}, {})", bound(low), bound(high)),
+                      [=](double v) { return v >= low && v < high; });
+}
+CLI::Validator in_open_closed(double low, double high) {
+  return number_check(fmt::format("in ({}, {}]", bound(low), bound(high)),
+                      [=](double v) { return v > low && v <= high; });
+}
+CLI::Validator finite_number() {
+  return number_check("", [](double) { return true; });
 }
 
 }  // namespace dpo::cli

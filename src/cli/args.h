@@ -17,4 +17,14 @@ std::optional<int> parse_args(CLI::App& app, const std::vector<std::string>& arg
 void add_model_options(CLI::App& app, std::string& model_dir, std::string& adapter_dir,
                        const std::string& adapter_help, bool adapter_required = false);
 
+// Checks of numeric options. NaN and infinity never pass; CLI11 reports
+// "OPTION: must be a number RANGE (got TEXT)", naming the range as written here (never a bound
+// like 1.79e308).
+CLI::Validator at_least(double min);                     // >= min
+CLI::Validator greater_than(double min);                 // > min
+CLI::Validator in_closed(double low, double high);       // [low, high]
+CLI::Validator in_half_open(double low, double high);    // [low, high)
+CLI::Validator in_open_closed(double low, double high);  // (low, high]
+CLI::Validator finite_number();
+
 }  // namespace dpo::cli

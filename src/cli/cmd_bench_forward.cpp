@@ -17,6 +17,7 @@
 #include "model/llama.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/json_depth.h"
 #include "util/strings.h"
 
 namespace dpo::cli {
@@ -47,7 +48,9 @@ ModelConfig shape_preset(const std::string& name) {
 
 // Sequence lengths prompt+chosen, prompt+rejected for each pair, capped at max_length.
 std::vector<int64_t> read_lengths(const fs::path& file, int64_t max_length) {
-  auto j = nlohmann::json::parse(read_file(file), nullptr, false);
+  const std::string text = read_file(file);
+  check_json_depth(text, file.string());
+  auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("pairs") || !j["pairs"].is_array())
     throw_user_error("{}: expected a JSON object with \"pairs\": [[prompt, chosen, rejected], ...]",
                      file.string());
@@ -101,8 +104,7 @@ Timing run_pass(const LlamaModel& model, const std::vector<int64_t>& lengths, in
 
 int run_bench_forward(std::vector<std::string>& args) {
   CLI::App app{"Forward-pass throughput (tokens/s) on random weights of a model shape."};
-  std::string shape = "tinyllama", lengths_file, dtypes = "f32,bf16",
-              device_name = "cpu";
+  std::string shape = "tinyllama", lengths_file, dtypes = "f32,bf16", device_name = "cpu";
   int64_t sequences = 8, batch_size = 4, max_length = 1024, repeats = 1;
   int threads = 0;
   bool json = false;
@@ -112,16 +114,15 @@ int run_bench_forward(std::vector<std::string>& args) {
                  "lengths file ({\"pairs\": [[prompt, chosen, rejected], ...]}; default: the "
                  "repository's bench/hh_like_lengths.json)");
   app.add_option("--sequences", sequences, "how many sequences (two per pair, in file order)")
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   app.add_option("--batch-size", batch_size, "sequences per right-padded batch")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--max-length", max_length, "cap on each sequence length")
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
+  app.add_option("--max-length", max_length, "cap on each sequence length")->check(at_least(1));
   app.add_option("--dtype", dtypes, "comma-separated: f32, bf16");
   app.add_option("--device", device_name, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   app.add_option("--repeats", repeats, "timed passes after one warm-up pass (best is reported)")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--threads", threads, "CPU threads (default: all cores)");
+      ->check(at_least(1));
+  app.add_option("--threads", threads, "CPU threads (0: every core)")->check(at_least(0));
   app.add_flag("--json", json, "one JSON object per dtype");
   if (auto code = parse_args(app, args)) return *code;
   set_threads(threads);

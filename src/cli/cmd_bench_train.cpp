@@ -35,13 +35,13 @@ int run_bench_train_command(std::vector<std::string>& args) {
       ->check(CLI::IsMember(bench_model_shape_names()))
       ->capture_default_str();
   app.add_option("--pairs-per-step", options.pairs_per_step, "preference pairs per optimizer step")
-      ->check(CLI::PositiveNumber)
+      ->check(at_least(1))
       ->capture_default_str();
   app.add_option("--steps", options.steps, "timed steps")
-      ->check(CLI::PositiveNumber)
+      ->check(at_least(1))
       ->capture_default_str();
   app.add_option("--warmup", options.warmup, "untimed steps first")
-      ->check(CLI::NonNegativeNumber)
+      ->check(at_least(0))
       ->capture_default_str();
   app.add_option("--lengths", options.lengths_file,
                  "(prompt, chosen, rejected) lengths, used in file order (default: the "

@@ -1,5 +1,5 @@
 // `dpo data inspect FILE [--model DIR] [--max-length N] [--format F] [--json]`: how the data
-// pipeline sees a preference dataset (data/inspect.h).
+// pipeline sees a preference or SFT dataset (data/inspect.h).
 #include <cstdio>
 
 #include "cli/args.h"
@@ -7,17 +7,24 @@
 #include "data/inspect.h"
 #include "data/model_data.h"
 #include "data/model_tokenizer.h"
+#include "train/config.h"
 
 namespace dpo::cli {
 namespace {
 
 int run_data_inspect(std::vector<std::string>& args) {
   CLI::App app{
-      "Shows how the data pipeline reads a preference dataset: detected format, rows, invalid "
-      "rows by reason, token-length percentiles of prompt, chosen and rejected, how many rows "
-      "max_length would truncate or drop, and two examples with the prompt/completion boundary "
-      "marked. Without --model, lengths are in bytes."};
+      "Shows how the data pipeline reads a preference (or SFT) dataset: detected format, rows, "
+      "invalid rows by reason, token-length percentiles of prompt, chosen and rejected (or "
+      "completion), how many rows max_length would truncate or drop (with dpo train's defaults "
+      "unless given), pairs whose chosen and rejected are identical, and two examples with the "
+      "prompt/completion boundary marked. Without --model, lengths are in bytes."};
+  // The defaults of `dpo train` (DPOConfig), so that the counts are what a run would see.
+  const TrainConfig train_defaults = default_train_config(TrainMode::kPreference);
   DataOptions options;
+  options.max_length = train_defaults.max_length.value_or(0);
+  options.max_prompt_length = train_defaults.max_prompt_length.value_or(0);
+  options.truncation_mode = train_defaults.truncation_mode;
   std::string file, model_dir;
   bool as_json = false;
   int examples = 2;
@@ -26,10 +33,15 @@ int run_data_inspect(std::vector<std::string>& args) {
   app.add_option("--model", model_dir,
                  "model folder with tokenizer.json (token lengths, chat template)");
   app.add_option("--max-length", options.max_length, "max_length to count truncated/dropped rows")
+      ->check(at_least(0))
       ->capture_default_str();
-  app.add_option("--max-prompt-length", options.max_prompt_length, "max_prompt_length (0 = none)");
+  app.add_option("--max-prompt-length", options.max_prompt_length,
+                 "max_prompt_length (0 = none; SFT data: none unless given)")
+      ->check(at_least(0))
+      ->capture_default_str();
   app.add_option("--max-completion-length", options.max_completion_length,
-                 "max_completion_length (0 = none)");
+                 "max_completion_length (0 = none)")
+      ->check(at_least(0));
   app.add_option("--truncation-mode", options.truncation_mode, "keep_start | keep_end")
       ->capture_default_str();
   app.add_option("--format", options.dataset_format,
@@ -40,23 +52,33 @@ int run_data_inspect(std::vector<std::string>& args) {
   app.add_option("--chat-template", options.chat_template,
                  "auto (the tokenizer's) | llama-2 | zephyr | chatml | llama-3 | FILE")
       ->capture_default_str();
-  app.add_option("--max-rows", options.max_rows, "read at most N rows (0 = all)");
-  app.add_option("--examples", examples, "rendered examples to show")->capture_default_str();
+  app.add_option("--max-rows", options.max_rows, "read at most N rows (0 = all)")
+      ->check(at_least(0));
+  app.add_option("--examples", examples, "rendered examples to show")
+      ->check(at_least(0))
+      ->capture_default_str();
   app.add_flag("--json", as_json, "print one JSON object instead of text");
   if (auto code = parse_args(app, args)) return *code;
   options.dataset = {file};
   parse_truncation_mode(options.truncation_mode);  // fail early on a bad mode
+  const bool sft = is_sft_dataset(options);
+  // SFTConfig has no prompt limit: dpo sft's default.
+  if (sft && app.count("--max-prompt-length") == 0) options.max_prompt_length = 0;
+  auto inspect = [&](const TextEncoder& encoder, const ChatRenderer* renderer) {
+    return sft ? inspect_sft_data(options, encoder, renderer, examples)
+               : inspect_preference_data(options, encoder, renderer, examples);
+  };
 
   InspectResult result;
   if (model_dir.empty()) {
     TextEncoder bytes = byte_encoder();
     ChatRenderer plain = plain_chat_renderer();
-    result = inspect_preference_data(options, bytes, &plain, examples);
+    result = inspect(bytes, &plain);
     result.length_unit = "bytes";
   } else {
     Tokenizer tokenizer = load_model_tokenizer(model_dir);
     ModelText text(tokenizer, options.chat_template);
-    result = inspect_preference_data(options, text.encoder, text.renderer_or_null(), examples);
+    result = inspect(text.encoder, text.renderer_or_null());
   }
   if (as_json) {
     std::printf("%s\n", inspect_json(result).dump(2).c_str());

@@ -24,6 +24,7 @@
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/output_guard.h"
 #include "util/strings.h"
 
 namespace dpo::cli {
@@ -33,6 +34,7 @@ struct EvalArgs {
   std::string model_dir, adapter_dir, per_example;
   std::vector<std::string> data;
   std::vector<std::string> loss_types = {"sigmoid"};  // parsed into loss.loss_types
+  std::string f_divergence = "reverse_kl";            // parsed into loss.f_divergence_type
   LossConfig loss;
   bool json = false;
   std::string format = "auto", chat_template = "auto";
@@ -63,6 +65,7 @@ std::vector<PreferenceExample> load_examples(const EvalArgs& a, const LlamaModel
   DataReport report;
   std::vector<PreferenceExample> examples;
   if (tokenizer) {
+    check_tokenizer_fits_model(*tokenizer, a.model_dir, model.config().vocab_size, a.model_dir);
     ModelText text(*tokenizer, a.chat_template);
     text.encoder.vocab_size = static_cast<size_t>(model.config().vocab_size);
     examples =
@@ -85,6 +88,15 @@ std::vector<PreferenceExample> load_examples(const EvalArgs& a, const LlamaModel
   return examples;
 }
 
+// --per-example must not overwrite what eval reads: inside the model folder, or an input file.
+void check_per_example_output(const EvalArgs& a) {
+  std::vector<ProtectedPath> inputs = {{a.model_dir, "model", "--model"}};
+  if (!a.adapter_dir.empty())
+    for (const char* name : {"adapter_config.json", "adapter_model.safetensors"})
+      inputs.push_back({fs::path(a.adapter_dir) / name, "adapter", "--adapter", false});
+  for (const std::string& data : a.data) inputs.push_back({data, "data", "--data", false});
+  check_output_apart(a.per_example, "--per-example", inputs, "write it elsewhere");
+}
 nlohmann::json per_example_row(const PreferenceExample& example, const LossOutput& loss,
                                const PreferenceLogps& l, int64_t i) {
   auto at = [i](const at::Tensor& t) { return t[i].item<double>(); };
@@ -123,31 +135,44 @@ int run_eval(std::vector<std::string>& args) {
                  "dataset format: auto, standard, conversational, implicit, hh, pretokenized");
   app.add_option("--chat-template", a.chat_template,
                  "auto, llama-2, zephyr, chatml, llama-3 or a template file");
-  app.add_option("--beta", a.loss.beta, "DPO beta");
+  app.add_option("--beta", a.loss.beta, "DPO beta")->check(greater_than(0));
   app.add_option("--loss-type", a.loss_types, "loss type(s), TRL names (sigmoid, ipo, hinge, ...)");
-  app.add_option("--loss-weights", a.loss.loss_weights, "one weight per --loss-type");
+  app.add_option("--loss-weights", a.loss.loss_weights, "one weight per --loss-type")
+      ->check(finite_number());
   app.add_option("--label-smoothing", a.loss.label_smoothing,
-                 "label smoothing (cDPO, robust, exo_pair, aot)");
-  app.add_option("--ld-alpha", a.loss.ld_alpha, "LD-DPO alpha");
-  app.add_option("--rpo-alpha", a.loss.rpo_alpha,
-                 "RPO: weight of the chosen NLL added to the loss");
-  app.add_option("--discopop-tau", a.loss.discopop_tau, "DiscoPOP tau");
+                 "label smoothing (robust, exo_pair, aot, aot_unpaired)")
+      ->check(in_closed(0, 1));
+  app.add_option("--ld-alpha", a.loss.ld_alpha, "LD-DPO alpha")->check(in_closed(0, 1));
+  app.add_option("--rpo-alpha", a.loss.rpo_alpha, "RPO: weight of the chosen NLL added to the loss")
+      ->check(at_least(0));
+  app.add_option("--discopop-tau", a.loss.discopop_tau, "DiscoPOP tau")->check(greater_than(0));
+  app.add_option("--f-divergence-type", a.f_divergence,
+                 "f-DPO divergence: reverse_kl, forward_kl, js_divergence or alpha_divergence");
+  app.add_option("--f-alpha-divergence-coef", a.loss.f_alpha_divergence_coef,
+                 "alpha of alpha_divergence")
+      ->check(finite_number());
   app.add_flag("--reference-free", a.loss.reference_free, "ignore the reference in the loss");
   app.add_flag("--use-weighting", a.loss.use_weighting, "WPO weighting");
-  app.add_option("--batch-size", a.batch_size, "pairs per batch")->check(CLI::PositiveNumber);
+  app.add_option("--batch-size", a.batch_size, "pairs per batch")->check(at_least(1));
   app.add_option("--max-length", a.max_length,
-                 "truncate prompt+completion to this many tokens (0 = never)");
-  app.add_option("--max-prompt-length", a.max_prompt_length, "truncate prompts (0 = never)");
+                 "truncate prompt+completion to this many tokens (0 = never)")
+      ->check(at_least(0));
+  app.add_option("--max-prompt-length", a.max_prompt_length, "truncate prompts (0 = never)")
+      ->check(at_least(0));
   app.add_option("--max-completion-length", a.max_completion_length,
-                 "truncate completions (0 = never)");
-  app.add_option("--max-samples", a.max_samples, "evaluate the first N pairs only (0 = all)");
+                 "truncate completions (0 = never)")
+      ->check(at_least(0));
+  app.add_option("--max-samples", a.max_samples, "evaluate the first N pairs only (0 = all)")
+      ->check(at_least(0));
   app.add_option("--per-example", a.per_example,
                  "write one JSON object per pair to this .jsonl file");
   app.add_flag("--json", a.json, "print the metrics as one JSON object");
   add_placement_options(app, a.placement);
   if (auto code = parse_args(app, args)) return *code;
+  if (!a.per_example.empty()) check_per_example_output(a);
   LossConfig config = a.loss;
   config.loss_types = parse_loss_types(a.loss_types);
+  config.f_divergence_type = parse_f_divergence(a.f_divergence);
   config.validate();
   const Placement placement = resolve_placement(a.placement);
   const at::Device device = placement.device;

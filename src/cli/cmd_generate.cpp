@@ -12,6 +12,7 @@
 #include "cli/args.h"
 #include "cli/command.h"
 #include "cli/placement.h"
+#include "data/model_data.h"
 #include "data/model_tokenizer.h"
 #include "io/dtype.h"
 #include "lora/lora_model.h"
@@ -20,6 +21,7 @@
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/json_depth.h"
 #include "util/strings.h"
 
 namespace dpo::cli {
@@ -27,6 +29,7 @@ namespace {
 
 struct GenerateArgs {
   std::string model_dir, adapter_dir, prompt, prompts_file, prompt_ids;
+  std::string chat_template = "auto";
   bool chat = false, json = false;
   int64_t max_new_tokens = 64;
   double temperature = 0.0, top_p = 1.0;
@@ -67,6 +70,7 @@ std::vector<std::string> read_prompts(const fs::path& file) {
       prompts.push_back(line);
       continue;
     }
+    check_json_depth(line, fmt::format("{}: line {}", file.string(), line_number));
     auto row = nlohmann::json::parse(line, nullptr, false);
     if (row.is_discarded() || !row.is_object() || !row.contains("prompt") ||
         !row["prompt"].is_string())
@@ -84,7 +88,9 @@ std::vector<int64_t> stop_ids(const LlamaModel& model, const fs::path& dir,
   std::vector<int64_t> ids = model.config().eos_token_ids;
   fs::path generation_config = dir / "generation_config.json";
   if (fs::exists(generation_config)) {
-    auto j = nlohmann::json::parse(read_file(generation_config), nullptr, false);
+    const std::string text = read_file(generation_config);
+    check_json_depth(text, generation_config.string());
+    auto j = nlohmann::json::parse(text, nullptr, false);
     if (j.is_object() && j.contains("eos_token_id")) {
       const auto& eos = j["eos_token_id"];
       if (eos.is_number_integer()) ids.push_back(eos.get<int64_t>());
@@ -147,21 +153,29 @@ int run_generate(std::vector<std::string>& args) {
   auto* ids = app.add_option("--prompt-ids", a.prompt_ids, "prompt as token ids, e.g. 1,415,5565");
   prompt->excludes(prompts)->excludes(ids);
   prompts->excludes(ids);
-  app.add_flag("--chat", a.chat,
-               "wrap each prompt as a user message with the tokenizer's chat template");
+  auto* chat = app.add_flag(
+      "--chat", a.chat, "wrap each prompt as a user message with the tokenizer's chat template");
+  app.add_option("--chat-template", a.chat_template,
+                 "with --chat: auto (the tokenizer's), llama-2, zephyr, chatml, llama-3 or a "
+                 "template file")
+      ->needs(chat)
+      ->capture_default_str();
   app.add_option("--max-new-tokens", a.max_new_tokens, "most tokens generated per prompt")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--temperature", a.temperature, "sampling temperature; 0 = greedy");
-  app.add_option("--top-k", a.top_k, "sample among the k most likely tokens (0 = off)");
+      ->check(at_least(1));
+  app.add_option("--temperature", a.temperature, "sampling temperature; 0 = greedy")
+      ->check(at_least(0));
+  app.add_option("--top-k", a.top_k, "sample among the k most likely tokens (0 = off)")
+      ->check(at_least(0));
   app.add_option("--top-p", a.top_p,
-                 "sample among the most likely tokens holding probability p (1 = off)");
+                 "sample among the most likely tokens holding probability p (1 = off)")
+      ->check(in_open_closed(0, 1));
   app.add_option("--seed", a.seed, "seed of the sampler");
   app.add_flag("--json", a.json, "print {\"prompt_ids\", \"output_ids\", \"text\"} per prompt");
   add_placement_options(app, a.placement);
   if (auto code = parse_args(app, args)) return *code;
-  if (a.prompt.empty() && a.prompts_file.empty() && a.prompt_ids.empty())
+  if (prompt->count() == 0 && prompts->count() == 0 && ids->count() == 0)
     throw_user_error("dpo generate: give one of --prompt, --prompts or --prompt-ids");
-  if (a.chat && !a.prompt_ids.empty())
+  if (a.chat && ids->count() > 0)
     throw_user_error("dpo generate: --chat applies to text prompts, not --prompt-ids");
   const Placement placement = resolve_placement(a.placement);
   const at::Device device = placement.device;
@@ -174,31 +188,48 @@ int run_generate(std::vector<std::string>& args) {
   validate(options.sampling);
 
   fs::path dir = a.model_dir;
+  if (!fs::is_directory(dir) && dir.extension() != ".gguf")  // a .gguf file is read as a model
+    throw_user_error("--model {}: {}", dir.string(),
+                     fs::exists(dir) ? "not a folder (expected a Hugging Face model folder or a "
+                                       ".gguf file)"
+                                     : "folder does not exist");
   std::optional<Tokenizer> tokenizer;
   if (has_model_tokenizer(dir))
     tokenizer = load_model_tokenizer(dir);
-  else if (a.prompt_ids.empty())
+  else if (ids->count() == 0)
     throw_user_error("{}: no tokenizer.json, needed for text prompts (or use --prompt-ids)",
                      dir.string());
-  std::optional<ChatTemplate> chat_template;
+  const std::optional<ChatTemplate> chat_template =
+      a.chat ? resolve_chat_template(a.chat_template, *tokenizer) : std::nullopt;
   if (a.chat) {
-    if (tokenizer->chat_template().empty())
-      throw_user_error("{}: --chat: tokenizer_config.json has no chat_template", dir.string());
-    chat_template.emplace(tokenizer->chat_template());
+    if (!chat_template)
+      throw_user_error(
+          "{}: --chat: tokenizer_config.json has no chat_template (choose one with "
+          "--chat-template)",
+          dir.string());
   }
 
+  check_memory_for_model(a.model_dir, dtype, device, 0.0, "generating");
   LlamaModel model = LlamaModel::load(dir, dtype, device);
+  if (tokenizer)
+    check_tokenizer_fits_model(*tokenizer, dir.string(), model.config().vocab_size, dir.string());
   std::optional<LoraModel> adapter;
   if (!a.adapter_dir.empty()) adapter.emplace(LoraModel::load(model, a.adapter_dir));
   options.stop_ids = stop_ids(model, dir, tokenizer ? &*tokenizer : nullptr);
 
   std::vector<std::vector<int64_t>> prompt_ids;
-  if (!a.prompt_ids.empty()) prompt_ids.push_back(parse_ids(a.prompt_ids));
-  std::vector<std::string> texts =
-      a.prompt.empty() ? std::vector<std::string>{} : std::vector<std::string>{a.prompt};
+  if (ids->count() > 0) prompt_ids.push_back(parse_ids(a.prompt_ids));
+  std::vector<std::string> texts;
+  if (prompt->count() > 0) texts.push_back(a.prompt);
   if (!a.prompts_file.empty()) texts = read_prompts(a.prompts_file);
-  for (const std::string& text : texts)
-    prompt_ids.push_back(encode_prompt(*tokenizer, text, a.chat, chat_template));
+  for (size_t i = 0; i < texts.size(); ++i) {
+    prompt_ids.push_back(encode_prompt(*tokenizer, texts[i], a.chat, chat_template));
+    if (prompt_ids.back().empty())
+      throw_user_error(
+          "{}: the prompt is empty and the tokenizer adds no BOS token, so there is nothing to "
+          "generate from",
+          prompts->count() ? fmt::format("{}: prompt {}", a.prompts_file, i + 1) : "--prompt");
+  }
 
   for (const auto& ids_in : prompt_ids) {
     std::vector<int64_t> output = generate(model, ids_in, options);

@@ -4,6 +4,7 @@
 #include "cli/args.h"
 #include "cli/command.h"
 #include "report/html_report.h"
+#include "util/output_guard.h"
 
 namespace dpo::cli {
 namespace {
@@ -18,6 +19,7 @@ int run_report(std::vector<std::string>& args) {
   app.add_option("RUN_DIR", run_dir, "run folder written by `dpo train` or `dpo sft` (output_dir)")
       ->required();
   if (auto code = parse_args(app, args)) return *code;
+  const InterruptCleanup interrupt_cleanup;  // Ctrl-C: no report.html.tmp.PID left behind
   fs::path written = report::write_report(run_dir);
   std::printf("wrote %s\n", written.string().c_str());
   return 0;

@@ -1,5 +1,6 @@
-// `dpo tokenize --tokenizer DIR (TEXT | --file FILE.jsonl) [--no-special] [--pieces]`: token ids of
-// a text, or of every {"text": ...} record of a JSON-lines file, one {"ids": [...]} line each.
+// `dpo tokenize --tokenizer DIR (TEXT | --file FILE.jsonl) [--no-special] [--pieces] [--decode]`:
+// token ids of a text, or of every {"text": ...} record of a JSON-lines file, one {"ids": [...]}
+// line each.
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
@@ -19,20 +20,24 @@ namespace {
 
 struct TokenizeOptions {
   std::string tokenizer_dir, text, file;
-  bool no_special = false, pieces = false;
+  bool no_special = false, pieces = false, decode = false;
 };
 
-std::string ids_line(const Tokenizer& tokenizer, const TokenIds& ids, bool pieces) {
+std::string ids_line(const Tokenizer& tokenizer, const TokenIds& ids,
+                     const TokenizeOptions& options) {
   std::string line = "{\"ids\": [";
   for (size_t i = 0; i < ids.size(); ++i) {
     if (i) line += ", ";
     line += std::to_string(ids[i]);
   }
   line += "]";
-  if (pieces) {
-    line += ", \"tokens\": ";
-    line += nlohmann::json(tokenizer.tokens(ids))
-                .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  const auto dump = [](const nlohmann::json& value) {
+    return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  };
+  if (options.pieces) line += ", \"tokens\": " + dump(tokenizer.tokens(ids));
+  if (options.decode) {
+    line += ", \"decoded\": " + dump(tokenizer.decode(ids, /*skip_special_tokens=*/false));
+    line += ", \"decoded_skip_special\": " + dump(tokenizer.decode(ids, true));
   }
   line += "}\n";
   return line;
@@ -57,7 +62,7 @@ void tokenize_file(const Tokenizer& tokenizer, const TokenizeOptions& options) {
   auto flush = [&] {
     auto all = tokenizer.encode_batch(texts, !options.no_special);
     std::string out;
-    for (const auto& ids : all) out += ids_line(tokenizer, ids, options.pieces);
+    for (const auto& ids : all) out += ids_line(tokenizer, ids, options);
     std::fwrite(out.data(), 1, out.size(), stdout);
     texts.clear();
   };
@@ -86,6 +91,9 @@ int run_tokenize(std::vector<std::string>& args) {
   app.add_flag("--no-special", options.no_special,
                "do not add the special tokens of the post-processor (BOS)");
   app.add_flag("--pieces", options.pieces, "also print the token strings");
+  app.add_flag("--decode", options.decode,
+               "also print decode(ids) as \"decoded\" and, with skip_special_tokens, as "
+               "\"decoded_skip_special\"");
   if (auto code = parse_args(app, args)) return *code;
   if (text->count() == 0 && file->count() == 0)
     throw_user_error("dpo tokenize: give a TEXT or --file FILE.jsonl (see `dpo tokenize --help`)");
@@ -94,7 +102,7 @@ int run_tokenize(std::vector<std::string>& args) {
     tokenize_file(tokenizer, options);
   } else {
     std::string line =
-        ids_line(tokenizer, tokenizer.encode(options.text, !options.no_special), options.pieces);
+        ids_line(tokenizer, tokenizer.encode(options.text, !options.no_special), options);
     std::fwrite(line.data(), 1, line.size(), stdout);
   }
   return 0;

@@ -17,14 +17,19 @@ int run_train_command(std::vector<std::string>& args, TrainMode mode) {
                      "folder, with LoRA or full fine-tuning, from a YAML recipe."
                    : "Preference training (DPO and TRL's loss family) of a LoRA adapter on a "
                      "Hugging Face model folder, from a YAML recipe."};
-  app.footer(
-      "Keys use TRL's names (see the configuration reference in README.md). key=value "
-      "arguments override the file, e.g. beta=0.2 loss_type=[sigmoid,sft] "
-      "resume_from_checkpoint=latest. Ctrl-C finishes the step, writes a checkpoint and stops.");
+  app.footer(std::string("Keys use TRL's names (see the configuration reference in README.md). "
+                         "key=value arguments override the file, e.g. ") +
+             (sft ? "learning_rate=2e-5 use_peft=false completion_only_loss=false "
+                  : "beta=0.2 loss_type=[sigmoid,sft] ") +
+             "resume_from_checkpoint=latest. Paths in the file are relative to it. Ctrl-C "
+             "finishes the step, writes a checkpoint and stops.");
   std::string config_path;
   std::vector<std::string> overrides;
   bool no_progress = false;
-  app.add_option("CONFIG", config_path, "YAML recipe (examples/*.yaml)")->required();
+  app.add_option("CONFIG", config_path,
+                 sft ? "YAML recipe (examples/tiny-cpu-sft.yaml)"
+                     : "YAML recipe (examples/tiny-cpu.yaml, examples/tinyllama-hh.yaml)")
+      ->required();
   app.add_option("overrides", overrides, "key=value settings applied after the file");
   app.add_flag("--no-progress", no_progress, "plain log lines only, no progress bar");
   if (auto code = parse_args(app, args)) return *code;

@@ -1,6 +1,7 @@
 // The `dpo` subcommands. Each cmd_*.cpp registers one with DPO_COMMAND; main.cpp dispatches.
 // A command returns the exit code: 0 success; UserError -> 1; anything else -> 2 (main.cpp).
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -20,8 +21,9 @@ const std::vector<Command>& commands();
 // `dpo --version` (version.cpp).
 void print_version();
 
-// Sets libtorch's intra-op thread count: `threads` > 0, else the number of cores.
-void set_threads(int threads);
+// Sets libtorch's intra-op thread count from --threads: 0 (or above the core count) means every
+// core; UserError for a negative count (util/threads.h).
+void set_threads(int64_t threads);
 
 }  // namespace dpo::cli
 

@@ -7,12 +7,13 @@
 #include <exception>
 #include <filesystem>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "cli/command.h"
 #include "util/error.h"
+#include "util/memory.h"
 #include "util/strings.h"
+#include "util/threads.h"
 
 namespace dpo::cli {
 
@@ -28,10 +29,8 @@ const std::vector<Command>& commands() {
   return registry();
 }
 
-void set_threads(int threads) {
-  int n =
-      threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  at::set_num_threads(n);
+void set_threads(int64_t threads) {
+  at::set_num_threads(resolve_thread_count(threads, "--threads"));
 }
 
 namespace {
@@ -42,7 +41,8 @@ void print_help() {
       "usage: dpo <command> [options]   (dpo <command> --help for its options)\n\ncommands:\n");
   for (const auto& command : commands())
     std::printf("  %-14s %s\n", command.name.c_str(), command.summary.c_str());
-  std::printf("\n  --version      libtorch, CUDA and cuDNN versions, GPUs visible, attention paths\n");
+  std::printf(
+      "\n  --version      libtorch, CUDA and cuDNN versions, GPUs visible, attention paths\n");
 }
 
 // Finds the longest registered name matching the leading words of argv ("data inspect").
@@ -74,6 +74,23 @@ int dispatch(int argc, char** argv) {
   size_t used = 0;
   const Command* command = find_command(words, &used);
   if (!command) {
+    // A group of two-word commands ("data inspect", "bench train"): list them.
+    std::vector<const Command*> group;
+    for (const auto& c : commands())
+      if (starts_with(c.name, words[0] + " ")) group.push_back(&c);
+    if (!group.empty()) {
+      const bool help = words.size() == 1 || words[1] == "--help" || words[1] == "-h";
+      std::string names;
+      for (const Command* c : group) names += (names.empty() ? "" : ", ") + c->name;
+      if (!help)
+        throw_user_error("dpo {}: unknown subcommand '{}'; expected one of: {}", words[0], words[1],
+                         names);
+      std::printf("usage: dpo %s <subcommand> [options]   (dpo %s <subcommand> --help)\n\n",
+                  words[0].c_str(), words[0].c_str());
+      for (const Command* c : group)
+        std::printf("  %-16s %s\n", c->name.c_str(), c->summary.c_str());
+      return words.size() == 1 ? 1 : 0;
+    }
     std::vector<std::string> names;
     for (const auto& c : commands()) names.push_back(c.name);
     std::string hint = closest_match(words[0], names);
@@ -89,6 +106,15 @@ int dispatch(int argc, char** argv) {
 }  // namespace
 }  // namespace dpo::cli
 
+// Before any shared library's initializer (ELF preinit_array): OpenBLAS's constructor would spin
+// forever under a tight address-space limit (util/memory.h).
+extern "C" void dpo_preinit_check_address_space(int, char**, char**) {
+  dpo::limit_blas_threads_to_address_space();
+}
+__attribute__((section(".preinit_array"),
+               used)) static void (*const dpo_preinit)(int, char**,
+                                                       char**) = dpo_preinit_check_address_space;
+
 int main(int argc, char** argv) {
   // Past a file size limit (ulimit -f), write() fails with EFBIG and the error names the file,
   // instead of SIGXFSZ killing the process mid-write.
@@ -103,6 +129,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;
   } catch (const std::exception& e) {
+    // An allocation that failed (libtorch's allocators, new) is the machine's limit, not a bug.
+    const std::string out_of_memory = dpo::out_of_memory_message(e.what());
+    if (!out_of_memory.empty()) {
+      std::fprintf(stderr, "error: %s\n", out_of_memory.c_str());
+      return 1;
+    }
     std::fprintf(stderr, "internal error: %s\n", e.what());
     return 2;
   }

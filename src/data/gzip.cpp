@@ -25,9 +25,15 @@ bool has_gzip_magic(const std::filesystem::path& path) {
 }  // namespace
 
 ByteStream::ByteStream(const std::filesystem::path& path) : path_(path) {
-  if (!std::filesystem::is_regular_file(path))
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec))
     throw_user_error("{}: dataset file not found (expected a .jsonl, .json or .gz file)",
                      path.string());
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw_user_error(
+        "{}: not a regular file (a device, pipe or socket); a dataset must be a .jsonl, .json or "
+        ".gz file, which is read more than once",
+        path.string());
   is_gzip_ = has_gzip_magic(path);
   gzFile file = gzopen(path.c_str(), "rb");
   if (!file) throw_user_error("{}: cannot open the dataset file", path.string());
@@ -45,6 +51,18 @@ size_t ByteStream::read(char* buffer, size_t size) {
     int code = 0;
     const char* message = gzerror(static_cast<gzFile>(file_), &code);
     throw_user_error("{}: corrupt gzip data ({})", path_.string(), message ? message : "unknown");
+  }
+  if (got == 0 && is_gzip_) {
+    // zlib reports a stream that stops before its end (the deflate end marker, the CRC-32 and
+    // length trailer) only here, as Z_BUF_ERROR: without this check a file cut off at a line
+    // boundary would read as a shorter dataset.
+    int code = Z_OK;
+    gzerror(static_cast<gzFile>(file_), &code);
+    if (code == Z_BUF_ERROR)
+      throw_user_error(
+          "{}: truncated gzip file (it ends before the end of its compressed data and its "
+          "checksum; an interrupted download or copy?)",
+          path_.string());
   }
   return static_cast<size_t>(got);
 }
@@ -82,6 +100,9 @@ bool LineStream::next(std::string& line) {
     }
   }
   if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line.size() > kMaxRowBytes)  // also one that ends within the last chunk read
+    throw_user_error("{}:{}: a line longer than {} MiB; a dataset row per line was expected",
+                     bytes_.path().string(), line_number_ + 1, kMaxRowBytes >> 20);
   ++line_number_;
   return true;
 }

@@ -5,6 +5,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+
+#include "data/formats.h"
+#include "data/reader.h"
+#include "data/truncate.h"
 
 namespace dpo {
 
@@ -75,43 +80,105 @@ ChatRenderer plain_chat_renderer() {
   };
 }
 
-InspectResult inspect_preference_data(const DataOptions& options, const TextEncoder& encoder,
-                                      const ChatRenderer* renderer, int num_examples) {
-  DataOptions reading = options;
-  reading.drop_invalid_rows = true;
-  reading.max_length = 0;
-  reading.max_prompt_length = 0;
-  reading.max_completion_length = 0;
-  InspectResult result;
-  std::vector<PreferenceExample> examples =
-      read_preference_examples(options.dataset, reading, encoder, renderer, result.report);
-  std::vector<int64_t> prompt, chosen, rejected;
+namespace {
+
+TruncationOptions truncation_of(const DataOptions& options) {
   TruncationOptions truncation;
   truncation.max_length = options.max_length;
   truncation.max_prompt_length = options.max_prompt_length;
   truncation.max_completion_length = options.max_completion_length;
   truncation.mode = parse_truncation_mode(options.truncation_mode);
-  for (const PreferenceExample& e : examples) {
-    prompt.push_back(size_of(e.prompt_ids));
-    chosen.push_back(size_of(e.chosen_ids));
-    rejected.push_back(size_of(e.rejected_ids));
-    PreferenceExample copy = e;
+  return truncation;
+}
+
+// Reads every row with no truncation (for the lengths), then counts what the truncation options
+// would truncate or drop, and keeps the report's counts consistent with that.
+template <typename Example>
+std::vector<Example> read_for_inspection(
+    const DataOptions& options, InspectResult& result,
+    const std::function<std::vector<Example>(const DataOptions&, DataReport&)>& read) {
+  DataOptions reading = options;
+  reading.drop_invalid_rows = true;
+  reading.max_length = 0;
+  reading.max_prompt_length = 0;
+  reading.max_completion_length = 0;
+  std::vector<Example> examples = read(reading, result.report);
+  const TruncationOptions truncation = truncation_of(options);
+  for (const Example& e : examples) {
+    Example copy = e;
     TruncationResult r = truncate_example(copy, truncation);
     result.truncated_rows += r == TruncationResult::kTruncated;
     result.dropped_rows += r == TruncationResult::kDropped;
   }
-  result.prompt = length_stats(prompt);
-  result.chosen = length_stats(chosen);
-  result.rejected = length_stats(rejected);
+  result.report.truncated_rows = result.truncated_rows;
+  result.report.dropped_rows = result.dropped_rows;
+  result.report.kept_rows -= result.dropped_rows;
   result.length_unit = "tokens";
   result.max_length = options.max_length;
   result.truncation_mode = options.truncation_mode;
+  return examples;
+}
+
+}  // namespace
+
+InspectResult inspect_preference_data(const DataOptions& options, const TextEncoder& encoder,
+                                      const ChatRenderer* renderer, int num_examples) {
+  InspectResult result;
+  std::vector<PreferenceExample> examples = read_for_inspection<PreferenceExample>(
+      options, result, [&](const DataOptions& reading, DataReport& report) {
+        return read_preference_examples(options.dataset, reading, encoder, renderer, report);
+      });
+  std::vector<int64_t> prompt, chosen, rejected;
+  for (const PreferenceExample& e : examples) {
+    prompt.push_back(size_of(e.prompt_ids));
+    chosen.push_back(size_of(e.chosen_ids));
+    rejected.push_back(size_of(e.rejected_ids));
+  }
+  result.prompt = length_stats(prompt);
+  result.chosen = length_stats(chosen);
+  result.rejected = length_stats(rejected);
   for (int i = 0; i < num_examples && i < static_cast<int>(examples.size()); ++i) {
     const PreferenceExample& e = examples[static_cast<size_t>(i)];
     result.examples.push_back(render_with_boundary(encoder, e.prompt_ids, e.chosen_ids));
     result.rejected_examples.push_back(render_with_boundary(encoder, e.prompt_ids, e.rejected_ids));
   }
   return result;
+}
+
+InspectResult inspect_sft_data(const DataOptions& options, const TextEncoder& encoder,
+                               const ChatRenderer* renderer, int num_examples) {
+  InspectResult result;
+  result.sft = true;
+  std::vector<SftExample> examples = read_for_inspection<SftExample>(
+      options, result, [&](const DataOptions& reading, DataReport& report) {
+        return read_sft_examples(options.dataset, reading, encoder, renderer, report);
+      });
+  std::vector<int64_t> prompt, completion;
+  for (const SftExample& e : examples) {
+    prompt.push_back(size_of(e.prompt_ids));
+    completion.push_back(size_of(e.completion_ids));
+  }
+  result.prompt = length_stats(prompt);
+  result.chosen = length_stats(completion);
+  for (int i = 0; i < num_examples && i < static_cast<int>(examples.size()); ++i) {
+    const SftExample& e = examples[static_cast<size_t>(i)];
+    result.examples.push_back(render_with_boundary(encoder, e.prompt_ids, e.completion_ids));
+  }
+  return result;
+}
+
+bool is_sft_dataset(const DataOptions& options) {
+  const DatasetFormat format = parse_dataset_format(options.dataset_format);
+  if (format != DatasetFormat::kAuto) return !is_preference_format(format);
+  RowReader reader(options.dataset);
+  RawRow row;
+  while (reader.next(row)) {
+    if (!row.ok() || !row.value.is_object()) continue;
+    const RowJson& v = row.value;
+    if (v.contains("chosen") || v.contains("rejected") || v.contains("chosen_ids")) return false;
+    return v.contains("messages") || v.contains("completion") || v.contains("text");
+  }
+  return false;
 }
 
 std::string inspect_text(const InspectResult& r) {
@@ -121,12 +188,29 @@ std::string inspect_text(const InspectResult& r) {
   };
   out += fmt::format("lengths ({}):\n  {:<9} {:>7} {:>7} {:>7} {:>7}\n", r.length_unit, "", "p50",
                      "p90", "p99", "max");
-  out += row("prompt", r.prompt) + row("chosen", r.chosen) + row("rejected", r.rejected);
+  if (r.sft) {
+    out += row("prompt", r.prompt) + row("completion", r.chosen);
+  } else {
+    out += row("prompt", r.prompt) + row("chosen", r.chosen) + row("rejected", r.rejected);
+  }
+  auto rows = [](int64_t n) { return fmt::format("{} row{}", n, n == 1 ? "" : "s"); };
   out += fmt::format(
-      "with max_length {} ({}): {} rows truncated, {} rows dropped (prompt alone "
-      ">= max_length)\n",
-      r.max_length, r.truncation_mode, r.truncated_rows, r.dropped_rows);
+      "with max_length {} ({}): {} truncated, {} dropped (prompt alone >= max_length)\n",
+      r.max_length, r.truncation_mode, rows(r.truncated_rows), rows(r.dropped_rows));
+  if (!r.sft)
+    out += fmt::format("identical chosen and rejected: {}{}\n", rows(r.report.identical_pairs),
+                       r.report.identical_pairs > 0
+                           ? " (first at " + r.report.first_identical_pair + "; they train nothing)"
+                           : "");
+  if (r.report.boundary_mismatches > 0)
+    out += fmt::format("prompt/completion boundary inside a token: {} (first at {})\n",
+                       rows(r.report.boundary_mismatches), r.report.first_boundary_mismatch);
   for (size_t i = 0; i < r.examples.size(); ++i) {
+    if (r.sft) {
+      out += fmt::format("\nexample {} (prompt {} completion):\n{}\n", i + 1, kBoundary,
+                         r.examples[i]);
+      continue;
+    }
     out += fmt::format("\nexample {} (prompt {} chosen):\n{}\n", i + 1, kBoundary, r.examples[i]);
     out += fmt::format("example {} (prompt {} rejected):\n{}\n", i + 1, kBoundary,
                        r.rejected_examples[i]);
@@ -150,9 +234,14 @@ nlohmann::ordered_json inspect_json(const InspectResult& r) {
   j["truncation_mode"] = r.truncation_mode;
   j["truncated_rows"] = r.truncated_rows;
   j["dropped_rows"] = r.dropped_rows;
+  if (!r.sft) j["identical_pairs"] = r.report.identical_pairs;
+  j["boundary_mismatches"] = r.report.boundary_mismatches;
   j["length_unit"] = r.length_unit;
-  j["lengths"] = {
-      {"prompt", stats(r.prompt)}, {"chosen", stats(r.chosen)}, {"rejected", stats(r.rejected)}};
+  if (r.sft)
+    j["lengths"] = {{"prompt", stats(r.prompt)}, {"completion", stats(r.chosen)}};
+  else
+    j["lengths"] = {
+        {"prompt", stats(r.prompt)}, {"chosen", stats(r.chosen)}, {"rejected", stats(r.rejected)}};
   j["examples"] = r.examples;
   return j;
 }

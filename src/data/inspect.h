@@ -1,6 +1,6 @@
-// `dpo data inspect`: what a preference dataset looks like to the pipeline — detected format,
-// rows, invalid rows by reason, token-length percentiles, what max_length would truncate or drop,
-// and rendered examples with the prompt/completion boundary marked. Plain C++, no libtorch.
+// `dpo data inspect`: what a preference (or SFT) dataset looks like to the pipeline — detected
+// format, rows, invalid rows by reason, token-length percentiles, what max_length would truncate or
+// drop, and rendered examples with the prompt/completion boundary marked. Plain C++, no libtorch.
 #pragma once
 #include <nlohmann/json.hpp>
 
@@ -19,7 +19,10 @@ struct LengthStats {
 LengthStats length_stats(std::vector<int64_t> lengths);
 
 struct InspectResult {
-  DataReport report;        // read with drop_invalid_rows (every bad row counted) and no truncation
+  // Read with drop_invalid_rows (every bad row counted); its truncated/dropped/kept counts are
+  // those of max_length and the truncation options given.
+  DataReport report;
+  bool sft = false;         // SFT data: `chosen` holds the completion lengths, `rejected` is empty
   std::string length_unit;  // "tokens", or "bytes" without a tokenizer
   LengthStats prompt, chosen, rejected;
   int64_t max_length = 0;
@@ -33,6 +36,12 @@ struct InspectResult {
 // `options.dataset` is inspected; max_length and truncation options are applied only to count.
 InspectResult inspect_preference_data(const DataOptions& options, const TextEncoder& encoder,
                                       const ChatRenderer* renderer, int num_examples = 2);
+InspectResult inspect_sft_data(const DataOptions& options, const TextEncoder& encoder,
+                               const ChatRenderer* renderer, int num_examples = 2);
+
+// True when `options.dataset_format` is an SFT format, or (auto) the first readable row has SFT
+// keys (messages, prompt/completion, text) and no chosen/rejected.
+bool is_sft_dataset(const DataOptions& options);
 
 // Without a tokenizer: one "token" per byte, chat messages rendered as "role: content" lines.
 TextEncoder byte_encoder();
@@ -40,8 +49,9 @@ ChatRenderer plain_chat_renderer();
 
 std::string inspect_text(const InspectResult& result);
 // {"format", "format_description", "rows", "kept_rows", "invalid_rows", "invalid_by_reason",
-//  "truncated_rows", "dropped_rows", "max_length", "length_unit",
-//  "lengths": {"prompt"|"chosen"|"rejected": {"p50", "p90", "p99", "max"}}, "examples"}
+//  "truncated_rows", "dropped_rows", "identical_pairs", "boundary_mismatches", "max_length",
+//  "length_unit", "lengths": {"prompt"|"chosen"|"rejected" (SFT: "prompt"|"completion"):
+//  {"p50", "p90", "p99", "max"}}, "examples"}
 nlohmann::ordered_json inspect_json(const InspectResult& result);
 
 }  // namespace dpo

@@ -30,6 +30,16 @@ ModelText::ModelText(const Tokenizer& tokenizer, const std::string& chat_templat
   }
 }
 
+void check_tokenizer_fits_model(const Tokenizer& tokenizer, const std::string& tokenizer_dir,
+                                int64_t model_vocab_size, const std::string& model_dir) {
+  const auto tokenizer_size = static_cast<int64_t>(tokenizer.vocab_size());
+  if (model_vocab_size <= 0 || tokenizer_size <= model_vocab_size) return;
+  throw_user_error(
+      "the tokenizer in {} has token ids up to {}, but the model in {} has vocab_size {} "
+      "(config.json): they do not belong together; use the tokenizer the model was trained with",
+      tokenizer_dir, tokenizer_size - 1, model_dir, model_vocab_size);
+}
+
 PreferenceData load_preference_data(const DataOptions& options, const Tokenizer& tokenizer) {
   ModelText text(tokenizer, options.chat_template);
   return load_preference_data(options, text.encoder, text.renderer_or_null());

@@ -26,6 +26,12 @@ struct ModelText {
   const ChatRenderer* renderer_or_null() const { return renderer ? &renderer : nullptr; }
 };
 
+// UserError naming both when the tokenizer's ids (added tokens included) go past the model's
+// vocabulary (config.json vocab_size): they do not belong together, and the first such id would
+// fail deep inside training or generation.
+void check_tokenizer_fits_model(const Tokenizer& tokenizer, const std::string& tokenizer_dir,
+                                int64_t model_vocab_size, const std::string& model_dir);
+
 PreferenceData load_preference_data(const DataOptions& options, const Tokenizer& tokenizer);
 SftData load_sft_data(const DataOptions& options, const Tokenizer& tokenizer);
 

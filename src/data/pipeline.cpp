@@ -31,7 +31,15 @@ struct Outcome {
   std::string invalid_reason, invalid_message;
   TruncationResult truncation = TruncationResult::kUnchanged;
   bool boundary_mismatch = false;
+  bool identical_pair = false;
 };
+
+bool is_identical_pair(const PreferenceExample& example) {
+  return example.chosen_ids == example.rejected_ids;
+}
+bool is_identical_pair(const SftExample&) {
+  return false;
+}
 
 // The preference or SFT half of the pipeline.
 struct PreferenceKind {
@@ -52,10 +60,17 @@ struct SftKind {
   using Example = SftExample;
   static constexpr bool kPreference = false;
   static DatasetFormat detect(const RawRow& row) { return detect_sft_format(row); }
-  static Example make(const RawRow& row, DatasetFormat format, const DataOptions&,
+  static Example make(const RawRow& row, DatasetFormat format, const DataOptions& options,
                       const TextEncoder& encoder, const ChatRenderer* renderer,
                       TokenizeStats& stats) {
-    return tokenize_sft_row(parse_sft_row(row, format), encoder, renderer, &stats);
+    Example example = tokenize_sft_row(parse_sft_row(row, format), encoder, renderer, &stats);
+    if (!options.completion_only_loss) {  // every token scored: the empty-prompt form
+      example.prompt_ids.insert(example.prompt_ids.end(), example.completion_ids.begin(),
+                                example.completion_ids.end());
+      example.completion_ids = std::move(example.prompt_ids);
+      example.prompt_ids.clear();
+    }
+    return example;
   }
 };
 
@@ -101,12 +116,14 @@ void process_block(const std::vector<RawRow>& block, const DataOptions& options,
       out.example = Kind::make(block[i], format, options, encoder, renderer, stats);
       out.boundary_mismatch = stats.boundary_mismatches > 0;
       out.truncation = truncate_example(out.example, truncation);
+      out.identical_pair = is_identical_pair(out.example);
     } catch (const InvalidRow& e) {
       out.invalid_reason = e.reason();
       out.invalid_message = e.what();
     }
   });
-  for (Outcome<Example>& out : outcomes) {
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    Outcome<Example>& out = outcomes[i];
     ++report.rows;
     if (!out.invalid_reason.empty()) {
       if (!options.drop_invalid_rows)
@@ -117,11 +134,14 @@ void process_block(const std::vector<RawRow>& block, const DataOptions& options,
         report.invalid_examples.push_back(out.invalid_message);
       continue;
     }
-    report.boundary_mismatches += out.boundary_mismatch;
+    if (out.boundary_mismatch && report.boundary_mismatches++ == 0)
+      report.first_boundary_mismatch = block[i].where();
     if (out.truncation == TruncationResult::kDropped) {
       ++report.dropped_rows;
       continue;
     }
+    if (out.identical_pair && report.identical_pairs++ == 0)
+      report.first_identical_pair = block[i].where();
     report.truncated_rows += out.truncation == TruncationResult::kTruncated;
     ++report.kept_rows;
     kept.push_back(std::move(out.example));
@@ -157,11 +177,8 @@ std::vector<typename Kind::Example> read_examples(const std::vector<std::string>
     }
     process_block<Kind>(block, options, truncation, encoder, renderer, report, kept);
   }
-  if (report.boundary_mismatches > 0)
-    log_warn(
-        "{}: {} rows where the prompt's tokens are not a prefix of prompt + completion's "
-        "(whitespace or merges across the boundary); split at the prompt length as TRL",
-        report.source, report.boundary_mismatches);
+  if (report.boundary_mismatches > 0) log_warn("{}", boundary_mismatch_warning(report));
+  if (report.identical_pairs > 0) log_warn("{}", identical_pairs_warning(report));
   if (report.kept_rows == 0)
     throw_user_error("{}: no usable rows ({} read, {} invalid, {} dropped by max_length {})",
                      report.source, report.rows, report.invalid_rows, report.dropped_rows,
@@ -195,6 +212,26 @@ Data load_data(const DataOptions& options, const TextEncoder& encoder,
 }
 
 }  // namespace
+
+std::string boundary_mismatch_warning(const DataReport& report) {
+  return fmt::format(
+      "{}: {} row{} where the prompt/completion boundary falls inside a token (the prompt's "
+      "tokens are not a prefix of prompt + completion's: a prompt ending mid-word or in "
+      "whitespace), first at {}; split where the tokens stop agreeing, as TRL 1.16 does: the "
+      "prompt loses its last token(s) and each sequence is exactly the jointly tokenized prompt + "
+      "completion",
+      report.source, report.boundary_mismatches, report.boundary_mismatches == 1 ? "" : "s",
+      report.first_boundary_mismatch);
+}
+
+std::string identical_pairs_warning(const DataReport& report) {
+  return fmt::format(
+      "{}: {} pair{} whose chosen and rejected tokens are identical (as given or after "
+      "truncation), first at {}; their loss is constant, so they train nothing (check the data, "
+      "or raise max_length)",
+      report.source, report.identical_pairs, report.identical_pairs == 1 ? "" : "s",
+      report.first_identical_pair);
+}
 
 std::string DataReport::summary() const {
   std::string out = fmt::format("{}: {} format: {}\n", source,

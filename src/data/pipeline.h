@@ -29,6 +29,9 @@ struct DataOptions {
   int64_t max_completion_length = 0;
   std::string truncation_mode = "keep_start";
   bool drop_invalid_rows = false;
+  // SFT: false scores every token: the prompt joins the completion before truncation, so a long
+  // prompt is cut (keep_start) rather than dropping the row, as TRL's SFTTrainer does.
+  bool completion_only_loss = true;
   int threads = 2;       // tokenization threads
   int64_t max_rows = 0;  // read at most this many rows per dataset (0 = all)
 };
@@ -44,11 +47,22 @@ struct DataReport {
   int64_t truncated_rows = 0;
   int64_t dropped_rows = 0;  // prompt alone >= max_length (keep_start)
   int64_t kept_rows = 0;
+  // Rows where the prompt's tokens are not a prefix of prompt + completion's (the boundary falls
+  // inside a token): split at the prompt's token count as TRL does, and warned about.
   int64_t boundary_mismatches = 0;
+  std::string first_boundary_mismatch;  // FILE:LINE of the first
+  // Preference pairs whose chosen and rejected tokens are identical (as given, or after
+  // truncation): their DPO loss is constant, so they train nothing.
+  int64_t identical_pairs = 0;
+  std::string first_identical_pair;  // FILE:LINE of the first
 
   // Multi-line human summary ("detected format: ...", counts, reasons).
   std::string summary() const;
 };
+
+// The warnings for boundary_mismatches and identical_pairs (> 0), naming the first row.
+std::string boundary_mismatch_warning(const DataReport& report);
+std::string identical_pairs_warning(const DataReport& report);
 
 struct PreferenceData {
   std::vector<PreferenceExample> train, eval;

@@ -4,6 +4,7 @@
 
 #include "data/gzip.h"
 #include "util/error.h"
+#include "util/json_depth.h"
 #include "util/strings.h"
 
 namespace dpo {
@@ -189,6 +190,11 @@ void parse_row_text(const std::string& text, RawRow& row) {
                                     row.where(), first_invalid_utf8_byte(text));
     return;
   }
+  if (std::string problem = json_depth_problem(text); !problem.empty()) {
+    row.error_reason = "nested too deeply";
+    row.error_message = fmt::format("{}: {}", row.where(), problem);
+    return;
+  }
   try {
     row.value = json::parse(text);
   } catch (const json::exception& e) {  // parse_error, or out_of_range for 1e999
@@ -295,6 +301,7 @@ FileKind detect_file_kind(const fs::path& path) {
   if (in.peek() != '{') return in.peek() == ']' ? FileKind::kJsonSplits : FileKind::kJsonl;
   std::string first;
   read_value_raw(in, path, &first);
+  if (!json_depth_problem(first).empty()) return FileKind::kJsonl;  // its rows say why
   json element = json::parse(first, nullptr, false);
   if (element.is_object() && !element.contains("role")) return FileKind::kJsonSplits;
   return FileKind::kJsonl;

@@ -7,6 +7,7 @@
 
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/json_depth.h"
 #include "util/strings.h"
 
 namespace dpo {
@@ -118,7 +119,15 @@ RopeConfig read_rope(const json& root, const std::string& source, int64_t max_po
 
 }  // namespace
 
+int64_t ModelConfig::num_parameters() const {
+  const int64_t h = hidden_size, q = num_attention_heads * head_dim,
+                kv = num_key_value_heads * head_dim;
+  const int64_t layer = h * q + 2 * h * kv + q * h + 3 * h * intermediate_size + 2 * h;
+  return vocab_size * h * (tie_word_embeddings ? 1 : 2) + num_hidden_layers * layer + h;
+}
+
 ModelConfig ModelConfig::from_json_text(const std::string& text, const std::string& source_name) {
+  check_json_depth(text, source_name);
   json root = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (root.is_discarded()) throw_user_error("{}: not valid JSON", source_name);
   if (!root.is_object()) throw_user_error("{}: expected a JSON object", source_name);

@@ -39,6 +39,9 @@ struct ModelConfig {
   RopeConfig rope;
   std::string torch_dtype;  // as written ("bfloat16", "float32", ...)
 
+  // Weights of the model this config describes (embeddings, layers, norms, lm_head unless tied).
+  int64_t num_parameters() const;
+
   // UserError naming the file and key on a missing/mistyped key or unsupported value.
   static ModelConfig from_json_text(const std::string& text, const std::string& source_name);
   static ModelConfig from_file(const std::filesystem::path& config_json);

@@ -16,6 +16,7 @@
 #include "io/safetensors_header.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/json_depth.h"
 
 namespace dpo {
 
@@ -152,7 +153,9 @@ std::map<std::string, at::Tensor> load_safetensors_dir(const fs::path& dir) {
       throw_user_error("{}: no model.safetensors or model.safetensors.index.json", dir.string());
     return load_safetensors(single);
   }
-  nlohmann::json index = nlohmann::json::parse(read_file(index_path), nullptr, false);
+  const std::string index_text = read_file(index_path);
+  check_json_depth(index_text, index_path.string());
+  nlohmann::json index = nlohmann::json::parse(index_text, nullptr, false);
   if (index.is_discarded() || !index.is_object() || !index.contains("weight_map") ||
       !index["weight_map"].is_object())
     throw_user_error("{}: expected a JSON object with a \"weight_map\" object",

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "util/error.h"
+#include "util/json_depth.h"
 
 namespace dpo {
 
@@ -143,6 +144,7 @@ SafetensorsHeader parse_safetensors_header(const uint8_t* data, uint64_t file_si
     throw_user_error("{}: header length {} goes past the end of the file ({} bytes)", source,
                      header_bytes, file_size);
   const char* text = reinterpret_cast<const char*>(data + 8);
+  check_json_depth(std::string_view(text, header_bytes), source);
   json header = json::parse(text, text + header_bytes, nullptr, /*allow_exceptions=*/false);
   if (header.is_discarded()) throw_user_error("{}: header is not valid JSON", source);
   if (!header.is_object()) throw_user_error("{}: header must be a JSON object", source);

@@ -6,6 +6,7 @@
 
 #include "util/error.h"
 #include "util/json.h"
+#include "util/json_depth.h"
 #include "util/strings.h"
 
 namespace dpo {

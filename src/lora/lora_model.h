@@ -42,7 +42,8 @@ class LoraModel {
   // Loads adapter_config.json + adapter_model.safetensors (PEFT format, rank_pattern and
   // alpha_pattern honoured). UserError naming the file and tensor when the adapter does not fit
   // the model: a targeted module without tensors, a tensor for a module the model lacks, a shape
-  // that differs from the model's layer, a missing file.
+  // that differs from the model's layer, a missing file, NaN or infinite weights. Dropout is off
+  // (inference: generate, eval, merge give the same answers every run); training turns it on.
   static LoraModel load(LlamaModel& model, const std::filesystem::path& adapter_dir);
   // Writes adapter_model.safetensors (keys base_model.model.<module>.lora_A.weight [R, in] and
   // .lora_B.weight [out, R], float32, metadata {"format": "pt"}) and adapter_config.json, each

@@ -1,8 +1,6 @@
 // A model as a Hugging Face folder: sharded safetensors, config, generation config, tokenizer.
 #include "lora/merge.h"
 
-#include <unistd.h>
-
 #include <cctype>
 #include <map>
 
@@ -12,6 +10,8 @@
 #include "io/safetensors.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/json_depth.h"
+#include "util/output_guard.h"
 
 namespace dpo {
 
@@ -44,7 +44,9 @@ std::string hf_dtype_name(at::ScalarType dtype) {
 
 // config.json of the source with the dtype key(s) set to `dtype`.
 std::string config_text(const fs::path& source_config, at::ScalarType dtype) {
-  nlohmann::json config = nlohmann::json::parse(read_file(source_config), nullptr, false);
+  const std::string text = read_file(source_config);
+  check_json_depth(text, source_config.string());
+  nlohmann::json config = nlohmann::json::parse(text, nullptr, false);
   if (config.is_discarded() || !config.is_object())
     throw_user_error("{}: expected a JSON object", source_config.string());
   bool has_new_key = config.contains("dtype");
@@ -56,7 +58,9 @@ std::string config_text(const fs::path& source_config, at::ScalarType dtype) {
 }  // namespace
 
 at::ScalarType config_dtype(const fs::path& config_json) {
-  nlohmann::json config = nlohmann::json::parse(read_file(config_json), nullptr, false);
+  const std::string text = read_file(config_json);
+  check_json_depth(text, config_json.string());
+  nlohmann::json config = nlohmann::json::parse(text, nullptr, false);
   if (config.is_discarded() || !config.is_object())
     throw_user_error("{}: expected a JSON object", config_json.string());
   for (const char* key : {"dtype", "torch_dtype"})
@@ -89,33 +93,28 @@ int64_t parse_size_bytes(const std::string& text, const std::string& what) {
   return static_cast<int64_t>(value * it->second);
 }
 
+void write_hf_model(const LlamaModel& model, const fs::path& source_dir, const fs::path& dir,
+                    at::ScalarType dtype, int64_t max_shard_bytes) {
+  std::map<std::string, at::Tensor> tensors;
+  for (const auto& [name, tensor] : model.named_parameters())
+    tensors[name] = tensor.detach().to(at::kCPU, dtype).contiguous();
+  save_safetensors_sharded(dir, tensors, max_shard_bytes);
+  write_file_atomic(dir / "config.json", config_text(source_dir / "config.json", dtype));
+  std::error_code ec;
+  for (const char* name : kCopiedFiles) {
+    if (!fs::exists(source_dir / name)) continue;
+    fs::copy_file(source_dir / name, dir / name, fs::copy_options::overwrite_existing, ec);
+    if (ec)
+      throw_user_error("{}: cannot copy to {} ({})", (source_dir / name).string(), dir.string(),
+                       ec.message());
+  }
+}
+
 void save_hf_model(const LlamaModel& model, const fs::path& source_dir, const fs::path& output_dir,
                    at::ScalarType dtype, int64_t max_shard_bytes) {
-  fs::path target = fs::absolute(output_dir).lexically_normal();
-  if (target.filename().empty()) target = target.parent_path();
-  fs::path tmp = target;
-  tmp += ".tmp." + std::to_string(::getpid());
-  std::error_code ec;
-  fs::remove_all(tmp, ec);
-  ensure_directory(tmp);
-  try {
-    std::map<std::string, at::Tensor> tensors;
-    for (const auto& [name, tensor] : model.named_parameters())
-      tensors[name] = tensor.detach().to(at::kCPU, dtype).contiguous();
-    save_safetensors_sharded(tmp, tensors, max_shard_bytes);
-    write_file_atomic(tmp / "config.json", config_text(source_dir / "config.json", dtype));
-    for (const char* name : kCopiedFiles) {
-      if (!fs::exists(source_dir / name)) continue;
-      fs::copy_file(source_dir / name, tmp / name, fs::copy_options::overwrite_existing, ec);
-      if (ec)
-        throw_user_error("{}: cannot copy to {} ({})", (source_dir / name).string(), tmp.string(),
-                         ec.message());
-    }
-    commit_directory(tmp, target);
-  } catch (...) {
-    fs::remove_all(tmp, ec);
-    throw;
-  }
+  StagedOutput staged(output_dir, /*marker_command=*/"");
+  write_hf_model(model, source_dir, staged.path(), dtype, max_shard_bytes);
+  staged.commit();
 }
 
 }  // namespace dpo

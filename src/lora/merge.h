@@ -9,10 +9,16 @@
 
 namespace dpo {
 
-// Writes `model`'s parameters converted to `dtype` into `output_dir`, atomically (a temp folder
-// next to it, renamed into place): sharded safetensors (+ model.safetensors.index.json) of at most
-// `max_shard_bytes`, config.json from `source_dir` with its dtype key set to `dtype`, and
-// generation_config.json and tokenizer files copied from `source_dir` when present.
+// Writes `model`'s parameters converted to `dtype` into the existing folder `dir`: sharded
+// safetensors (+ model.safetensors.index.json) of at most `max_shard_bytes`, config.json from
+// `source_dir` with its dtype key set to `dtype`, and generation_config.json and tokenizer files
+// copied from `source_dir` when present.
+void write_hf_model(const LlamaModel& model, const std::filesystem::path& source_dir,
+                    const std::filesystem::path& dir, at::ScalarType dtype,
+                    int64_t max_shard_bytes);
+
+// write_hf_model into a temporary folder that then replaces `output_dir` atomically
+// (util/output_guard.h StagedOutput; no marker file). Callers check the target first.
 void save_hf_model(const LlamaModel& model, const std::filesystem::path& source_dir,
                    const std::filesystem::path& output_dir, at::ScalarType dtype,
                    int64_t max_shard_bytes);

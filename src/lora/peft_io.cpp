@@ -48,6 +48,14 @@ at::Tensor take_tensor(std::map<std::string, at::Tensor>& tensors, const std::st
         "{}: tensor '{}' has shape {} but the model's {} needs {} (rank from r/rank_pattern, "
         "features from the base model); the adapter does not fit this base model",
         file.string(), key, shape_text(tensor.sizes().vec()), module, shape_text(expected));
+  if (at::isFloatingType(tensor.scalar_type())) {
+    const int64_t bad = (~at::isfinite(tensor)).sum().item<int64_t>();
+    if (bad > 0)
+      throw_user_error(
+          "{}: tensor '{}' holds {} NaN or infinite value{} (of {}); the adapter is corrupt or its "
+          "training diverged",
+          file.string(), key, bad, bad == 1 ? "" : "s", tensor.numel());
+  }
   return tensor;
 }
 
@@ -86,7 +94,9 @@ LoraModel LoraModel::load(LlamaModel& model, const fs::path& adapter_dir) {
   }
   if (weights.empty())
     throw_user_error("{}: target_modules match no linear layer of the model", config_path.string());
-  return attach(model, std::move(config), weights);
+  LoraModel lora = attach(model, std::move(config), weights);
+  lora.set_dropout_active(false);  // loaded for inference (PEFT's eval mode); training turns it on
+  return lora;
 }
 
 void LoraModel::save(const fs::path& dir) const {

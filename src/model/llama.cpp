@@ -192,6 +192,11 @@ LlamaModel LlamaModel::load(const std::filesystem::path& dir, at::ScalarType dty
     return LlamaModel(std::move(w));
   }
   if (!fs::is_directory(dir)) throw_user_error("{}: model folder does not exist", dir.string());
+  if (!fs::exists(dir / "config.json") && fs::exists(dir / "adapter_config.json"))
+    throw_user_error(
+        "{}: a LoRA adapter folder (adapter_config.json, no config.json), not a model; give it as "
+        "the adapter (--adapter) and its base model as the model",
+        dir.string());
   ModelConfig config = ModelConfig::from_file(dir / "config.json");
   auto w = empty_weights(config, dtype, device);
   assign_weights(*w, load_safetensors_dir(dir), dir.string());

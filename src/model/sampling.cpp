@@ -1,5 +1,6 @@
 #include "model/sampling.h"
 
+#include <cmath>
 #include <limits>
 
 #include "util/error.h"
@@ -34,7 +35,7 @@ void validate(const SamplingOptions& options) {
   if (options.top_k < 0) throw_user_error("--top-k must be >= 0 (0 = off), got {}", options.top_k);
   if (!(options.top_p > 0.0 && options.top_p <= 1.0))
     throw_user_error("--top-p must be in (0, 1], got {}", options.top_p);
-  if (options.temperature < 0.0)
+  if (!(options.temperature >= 0.0 && std::isfinite(options.temperature)))
     throw_user_error("--temperature must be >= 0 (0 = greedy), got {}", options.temperature);
 }
 

@@ -30,7 +30,8 @@ std::string unquote(std::string value) {
 
 }  // namespace
 
-ConfigEntries parse_config_text(std::string_view yaml_text) {
+ConfigEntries parse_config_text(std::string_view yaml_text, std::string* problem) {
+  int line_number = 0;
   ConfigEntries entries;
   std::vector<std::string> pending_items;  // "- item" lines under the last key with an empty value
   auto flush_items = [&]() {
@@ -39,6 +40,7 @@ ConfigEntries parse_config_text(std::string_view yaml_text) {
     pending_items.clear();
   };
   for (const auto& raw : split(yaml_text, '\n')) {
+    ++line_number;
     std::string line = raw;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     std::string stripped = trim(line);
@@ -54,7 +56,12 @@ ConfigEntries parse_config_text(std::string_view yaml_text) {
     size_t colon = stripped.find(": ");
     if (colon == std::string::npos && !stripped.empty() && stripped.back() == ':')
       colon = stripped.size() - 1;
-    if (colon == std::string::npos) continue;
+    if (colon == std::string::npos) {
+      if (problem && problem->empty())
+        *problem = "line " + std::to_string(line_number) + ": '" + stripped.substr(0, 60) +
+                   "' is not a `key: value` line";
+      continue;
+    }
     flush_items();
     entries.emplace_back(unquote(trim(std::string_view(stripped).substr(0, colon))),
                          unquote(strip_comment(std::string_view(stripped).substr(colon + 1))));

@@ -13,7 +13,9 @@ namespace dpo::report {
 
 using ConfigEntries = std::vector<std::pair<std::string, std::string>>;
 
-ConfigEntries parse_config_text(std::string_view yaml_text);
+// `problem` (when given) receives "line N: ..." for the first top-level line that is not
+// `key: value` (a damaged or truncated file), else stays empty.
+ConfigEntries parse_config_text(std::string_view yaml_text, std::string* problem = nullptr);
 std::optional<std::string> config_value(const ConfigEntries& entries, const std::string& key);
 
 }  // namespace dpo::report

@@ -261,7 +261,12 @@ RunData load_run(const fs::path& run_dir) {
   fs::path config = run_dir / "config.yaml";
   if (fs::exists(config, ec)) {
     run.has_config = true;
-    run.config = parse_config_text(read_file(config));
+    std::string problem;
+    run.config = parse_config_text(read_file(config), &problem);
+    if (!problem.empty())
+      throw_user_error(
+          "{} {} (expected the config.yaml that dpo train writes; restore or remove it)",
+          config.string(), problem);
   }
   fs::path generations = run_dir / kGenerationsFileName;
   if (fs::exists(generations, ec)) run.generations = read_generations(generations);

@@ -7,6 +7,7 @@
 #include "report/tensorboard.h"
 #include "util/error.h"
 #include "util/json.h"
+#include "util/json_depth.h"
 #include "util/strings.h"
 
 namespace dpo::report {

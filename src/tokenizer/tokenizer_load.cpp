@@ -148,9 +148,15 @@ json TokenizerImpl::load_config(const std::string& text, const std::string& name
       throw_user_error("{}: chat_template must be a string or a list of {{name, template}}", name);
     }
   }
-  if (config.contains("clean_up_tokenization_spaces") &&
-      config["clean_up_tokenization_spaces"].is_boolean())
-    clean_up_tokenization_spaces_ = config["clean_up_tokenization_spaces"].get<bool>();
+  // transformers 5 (TokenizersBackend._decode) skips the clean-up for a BPE model, the only kind
+  // dpo loads, unless the config insists with the ..._for_bpe_even_though_it_will_corrupt_output
+  // flag.
+  auto config_flag = [&config](const char* key) {
+    return config.contains(key) && config[key].is_boolean() && config[key].get<bool>();
+  };
+  clean_up_tokenization_spaces_ =
+      config_flag("clean_up_tokenization_spaces") &&
+      config_flag("clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output");
   if (config.contains("added_tokens_decoder") && config["added_tokens_decoder"].is_object()) {
     for (const auto& [key, value] : config["added_tokens_decoder"].items()) {
       char* end = nullptr;

@@ -23,6 +23,7 @@
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/json.h"
+#include "util/json_depth.h"
 #include "util/log.h"
 
 #ifdef DPO_WITH_CUDA

@@ -12,6 +12,7 @@
 #include "train/run_dir.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/json_depth.h"
 
 namespace dpo {
 

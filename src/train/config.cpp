@@ -5,11 +5,15 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
+#include <functional>
 #include <map>
+#include <set>
 
+#include "chat/chat_template.h"
 #include "train/config_keys.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/output_guard.h"
 #include "util/strings.h"
 
 namespace dpo {
@@ -40,18 +44,57 @@ YAML::Node load_yaml(const std::string& text, const std::string& source) {
   }
 }
 
+// Applies `f` to every path a config holds (chat_template only when it names a file,
+// resume_from_checkpoint unless "latest"), restricted to the keys in `only` when given.
+void for_each_path(TrainConfig& c, const std::function<void(std::string&)>& f,
+                   const std::set<std::string>* only = nullptr) {
+  auto wanted = [&](const char* key) { return !only || only->count(key) > 0; };
+  if (wanted("model_name_or_path")) f(c.model_name_or_path);
+  if (wanted("tokenizer_name_or_path") && c.tokenizer_name_or_path) f(*c.tokenizer_name_or_path);
+  if (wanted("adapter_name_or_path") && c.adapter_name_or_path) f(*c.adapter_name_or_path);
+  if (wanted("dataset"))
+    for (std::string& spec : c.dataset) f(spec);
+  if (wanted("eval_dataset"))
+    for (std::string& spec : c.eval_dataset) f(spec);
+  if (wanted("output_dir")) f(c.output_dir);
+  if (wanted("chat_template") && c.chat_template != "auto" &&
+      !is_builtin_chat_template(c.chat_template))
+    f(c.chat_template);
+  if (wanted("ref_cache_dir") && !c.ref_cache_dir.empty()) f(c.ref_cache_dir);
+  if (wanted("resume_from_checkpoint") && c.resume_from_checkpoint &&
+      *c.resume_from_checkpoint != "latest")
+    f(*c.resume_from_checkpoint);
+}
+
 void apply_yaml_document(TrainConfig& config, const std::string& text, const std::string& source,
-                         Origins& origins) {
+                         const fs::path& base_dir, Origins& origins) {
   YAML::Node root = load_yaml(text, source);
   if (root.IsNull()) return;  // an empty file: every default
   if (!root.IsMap())
     throw_user_error("{}: expected a mapping of config keys (key: value lines)", source);
+  std::map<std::string, std::string> seen;  // key -> where this document set it
   for (const auto& item : root) {
     std::string where = line_of(source, item.first);
     const ConfigKey& key = known_key_or_throw(item.first.as<std::string>(), where);
+    if (auto it = seen.find(key.name); it != seen.end())
+      throw_user_error("{}: key '{}' is set twice (also at {}); keep one", where, key.name,
+                       it->second);
+    seen[key.name] = where;
     key.read(config, item.second, where);
     origins[key.name] = where;
   }
+  // Paths in a config file are relative to the file (as most tools read them), so that a recipe
+  // works from any current folder; `key=value` overrides stay relative to the current folder.
+  if (base_dir.empty()) return;
+  std::set<std::string> from_file;
+  for (const auto& [name, where] : seen) from_file.insert(name);
+  for_each_path(
+      config,
+      [&](std::string& path) {
+        if (!path.empty() && fs::path(path).is_relative())
+          path = (base_dir / path).lexically_normal().string();
+      },
+      &from_file);
 }
 
 void apply_override_recording(TrainConfig& config, const std::string& assignment,
@@ -101,6 +144,12 @@ void validate(const TrainConfig& c, const Origins& origins, const std::string& s
                      check.where("dataset"));
   if (c.output_dir.empty())
     throw_user_error("{}: output_dir must not be empty", check.where("output_dir"));
+  check_output_apart(
+      c.output_dir, check.where("output_dir") + ": output_dir",
+      {{c.model_name_or_path, "model", "model_name_or_path"},
+       {c.tokenizer_name_or_path.value_or(""), "tokenizer", "tokenizer_name_or_path"},
+       {c.adapter_name_or_path.value_or(""), "adapter", "adapter_name_or_path"}},
+      "choose an output_dir apart from it (a run writes weights and checkpoints there)");
   check.require(c.threads >= 0, "threads", c.threads, ">= 0 (0: every core)");
   check.require(c.eval_split_ratio >= 0 && c.eval_split_ratio < 1, "eval_split_ratio",
                 c.eval_split_ratio, "in [0, 1)");
@@ -137,7 +186,10 @@ void validate(const TrainConfig& c, const Origins& origins, const std::string& s
   check.require(c.learning_rate > 0, "learning_rate", c.learning_rate, "> 0");
   check.require(c.warmup_ratio >= 0 && c.warmup_ratio <= 1, "warmup_ratio", c.warmup_ratio,
                 "in [0, 1]");
-  check.require(c.warmup_steps >= 0, "warmup_steps", c.warmup_steps, ">= 0");
+  check.require(
+      c.warmup_steps >= 0 && (c.warmup_steps < 1 || c.warmup_steps == std::floor(c.warmup_steps)),
+      "warmup_steps", c.warmup_steps,
+      "a whole number of steps, or a fraction of the run in [0, 1)");
   check.require(c.weight_decay >= 0, "weight_decay", c.weight_decay, ">= 0");
   check.require(c.adam_beta1 >= 0 && c.adam_beta1 < 1, "adam_beta1", c.adam_beta1, "in [0, 1)");
   check.require(c.adam_beta2 >= 0 && c.adam_beta2 < 1, "adam_beta2", c.adam_beta2, "in [0, 1)");
@@ -182,16 +234,16 @@ TrainConfig default_train_config(TrainMode mode) {
   if (mode == TrainMode::kSft) {
     config.learning_rate = 2e-5;  // TRL SFTConfig
     config.loss_type = {"sft"};
-    config.max_prompt_length.reset();  // SFTConfig has no prompt limit
   }
   return config;
 }
 
 TrainConfig parse_train_config(const std::string& yaml_text, const std::string& source_name,
-                               const std::vector<std::string>& overrides, TrainMode mode) {
+                               const std::vector<std::string>& overrides, TrainMode mode,
+                               const std::filesystem::path& base_dir) {
   TrainConfig config = default_train_config(mode);
   Origins origins;
-  apply_yaml_document(config, yaml_text, source_name, origins);
+  apply_yaml_document(config, yaml_text, source_name, base_dir, origins);
   for (const auto& assignment : overrides) apply_override_recording(config, assignment, origins);
   validate(config, origins, source_name);
   return config;
@@ -200,7 +252,8 @@ TrainConfig parse_train_config(const std::string& yaml_text, const std::string& 
 TrainConfig load_train_config(const std::filesystem::path& yaml_path,
                               const std::vector<std::string>& overrides, TrainMode mode) {
   if (!fs::exists(yaml_path)) throw_user_error("{}: config file not found", yaml_path.string());
-  return parse_train_config(read_file(yaml_path), yaml_path.string(), overrides, mode);
+  return parse_train_config(read_file(yaml_path), yaml_path.string(), overrides, mode,
+                            yaml_path.parent_path());
 }
 
 void apply_override(TrainConfig& config, const std::string& assignment) {
@@ -212,7 +265,12 @@ void validate_train_config(const TrainConfig& config, const std::string& source_
   validate(config, Origins{}, source_name);
 }
 
-std::string train_config_to_yaml(const TrainConfig& config) {
+std::string train_config_to_yaml(const TrainConfig& resolved) {
+  // Absolute paths: the file describes the run wherever it is read from.
+  TrainConfig config = resolved;
+  for_each_path(config, [](std::string& path) {
+    if (!path.empty()) path = fs::absolute(path).lexically_normal().string();
+  });
   std::string out = "# Resolved by dpo.cpp: every key with the value this run used.\n";
   std::string section;
   for (const auto& key : config_keys()) {

@@ -29,9 +29,9 @@ struct TrainConfig {
   double eval_split_ratio = 0.0;
   std::optional<int64_t> eval_max_samples;
   std::optional<int64_t> max_length = 1024;
-  std::optional<int64_t> max_prompt_length = 512;
+  std::optional<int64_t> max_prompt_length;  // null: no prompt limit (TRL 1.16 has none)
   std::optional<int64_t> max_completion_length;
-  std::string truncation_mode = "keep_end";  // keep_start | keep_end
+  std::string truncation_mode = "keep_start";  // keep_start | keep_end (TRL 1.16 default)
   bool drop_invalid_rows = false;
   bool hh_to_messages = false;       // hh rows -> messages -> the model's chat template
   bool completion_only_loss = true;  // sft: loss on completion tokens only
@@ -46,11 +46,18 @@ struct TrainConfig {
   std::optional<double> ld_alpha;
   bool use_weighting = false;
   double discopop_tau = 0.05;
+  std::string f_divergence_type =
+      "reverse_kl";  // reverse_kl | forward_kl | js_divergence | alpha_divergence
+  double f_alpha_divergence_coef = 0.5;
   bool precompute_ref_log_probs = false;
   std::string ref_cache_dir;  // "": $XDG_CACHE_HOME/dpo.cpp/ref_logps (or ~/.cache/...)
 
   // --- lora
   bool use_peft = true;  // false: full fine-tuning (saves a full HF model folder)
+  // A PEFT LoRA adapter to train on from (e.g. DPO after an SFT LoRA); the reference is the model
+  // as training starts (base + this adapter). Its adapter_config.json fixes the lora_* settings.
+  // With use_peft false it is merged into the weights first.
+  std::optional<std::string> adapter_name_or_path;
   int64_t lora_r = 16;
   int64_t lora_alpha = 32;
   double lora_dropout = 0.05;
@@ -63,7 +70,8 @@ struct TrainConfig {
   double learning_rate = 1e-6;  // sft: 2e-5
   std::string lr_scheduler_type = "linear";
   double warmup_ratio = 0.0;
-  int64_t warmup_steps = 0;
+  double warmup_steps =
+      0;  // >= 1: steps (whole); in (0, 1): a fraction of the run (transformers 5)
   double weight_decay = 0.0;
   double adam_beta1 = 0.9;
   double adam_beta2 = 0.999;
@@ -96,12 +104,16 @@ struct TrainConfig {
 TrainConfig default_train_config(TrainMode mode);
 
 // Loads a YAML file, applies `key=value` overrides in order, validates. UserError naming the
-// file, line and key (and the closest known key for a misspelled one).
+// file, line and key (and the closest known key for a misspelled one, or both lines of a key set
+// twice). Relative paths in the file are relative to the file's folder; those of overrides to the
+// current folder.
 TrainConfig load_train_config(const std::filesystem::path& yaml_path,
                               const std::vector<std::string>& overrides, TrainMode mode);
-// The same from YAML text (`source_name` appears in messages).
+// The same from YAML text (`source_name` appears in messages); relative paths in the text are
+// taken relative to `base_dir` when it is not empty.
 TrainConfig parse_train_config(const std::string& yaml_text, const std::string& source_name,
-                               const std::vector<std::string>& overrides, TrainMode mode);
+                               const std::vector<std::string>& overrides, TrainMode mode,
+                               const std::filesystem::path& base_dir = {});
 
 // Applies one `key=value` override (value in YAML syntax: 0.1, true, [sigmoid, sft]).
 void apply_override(TrainConfig& config, const std::string& assignment);
@@ -109,7 +121,7 @@ void apply_override(TrainConfig& config, const std::string& assignment);
 // Range and consistency checks; UserError saying what is allowed.
 void validate_train_config(const TrainConfig& config, const std::string& source_name);
 
-// Every key with its resolved value, in table order, as YAML text.
+// Every key with its resolved value, in table order, as YAML text; paths made absolute.
 std::string train_config_to_yaml(const TrainConfig& config);
 
 // Resolves int-or-fraction step settings: >= 1 as given, < 1 as ceil(fraction * total_steps).

@@ -244,11 +244,15 @@ std::vector<ConfigKey> build_table() {
                "Evaluate on at most this many rows; null: all."),
       make_key("max_length", D, &C::max_length, "Maximum prompt + completion tokens; null: none."),
       make_key("max_prompt_length", D, &C::max_prompt_length,
-               "Maximum prompt tokens (the end of the prompt is kept); null: none."),
+               "Maximum prompt tokens (the end of the prompt is kept); null: none. dpo.cpp's own "
+               "(TRL 1.16 dropped it)."),
       make_key("max_completion_length", D, &C::max_completion_length,
                "Maximum completion tokens; null: none."),
       make_key("truncation_mode", D, &C::truncation_mode,
-               "Which end of a too-long sequence survives max_length.", "keep_start|keep_end"),
+               "Which end of a too-long sequence survives max_length: keep_start (TRL 1.16's "
+               "default) cuts completions at their end and drops a row whose prompt alone fills "
+               "max_length; keep_end keeps each sequence's last tokens.",
+               "keep_start|keep_end"),
       make_key("drop_invalid_rows", D, &C::drop_invalid_rows,
                "Skip and count bad rows instead of stopping with an error."),
       make_key("hh_to_messages", D, &C::hh_to_messages,
@@ -262,7 +266,8 @@ std::vector<ConfigKey> build_table() {
                kLossTypes),
       make_key("loss_weights", L, &C::loss_weights, "One weight per loss_type; empty: 1 for each."),
       make_key("label_smoothing", L, &C::label_smoothing,
-               "Probability that a label is flipped (cDPO, robust), in [0, 0.5)."),
+               "robust: the probability that a label is flipped, in [0, 0.5); exo_pair: its "
+               "epsilon (> 0); aot, aot_unpaired: smoothing. Not used by sigmoid (as TRL 1.16)."),
       make_key("rpo_alpha", L, &C::rpo_alpha, "Weight of the NLL loss on chosen (RPO); null: off."),
       make_key("reference_free", L, &C::reference_free,
                "Ignore the reference model (reference log-probs 0)."),
@@ -270,6 +275,13 @@ std::vector<ConfigKey> build_table() {
                "LD-DPO: weight of the verbose part of longer completions; null: off."),
       make_key("use_weighting", L, &C::use_weighting, "WPO weighting of the loss."),
       make_key("discopop_tau", L, &C::discopop_tau, "Temperature of the discopop loss."),
+      make_key("f_divergence_type", L, &C::f_divergence_type,
+               "f-DPO: the divergence regularizing the policy towards the reference (scores "
+               "f'(pi/ref)); sigmoid, sigmoid_norm, hinge, ipo, exo_pair, robust, discopop and sft "
+               "only.",
+               "reverse_kl|forward_kl|js_divergence|alpha_divergence"),
+      make_key("f_alpha_divergence_coef", L, &C::f_alpha_divergence_coef,
+               "alpha of f_divergence_type alpha_divergence (1: reverse_kl)."),
       make_key("precompute_ref_log_probs", L, &C::precompute_ref_log_probs,
                "One reference pass before training, cached on disk and reused by later runs."),
       make_key("ref_cache_dir", L, &C::ref_cache_dir,
@@ -278,6 +290,10 @@ std::vector<ConfigKey> build_table() {
 
       make_key("use_peft", P, &C::use_peft,
                "Train a LoRA adapter; false: full fine-tuning (saves a full HF model folder)."),
+      make_key("adapter_name_or_path", P, &C::adapter_name_or_path,
+               "PEFT LoRA adapter folder to train on from (e.g. DPO after an SFT LoRA); the "
+               "reference is base + this adapter, frozen; its adapter_config.json sets the LoRA "
+               "settings; with use_peft: false it is merged first. null: a fresh adapter."),
       make_key("lora_r", P, &C::lora_r, "LoRA rank (>= 1)."),
       make_key("lora_alpha", P, &C::lora_alpha, "LoRA scaling numerator (alpha / r)."),
       make_key("lora_dropout", P, &C::lora_dropout,
@@ -291,8 +307,12 @@ std::vector<ConfigKey> build_table() {
       make_key("learning_rate", O, &C::learning_rate, "Peak AdamW learning rate (> 0)."),
       make_key("lr_scheduler_type", O, &C::lr_scheduler_type, "Learning-rate schedule.",
                "linear|constant|cosine|constant_with_warmup"),
-      make_key("warmup_ratio", O, &C::warmup_ratio, "Warmup as a fraction of the run, in [0, 1]."),
-      make_key("warmup_steps", O, &C::warmup_steps, "Warmup steps; overrides warmup_ratio if > 0."),
+      make_key("warmup_ratio", O, &C::warmup_ratio,
+               "Warmup as a fraction of the run, in [0, 1] (transformers 4; transformers 5 takes "
+               "warmup_steps below 1 instead)."),
+      make_key("warmup_steps", O, &C::warmup_steps,
+               "Warmup steps (a whole number >= 1), or below 1 a fraction of the run, as "
+               "transformers 5; overrides warmup_ratio if > 0."),
       make_key("weight_decay", O, &C::weight_decay,
                "AdamW decoupled weight decay (never on biases and norms)."),
       make_key("adam_beta1", O, &C::adam_beta1, "AdamW beta1, in [0, 1)."),
@@ -321,7 +341,9 @@ std::vector<ConfigKey> build_table() {
       make_key("max_nonfinite_steps", O, &C::max_nonfinite_steps,
                "Non-finite loss or gradients: steps skipped in a row before the run stops."),
 
-      make_key("output_dir", S, &C::output_dir, "The run folder."),
+      make_key("output_dir", S, &C::output_dir,
+               "The run folder; never the model or tokenizer folder, nor a folder inside or "
+               "around them."),
       make_key("logging_steps", S, &C::logging_steps, "Log metrics averaged over this many steps.",
                "", kIntOrFraction),
       make_key("logging_first_step", S, &C::logging_first_step, "Also log the first step."),
@@ -370,8 +392,11 @@ std::string config_reference_markdown() {
       "`dpo train CONFIG.yaml [key=value ...]` and `dpo sft CONFIG.yaml [key=value ...]` read one "
       "YAML file of the keys below (TRL's names and defaults); `key=value` arguments override it "
       "(`loss_type=[sigmoid,sft]`, `beta=0.2`). An unknown key is an error that names the closest "
-      "known one. The resolved config, every default written out, is saved as "
-      "`output_dir/config.yaml`.\n";
+      "known one; a key set twice in the file is an error too. Paths in the file are relative to "
+      "the "
+      "file's folder (so a recipe runs from any folder), paths in `key=value` arguments to the "
+      "current folder. The resolved config, every default written out and every path absolute, is "
+      "saved as `output_dir/config.yaml`.\n";
   std::string section;
   for (const auto& key : config_keys()) {
     if (key.section != section) {

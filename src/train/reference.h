@@ -43,7 +43,8 @@ class Reference {
   // `lora`'s base model: the policy with every adapter off (null: the policy model itself, only
   // meaningful for evaluating a plain model).
   static Reference adapters_off(const LoraModel* lora);
-  // A frozen copy of the starting model (full fine-tuning, where the policy is the whole model).
+  // A frozen copy of the starting model: full fine-tuning, where the policy is the whole model,
+  // or base + the trained adapter a LoRA run starts from (adapter_name_or_path).
   static Reference frozen_copy(LlamaModel model);
 
   // Reference log-probs of `batch`'s pairs, under no-grad (ld_alpha applied as to the policy, as

@@ -37,12 +37,17 @@ RunProgress start_progress(const RunSetup& setup) {
 void resume(RunProgress& progress, const RunSetup& setup) {
   const LoadedCheckpoint& checkpoint = *setup.resume_from;
   const std::string source = checkpoint.dir.string();
-  if (checkpoint.state.max_steps != setup.plan.max_steps)
-    throw_user_error(
-        "{}: the checkpoint belongs to a run of {} steps but this config makes {}; resume with "
-        "the config the checkpoint was made with",
-        source, checkpoint.state.max_steps, setup.plan.max_steps);
-  progress.schedule->check_saved(checkpoint.scheduler_json, source + "/scheduler.json");
+  const StepPlan& plan = setup.plan;
+  const bool extending = checkpoint.state.max_steps != plan.max_steps;
+  if (extending && checkpoint.state.global_step < plan.max_steps)
+    log_warn(
+        "{}: the checkpoint belongs to a run of {} steps, this config makes {}: the run goes on "
+        "to step {} and the {} learning-rate schedule is rebuilt for {} steps (warmup {}), "
+        "applied from step {} on, as transformers' Trainer does",
+        source, checkpoint.state.max_steps, plan.max_steps, plan.max_steps,
+        setup.config.lr_scheduler_type, plan.max_steps, plan.warmup_steps,
+        checkpoint.state.global_step);
+  progress.schedule->check_saved(checkpoint.scheduler_json, source + "/scheduler.json", extending);
   progress.optimizer->load_state_dict(checkpoint.optimizer_state,
                                       source + "/optimizer.safetensors");
   TrainerState& state = progress.state;

@@ -9,18 +9,22 @@
 #include <thread>
 
 #include "data/batch.h"
+#include "data/model_data.h"
 #include "data/model_tokenizer.h"
 #include "data/tokenize.h"
 #include "io/dtype.h"
 #include "io/gguf_load.h"
 #include "train/preference.h"
 #include "train/ref_cache.h"
+#include "train/resume_check.h"
 #include "train/run.h"
 #include "train/run_dir.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/hash.h"
 #include "util/log.h"
 #include "util/strings.h"
+#include "util/threads.h"
 
 namespace dpo {
 
@@ -71,6 +75,8 @@ LossConfig loss_config_from(const TrainConfig& c) {
   loss.ld_alpha = c.ld_alpha;
   loss.use_weighting = c.use_weighting;
   loss.discopop_tau = c.discopop_tau;
+  loss.f_divergence_type = parse_f_divergence(c.f_divergence_type);
+  loss.f_alpha_divergence_coef = c.f_alpha_divergence_coef;
   loss.validate();
   return loss;
 }
@@ -86,9 +92,7 @@ void setup_device(RunSetup& run) {
         "--version tells which); use device: cpu or build against a CUDA libtorch");
   run.device = cuda ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
   run.dtype = run.config.bf16.value_or(cuda) ? at::kBFloat16 : at::kFloat;
-  int threads = run.config.threads > 0
-                    ? static_cast<int>(run.config.threads)
-                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = resolve_thread_count(run.config.threads, "threads");
   at::set_num_threads(threads);
   at::manual_seed(static_cast<uint64_t>(run.config.seed));
   log_info("device {} ({} base weights), {} CPU threads", cuda ? "cuda" : "cpu",
@@ -133,18 +137,9 @@ DataOptions data_options_from(const TrainConfig& c) {
   options.max_completion_length = c.max_completion_length.value_or(0);
   options.truncation_mode = c.truncation_mode;
   options.drop_invalid_rows = c.drop_invalid_rows;
+  options.completion_only_loss = c.completion_only_loss;
   options.threads = static_cast<int>(std::max<int64_t>(1, at::get_num_threads()));
   return options;
-}
-
-// completion_only_loss: false scores the whole sequence (the pipeline's empty-prompt form).
-void score_full_sequences(std::vector<SftExample>& examples) {
-  for (auto& example : examples) {
-    TokenIds all = example.prompt_ids;
-    all.insert(all.end(), example.completion_ids.begin(), example.completion_ids.end());
-    example.prompt_ids.clear();
-    example.completion_ids = std::move(all);
-  }
 }
 
 void setup_data(RunSetup& run) {
@@ -158,40 +153,71 @@ void setup_data(RunSetup& run) {
     if (!data.eval.empty()) log_info("eval: {} pairs", data.eval.size());
     run.data = RunData(std::move(data));
   } else {
-    SftData data = load_sft_data(options, encoder, render);
-    if (!run.config.completion_only_loss) {
-      score_full_sequences(data.train);
-      score_full_sequences(data.eval);
-    }
-    run.data = RunData(std::move(data));
+    run.data = RunData(load_sft_data(options, encoder, render));
   }
   if (run.data.train_size() == 0)
     throw_user_error("dataset: no training examples left after reading and filtering {}",
                      join(run.config.dataset, ", "));
 }
 
+// True when every lora_B of `lora` is zero (a fresh PEFT adapter): base + adapter is the base.
+bool lora_b_all_zero(const LoraModel& lora) {
+  for (const auto& [name, tensor] : lora.named_parameters())
+    if (ends_with(name, ".lora_B.weight") && tensor.abs().max().item<double>() != 0.0) return false;
+  return true;
+}
+
+// The model as training starts: the base, with adapter_name_or_path merged into it (full
+// fine-tuning) or attached to it, frozen, dropout off (the reference of a LoRA run that starts
+// from an adapter). `adapter_is_zero` (optional) tells whether that adapter's B are all zero.
+LlamaModel load_starting_model(const RunSetup& run, bool merge_adapter,
+                               bool* adapter_is_zero = nullptr) {
+  const TrainConfig& c = run.config;
+  LlamaModel model = LlamaModel::load(c.model_name_or_path, run.dtype, run.device);
+  if (c.adapter_name_or_path) {
+    LoraModel adapter = LoraModel::load(model, *c.adapter_name_or_path);
+    adapter.set_requires_grad(false);
+    adapter.set_dropout_active(false);
+    if (adapter_is_zero) *adapter_is_zero = lora_b_all_zero(adapter);
+    if (merge_adapter) adapter.merge_and_unload();
+    // else the adapters stay attached to `model` (they hold their own weights and switches)
+  }
+  return model;
+}
+
+void log_adapter_start(const LoraModel& lora, const std::string& adapter_dir) {
+  const LoraConfig& l = lora.config();
+  log_info(
+      "LoRA: training on from the adapter {} (r {}, lora_alpha {}, lora_dropout {}{}); its "
+      "adapter_config.json sets the LoRA settings, the lora_* keys are not used",
+      adapter_dir, l.r, l.lora_alpha, l.lora_dropout, l.use_rslora ? ", rslora" : "");
+}
+
 void setup_model(RunSetup& run) {
   const TrainConfig& c = run.config;
   run.model_source_dir = c.model_name_or_path;
   fs::path weights_dir = c.model_name_or_path;
+  if (c.adapter_name_or_path && !fs::is_directory(*c.adapter_name_or_path))
+    throw_user_error(
+        "adapter_name_or_path: {} is not a folder (expected a PEFT LoRA adapter folder with "
+        "adapter_config.json and adapter_model.safetensors)",
+        *c.adapter_name_or_path);
   if (run.resume_from && !c.use_peft) weights_dir = run.resume_from->dir;  // a full model
-  run.model.emplace(LlamaModel::load(weights_dir, run.dtype, run.device));
+  if (!c.use_peft && !run.resume_from && c.adapter_name_or_path)
+    run.model.emplace(load_starting_model(run, /*merge_adapter=*/true));
+  else
+    run.model.emplace(LlamaModel::load(weights_dir, run.dtype, run.device));
+  check_tokenizer_fits_model(*run.tokenizer, run.tokenizer_dir.string(),
+                             run.model->config().vocab_size, c.model_name_or_path);
   run.model->set_gradient_checkpointing(c.gradient_checkpointing);
   if (c.use_peft) {
     if (run.resume_from) {
       run.lora.emplace(LoraModel::load(*run.model, run.resume_from->dir));
+    } else if (c.adapter_name_or_path) {
+      run.lora.emplace(LoraModel::load(*run.model, *c.adapter_name_or_path));
+      log_adapter_start(*run.lora, *c.adapter_name_or_path);
     } else {
-      LoraConfig lora;
-      lora.r = c.lora_r;
-      lora.lora_alpha = static_cast<double>(c.lora_alpha);
-      lora.lora_dropout = c.lora_dropout;
-      lora.use_rslora = c.use_rslora;
-      if (c.lora_target_modules.size() == 1 && c.lora_target_modules[0] != "all-linear" &&
-          c.lora_target_modules[0].find_first_of("()[]*+?|\\^$") != std::string::npos)
-        lora.target_regex = c.lora_target_modules[0];
-      else
-        lora.target_modules = c.lora_target_modules;
-      lora.base_model_name_or_path = c.model_name_or_path;
+      LoraConfig lora = lora_config_for(c);
       lora.validate();
       run.lora.emplace(LoraModel::create(*run.model, lora, static_cast<uint64_t>(c.seed)));
     }
@@ -237,6 +263,11 @@ void precompute_reference(RunSetup& run) {
   key_input.eval = &data.eval;
   key_input.settings = fmt::format("v1 dtype={} device={} ld_alpha={}", c10::toString(run.dtype),
                                    run.device.str(), c.ld_alpha ? *c.ld_alpha : -1.0);
+  if (c.adapter_name_or_path) {  // the reference holds the adapter: its weights change the numbers
+    Hasher adapter;
+    adapter.add_string(read_file(fs::path(*c.adapter_name_or_path) / "adapter_model.safetensors"));
+    key_input.settings += " adapter=" + adapter.hex();
+  }
   const std::string key = ref_cache_key(key_input);
   const fs::path dir = ref_cache_dir(c.ref_cache_dir);
   std::optional<RefTables> tables = load_ref_cache(dir, key, data.train.size(), data.eval.size());
@@ -255,6 +286,24 @@ void precompute_reference(RunSetup& run) {
   reference.use_tables(std::move(*tables));  // the frozen copy is no longer needed
 }
 
+// The reference is the model as training starts. LoRA from a fresh adapter (or one whose B is
+// zero): the policy with its adapters off (no second copy). LoRA from a trained adapter: a
+// frozen copy of base + that adapter. Full fine-tuning: a frozen copy of the starting weights.
+Reference reference_for(RunSetup& run) {
+  const TrainConfig& c = run.config;
+  if (!c.use_peft) return Reference::frozen_copy(load_starting_model(run, /*merge_adapter=*/true));
+  // (A fresh run's policy is the starting adapter: its B tell without loading a second copy.)
+  if (c.adapter_name_or_path && (run.resume_from || !lora_b_all_zero(*run.lora))) {
+    bool zero = false;
+    LlamaModel start = load_starting_model(run, /*merge_adapter=*/false, &zero);
+    if (!zero) {
+      log_info("reference: base + the adapter {} (frozen copy)", *c.adapter_name_or_path);
+      return Reference::frozen_copy(std::move(start));
+    }
+  }
+  return Reference::adapters_off(&*run.lora);
+}
+
 void setup_objective(RunSetup& run) {
   const TrainConfig& c = run.config;
   run.batcher.emplace(*run.model, c.padding_free,
@@ -263,13 +312,7 @@ void setup_objective(RunSetup& run) {
     run.objective.emplace(Objective::sft(*run.model));
     return;
   }
-  // Full fine-tuning: the policy is the whole model, so the reference needs its own copy.
-  Reference reference =
-      c.use_peft
-          ? Reference::adapters_off(&*run.lora)
-          : Reference::frozen_copy(LlamaModel::load(c.model_name_or_path, run.dtype, run.device));
-  run.objective.emplace(
-      Objective::preference(*run.model, loss_config_from(c), std::move(reference)));
+  run.objective.emplace(Objective::preference(*run.model, loss_config_from(c), reference_for(run)));
   if (c.precompute_ref_log_probs) precompute_reference(run);
 }
 

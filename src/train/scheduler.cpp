@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "util/error.h"
+#include "util/json_depth.h"
 
 namespace dpo {
 
@@ -34,8 +35,10 @@ std::string schedule_type_name(ScheduleType type) {
   return "linear";
 }
 
-int64_t warmup_steps_for(int64_t warmup_steps, double warmup_ratio, int64_t total_steps) {
-  if (warmup_steps > 0) return warmup_steps;
+int64_t warmup_steps_for(double warmup_steps, double warmup_ratio, int64_t total_steps) {
+  if (warmup_steps >= 1) return static_cast<int64_t>(warmup_steps);
+  if (warmup_steps > 0)
+    return static_cast<int64_t>(std::ceil(static_cast<double>(total_steps) * warmup_steps));
   return static_cast<int64_t>(std::ceil(static_cast<double>(total_steps) * warmup_ratio));
 }
 
@@ -67,14 +70,17 @@ std::string LrSchedule::to_json(int64_t last_step) const {
   return j.dump(2);
 }
 
-int64_t LrSchedule::check_saved(const std::string& json_text, const std::string& source) const {
+int64_t LrSchedule::check_saved(const std::string& json_text, const std::string& source,
+                                bool extending) const {
+  check_json_depth(json_text, source);
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(json_text);
     const std::string type = j.at("type").get<std::string>();
     const auto total = j.at("total_steps").get<int64_t>();
     const auto warmup = j.at("warmup_steps").get<int64_t>();
-    if (type != schedule_type_name(type_) || total != total_steps_ || warmup != warmup_steps_)
+    if (type != schedule_type_name(type_) ||
+        (!extending && (total != total_steps_ || warmup != warmup_steps_)))
       throw_user_error(
           "{}: the checkpoint's schedule ({}, {} warmup of {} steps) differs from this config's "
           "({}, {} warmup of {} steps); resume with the config the checkpoint was made with",

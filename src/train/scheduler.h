@@ -12,9 +12,9 @@ enum class ScheduleType { kLinear, kConstant, kCosine, kConstantWithWarmup };
 ScheduleType parse_schedule_type(const std::string& name);
 std::string schedule_type_name(ScheduleType type);
 
-// transformers' TrainingArguments.get_warmup_steps: warmup_steps if > 0, else
-// ceil(warmup_ratio * total_steps).
-int64_t warmup_steps_for(int64_t warmup_steps, double warmup_ratio, int64_t total_steps);
+// transformers' TrainingArguments.get_warmup_steps: warmup_steps if >= 1, ceil(warmup_steps *
+// total_steps) if in (0, 1) (transformers 5), else ceil(warmup_ratio * total_steps) (4.x).
+int64_t warmup_steps_for(double warmup_steps, double warmup_ratio, int64_t total_steps);
 
 class LrSchedule {
  public:
@@ -32,7 +32,11 @@ class LrSchedule {
   // scheduler.json: {"type", "base_lr", "warmup_steps", "total_steps", "last_step"}.
   std::string to_json(int64_t last_step) const;
   // Checks that a saved schedule matches this one; returns its last_step. UserError on mismatch.
-  int64_t check_saved(const std::string& json_text, const std::string& source) const;
+  // `extending` (a run resumed with another max_steps): only the type must match; this schedule,
+  // built for the new length, applies from the checkpoint's step on (transformers' Trainer does
+  // the same: a linear decay continues from where the longer schedule is at that step).
+  int64_t check_saved(const std::string& json_text, const std::string& source,
+                      bool extending = false) const;
 
  private:
   ScheduleType type_;

@@ -16,6 +16,7 @@
 #include "report/html_report.h"
 #include "report/metrics_log.h"
 #include "train/generations.h"
+#include "train/resume_check.h"
 #include "train/run.h"
 #include "train/run_dir.h"
 #include "train/trainer_parts.h"
@@ -62,6 +63,7 @@ class Trainer {
   void save();
   void answer_prompts(const std::string& phase);
   void finish();
+  bool final_outputs_written() const;
   TrainResult make_result(bool interrupted, int signal, bool stopped_nonfinite) const;
   void print_summary(const TrainResult& result) const;
 
@@ -83,6 +85,17 @@ class Trainer {
 TrainResult Trainer::train() {
   const StepPlan& plan = setup_.plan;
   TrainerState& state = progress_.state;
+  if (setup_.resume_from && state.global_step >= plan.max_steps && final_outputs_written()) {
+    // A finished run: nothing to train, evaluate, save or answer again. (A run killed between its
+    // last checkpoint and its final outputs goes on to finish().)
+    log_info(
+        "{}: the run already finished at step {} of {}; nothing to do (raise max_steps or "
+        "num_train_epochs to train further)",
+        setup_.resume_from->dir.string(), state.global_step, plan.max_steps);
+    TrainResult result = make_result(false, 0, false);
+    result.final_metrics.clear();
+    return result;
+  }
   const StopSignals signals(setup_.options.handle_signals);
   if (!setup_.resume_from) answer_prompts("before");
   int stop_signal = 0;
@@ -195,11 +208,13 @@ void Trainer::log_train(const StepOutcome& step) {
   row.set("epoch", progress_.state.epoch);
   row.set("loss", window_.steps > 0 ? window_.loss_sum / window_.steps : NAN);
   row.set("grad_norm", step.grad_norm);
-  row.set("learning_rate", progress_.schedule->lr(global_step));
+  // the rate this step used (transformers 5 reads it before the scheduler steps)
+  row.set("learning_rate", progress_.schedule->lr(global_step - 1));
   std::map<std::string, double> means = window_.metrics.mean();
   means.erase("loss");
   for (const auto& [name, value] : means) row.set(name, value);
-  if (!setup_.is_preference()) row.set("num_tokens", progress_.state.num_input_tokens_seen);
+  // the non-padding tokens trained on so far (DPO: prompt + chosen and prompt + rejected), as TRL
+  row.set("num_tokens", progress_.state.num_input_tokens_seen);
   const double window_seconds = seconds_since(window_.started);
   row.set("tokens_per_second", window_seconds > 0 ? window_.tokens / window_seconds : 0.0);
   row.set("elapsed_seconds", seconds_since(started_));
@@ -207,7 +222,9 @@ void Trainer::log_train(const StepOutcome& step) {
   last_train_metrics_.clear();
   for (const auto& [name, value] : row.values) last_train_metrics_[name] = value;
 
-  std::string line = fmt::format("step {}/{}", global_step, setup_.plan.max_steps);
+  std::string line =
+      fmt::format("step {}/{} (mean of {} step{})", global_step, setup_.plan.max_steps,
+                  window_.steps, window_.steps == 1 ? "" : "s");
   for (const auto& [name, value] : row.values)
     if (!report::is_timing_key(name)) line += fmt::format(" | {} {:.6g}", name, value);
   progress_line_.message(line);
@@ -227,6 +244,7 @@ void Trainer::run_evaluation() {
   row.step = progress_.state.global_step;
   row.set("epoch", progress_.state.epoch);
   for (const auto& [name, value] : metrics) row.set(name, value);
+  row.set("eval_num_tokens", progress_.state.num_input_tokens_seen);  // TRL: the train count
   write_row(row, /*to_history=*/true);
   last_eval_metrics_ = metrics;
   last_eval_step_ = progress_.state.global_step;
@@ -286,6 +304,14 @@ void Trainer::finish() {
   }
 }
 
+// The final trainer_state.json, written last by finish() after the final weights, is at the end.
+bool Trainer::final_outputs_written() const {
+  const fs::path state = setup_.output_dir / "trainer_state.json";
+  std::error_code ec;
+  return fs::exists(state, ec) &&
+         TrainerState::from_file(state).global_step >= setup_.plan.max_steps;
+}
+
 TrainResult Trainer::make_result(bool interrupted, int signal, bool stopped_nonfinite) const {
   TrainResult result;
   result.output_dir = setup_.output_dir;
@@ -310,15 +336,20 @@ TrainResult Trainer::make_result(bool interrupted, int signal, bool stopped_nonf
 }
 
 void Trainer::print_summary(const TrainResult& result) const {
+  // SFT has no reference model: no count of its passes.
+  const std::string reference =
+      setup_.is_preference()
+          ? fmt::format(", {} reference forward passes", result.reference_forwards)
+          : "";
   std::string text = fmt::format(
       "done: {} steps in {:.1f} s ({:.2f} samples/s, {:.0f} tokens/s, {:.1f}% of the computed "
-      "token positions padding{}), {} reference forward passes; outputs in {}",
+      "token positions padding{}){}; outputs in {}",
       result.global_step, result.runtime_s, result.samples_per_second, result.tokens_per_second,
       100.0 * result.padding_fraction,
       setup_.config.padding_free      ? ", packed: padding_free"
       : result.padding_fraction > 0.2 ? "; padding_free: true (the default) reduces it"
                                       : "",
-      result.reference_forwards, result.output_dir.string());
+      reference, result.output_dir.string());
   for (const auto& [name, value] : result.final_metrics)
     if (!report::is_timing_key(name)) text += fmt::format("\n  {:<28} {:.6g}", name, value);
   log_info("{}", text);
@@ -330,9 +361,13 @@ void open_run_dir(RunSetup& setup) {
   const TrainConfig& config = setup.config;
   for (const auto& name : clean_stale_temporaries(setup.output_dir))
     log_info("{}: cleaned up {} (left by an interrupted run)", setup.output_dir.string(), name);
-  if (config.resume_from_checkpoint)
-    setup.resume_from = read_checkpoint(
-        resolve_resume_checkpoint(*config.resume_from_checkpoint, setup.output_dir));
+  if (config.resume_from_checkpoint) {
+    const fs::path checkpoint =
+        resolve_resume_checkpoint(*config.resume_from_checkpoint, setup.output_dir);
+    // a setting the checkpoint fixes that this config changes is named before anything loads
+    check_resume_settings(config, checkpoint);
+    setup.resume_from = read_checkpoint(checkpoint);
+  }
   if (!setup.resume_from) {  // a fresh run starts its logs empty
     std::error_code ignored;
     fs::remove(setup.output_dir / "generations.jsonl", ignored);

@@ -65,7 +65,8 @@ ProgressStatus step_status(const StepOutcome& step, int64_t global_step, int64_t
   status.total_steps = max_steps;
   status.elapsed_seconds = elapsed_seconds;
   if (!step.batch_metrics.empty()) {
-    status.fields.push_back({"loss", step.loss, 4});
+    // this step's values (the log lines give the means since the previous log)
+    status.fields.push_back({"step loss", step.loss, 4});
     const auto& last = step.batch_metrics.back();
     if (auto it = last.find("rewards/accuracies"); it != last.end())
       status.fields.push_back({"acc", it->second, 3});

@@ -2,6 +2,7 @@
 
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/json_depth.h"
 
 namespace dpo {
 
@@ -32,8 +33,10 @@ std::string TrainerState::to_json() const {
 
 TrainerState TrainerState::from_file(const std::filesystem::path& path) {
   TrainerState state;
+  const std::string text = read_file(path);
+  check_json_depth(text, path.string());
   try {
-    nlohmann::json j = nlohmann::json::parse(read_file(path));
+    nlohmann::json j = nlohmann::json::parse(text);
     state.global_step = j.at("global_step").get<int64_t>();
     state.epoch = j.at("epoch").get<double>();
     state.max_steps = j.at("max_steps").get<int64_t>();

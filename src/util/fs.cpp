@@ -4,12 +4,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <utility>
 
 #include "util/error.h"
+#include "util/output_guard.h"
 
 namespace dpo {
 
@@ -47,15 +49,21 @@ void fsync_path(const fs::path& path) {
 }
 
 AtomicFile::AtomicFile(fs::path path) : path_(std::move(path)) {
+  remove_stale_temporaries(path_);  // PATH.tmp.PID of killed processes
   tmp_ = path_;
   tmp_ += ".tmp." + std::to_string(::getpid());
+  register_temporary(tmp_);
   fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd_ < 0)
-    throw_user_error("{}: cannot open for writing ({})", path_.string(), std::strerror(errno));
+  if (fd_ < 0) {
+    const int err = errno;
+    unregister_temporary(tmp_);
+    throw_user_error("{}: cannot open for writing ({})", path_.string(), std::strerror(err));
+  }
 }
 
 AtomicFile::~AtomicFile() {
   if (fd_ >= 0) ::close(fd_);
+  unregister_temporary(tmp_);
   if (committed_) return;
   std::error_code ignored;
   fs::remove(tmp_, ignored);
@@ -97,13 +105,26 @@ void commit_directory(const fs::path& tmp_dir, const fs::path& final_dir) {
   for (const auto& entry : fs::directory_iterator(tmp_dir)) fsync_path(entry.path());
   fsync_path(tmp_dir);
   std::error_code ec;
-  if (fs::exists(final_dir, ec)) {
+  if (fs::exists(fs::symlink_status(final_dir, ec))) {
+    // One atomic swap where the filesystem has it: no moment without final_dir. tmp_dir then holds
+    // the old contents, removed next (a kill meanwhile leaves a stale temporary, never a gap).
+    if (::renameat2(AT_FDCWD, tmp_dir.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_EXCHANGE) == 0) {
+      fsync_path(final_dir.has_parent_path() ? final_dir.parent_path() : fs::path("."));
+      fs::remove_all(tmp_dir, ec);
+      return;
+    }
+    // Else two renames; a kill between them leaves FINAL.old.PID, which the next writer puts back
+    // (remove_stale_temporaries).
     fs::path old = final_dir;
     old += ".old." + std::to_string(::getpid());
     fs::rename(final_dir, old, ec);
     if (ec) throw_user_error("{}: cannot move aside ({})", final_dir.string(), ec.message());
     fs::rename(tmp_dir, final_dir, ec);
-    if (ec) throw_user_error("{}: cannot rename into place ({})", final_dir.string(), ec.message());
+    if (ec) {
+      std::error_code put_back;
+      fs::rename(old, final_dir, put_back);
+      throw_user_error("{}: cannot rename into place ({})", final_dir.string(), ec.message());
+    }
     fs::remove_all(old, ec);
   } else {
     fs::rename(tmp_dir, final_dir, ec);

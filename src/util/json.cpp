@@ -1,12 +1,14 @@
 #include "util/json.h"
 
 #include "util/error.h"
+#include "util/json_depth.h"
 
 namespace dpo {
 namespace {
 
 template <typename Json>
 Json parse_as(std::string_view text, const std::string& where) {
+  check_json_depth(text, where);  // nlohmann parses recursively: deep nesting would overflow
   try {
     return Json::parse(text);
   } catch (const nlohmann::json::exception& e) {

@@ -1,8 +1,8 @@
 // The console progress line of a training run.
 //
 // On a terminal (stderr is a tty) one line is redrawn in place:
-//   step 120/480 [=====>        ] 25% 01:02<03:06 1.93 it/s 812 tok/s loss 0.5123 acc 0.812 margin
-//   0.734
+//   step 120/480 [=====>        ] 25% 01:02<03:06 1.93 it/s 812 tok/s step loss 0.5123 acc 0.812
+//   margin 0.734
 // Elsewhere (a log file, CI) nothing is redrawn: a plain line is printed at log points only.
 // Messages printed through ProgressLine::message() clear the bar first and redraw it after, so
 // log lines and the bar never mix. Pure C++ (no libtorch).

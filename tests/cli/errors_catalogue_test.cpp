@@ -1,10 +1,14 @@
 // Keeps docs/errors.md true: every ```dpo-error block there is run through the dpo binary in a
-// fresh folder holding its fixtures, and must exit with status 1 printing the documented line.
+// fresh folder holding its fixtures, and must exit with status 1 (or the block's `exit: N`, for
+// warnings) printing the documented line.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
+#include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -21,6 +25,7 @@ struct CatalogueEntry {
   std::string command;        // after "dpo"
   std::string expected;       // the stderr line
   bool unprivileged = false;  // `user: nobody`: run as an unprivileged user
+  int status = 1;             // `exit: N`: a warning entry (the command goes on, exit 0)
   int line = 0;               // of the block in docs/errors.md
 };
 
@@ -48,6 +53,8 @@ std::vector<CatalogueEntry> read_catalogue(const fs::path& path) {
       entry.fixtures.push_back(line.substr(9));
     } else if (line == "user: nobody") {
       entry.unprivileged = true;
+    } else if (line.rfind("exit: ", 0) == 0) {
+      entry.status = std::stoi(line.substr(6));
     } else if (line.rfind("$ ", 0) == 0) {
       // "$ dpo ARGS" or "$ WRAPPER dpo ARGS"; an empty command is flagged by ParsesEntries
       const std::string rest = line.substr(2);
@@ -81,6 +88,23 @@ void write_truncated_weights(const fs::path& file, size_t bytes) {
   std::string head(bytes, '\0');
   in.read(head.data(), static_cast<std::streamsize>(bytes));
   write_file(file, head);
+}
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+// Sets the first float of the tensor stored first in a safetensors file to NaN.
+void poison_first_tensor(const fs::path& file) {
+  std::string bytes = read_text(file);
+  uint64_t header = 0;
+  for (int i = 7; i >= 0; --i) header = header << 8 | static_cast<unsigned char>(bytes[i]);
+  const float nan = std::nanf("");
+  std::memcpy(bytes.data() + 8 + header, &nan, sizeof nan);
+  write_file(file, bytes);
 }
 
 // Fixtures of the `dpo train` / `dpo sft` entries; false for an unknown name.
@@ -148,6 +172,59 @@ bool make_fixture(const std::string& name, const fs::path& dir) {
     write_file(dir / "rows2.jsonl", "{\"text\": 3}\n");
   } else if (name == "plain_file") {
     write_file(dir / "a_file", "");
+  } else if (name == "deep_json_row") {
+    write_file(dir / "deep.jsonl",
+               "{\"text\": " + std::string(100000, '[') + std::string(100000, ']') + "}\n");
+  } else if (name == "deep_tokenizer_json") {
+    fs::create_directories(dir / "deep_tok");
+    write_file(dir / "deep_tok" / "tokenizer.json",
+               "{\"model\": " + std::string(100000, '{') + std::string(100000, '}') + "}\n");
+  } else if (name == "truncated_gz") {
+    // the 16 pairs, gzip-compressed, less the last 8 bytes (the CRC-32 and length trailer)
+    const fs::path whole = dir / "whole.jsonl.gz";
+    gzFile gz = gzopen(whole.c_str(), "wb");
+    const std::string text = read_text(fs::path(DPO_SOURCE_DIR) / "examples/data/tiny_pairs.jsonl");
+    gzwrite(gz, text.data(), static_cast<unsigned>(text.size()));
+    gzclose(gz);
+    const std::string bytes = read_text(whole);
+    write_file(dir / "cut.jsonl.gz", bytes.substr(0, bytes.size() - 8));
+    fs::remove(whole);
+  } else if (name == "same_pairs") {
+    const std::string good_pair = "{\"prompt\": \"a\", \"chosen\": \" b\", \"rejected\": \" c\"}\n";
+    write_file(dir / "same.jsonl",
+               "{\"prompt\": \"a\", \"chosen\": \" b\", \"rejected\": \" b\"}\n" + good_pair +
+                   "{\"prompt\": \"c\", \"chosen\": \" d\", \"rejected\": \" d\"}\n");
+  } else if (name == "midword_pairs") {
+    const std::string good_pair = "{\"prompt\": \"a\", \"chosen\": \" b\", \"rejected\": \" c\"}\n";
+    write_file(dir / "mid.jsonl",
+               "{\"prompt\": \"I like ap\", \"chosen\": \"ricots a lot\", \"rejected\": "
+               "\"ples\"}\n" +
+                   good_pair);
+  } else if (name == "model_no_tokenizer_config") {
+    copy_model_files(dir / "notc", {"tokenizer.json"});
+  } else if (name == "nan_adapter") {
+    fs::copy(kFixtureModel.parent_path() / "adapter", dir / "nan_adapter",
+             fs::copy_options::recursive);
+    poison_first_tensor(dir / "nan_adapter" / "adapter_model.safetensors");
+  } else if (name == "dup_key_yaml") {
+    write_file(dir / "dup.yaml",
+               "model_name_or_path: model\ndataset: pairs.jsonl\nbeta: 0.1\nbeta: 0.2\n");
+  } else if (name == "broken_config") {
+    fs::create_directories(dir / "run_cfg");
+    write_file(dir / "run_cfg" / "metrics.jsonl", "{\"step\": 1, \"loss\": 0.5}\n");
+    write_file(dir / "run_cfg" / "config.yaml", "beta: 0.1\nthis is no yaml\n");
+  } else if (name == "lora_checkpoint") {
+    // out/checkpoint-1 as far as the resume checks read it: the fixture adapter's config (r 4)
+    fs::create_directories(dir / "out" / "checkpoint-1");
+    fs::copy_file(kFixtureModel.parent_path() / "adapter" / "adapter_config.json",
+                  dir / "out" / "checkpoint-1" / "adapter_config.json");
+    write_file(dir / "out" / "checkpoint-1" / "trainer_state.json", "{}\n");
+  } else if (name == "notes_dir") {
+    fs::create_directories(dir / "notes");
+    write_file(dir / "notes" / "todo.txt", "mine\n");
+  } else if (name == "merge_inputs") {
+    fs::copy(kFixtureModel, dir / "model", fs::copy_options::recursive);
+    fs::copy(kFixtureModel.parent_path() / "adapter", dir / "adapter", fs::copy_options::recursive);
   } else {
     return make_training_fixture(name, dir);
   }
@@ -190,6 +267,7 @@ TEST(ErrorsCatalogue, EveryEntryGivesItsMessage) {
     fs::create_directories(dir);
     for (const auto& fixture : entry.fixtures) ASSERT_TRUE(make_fixture(fixture, dir)) << fixture;
     const std::string args = replace_all(entry.command, "$FIXTURES", DPO_FIXTURES);
+    const std::string expected = replace_all(entry.expected, "$FIXTURES", DPO_FIXTURES);
     std::string program = "'" + binary.string() + "'";
     if (entry.unprivileged && ::geteuid() == 0) {
       // root writes anywhere: run as nobody, from a copy of the binary any user can execute (the
@@ -201,13 +279,13 @@ TEST(ErrorsCatalogue, EveryEntryGivesItsMessage) {
                               " >stdout.txt 2>stderr.txt";
     const int status = std::system(shell.c_str());
     ASSERT_TRUE(WIFEXITED(status)) << "killed by a signal";
-    EXPECT_EQ(WEXITSTATUS(status), 1);
+    EXPECT_EQ(WEXITSTATUS(status), entry.status);
     const auto stderr_lines = lines_of(dir / "stderr.txt");
     bool found = false;
-    for (const auto& line : stderr_lines) found = found || line == entry.expected;
+    for (const auto& line : stderr_lines) found = found || line == expected;
     std::string all;
     for (const auto& line : stderr_lines) all += line + "\n";
-    EXPECT_TRUE(found) << "expected: " << entry.expected << "\ngot:\n" << all;
+    EXPECT_TRUE(found) << "expected: " << expected << "\ngot:\n" << all;
   }
   fs::remove_all(root);
 }

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,8 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "cli/killed_run.h"
 #include "io/safetensors.h"
@@ -254,6 +257,63 @@ TEST(TrainCli, SftThenDpoOnItsOutput) {
   auto dpo_rows = metrics(dpo);
   ASSERT_FALSE(dpo_rows.empty());
   EXPECT_TRUE(fs::exists(dpo / "adapter_model.safetensors"));
+}
+
+// adapter_name_or_path: training goes on from a trained adapter (B != 0), and the reference is
+// base + that adapter, so the first step's policy equals its reference: loss ln 2 and zero
+// rewards exactly (against the bare base they would not be). The same with the reference
+// log-probs precomputed, and in full fine-tuning (the adapter merged into the weights first).
+TEST(TrainCli, TrainsOnFromAnAdapterThatIsAlsoTheReference) {
+  const std::string adapter = kSource + "/tests/fixtures/hf/llama/adapter";
+  const std::string common =
+      "max_steps=2 logging_steps=1 eval_steps=null save_steps=2 "
+      "eval_prompts=[] adapter_name_or_path=" +
+      adapter;
+  fs::path cache = fresh_dir("adapter_cache");
+  for (const std::string& extra :
+       {std::string(""), "precompute_ref_log_probs=true ref_cache_dir=" + cache.string(),
+        std::string("use_peft=false")}) {
+    SCOPED_TRACE(extra);
+    fs::path out = fresh_dir("from_adapter");
+    Exec exec = run_dpo(tiny(out, common + " " + extra));
+    ASSERT_EQ(exec.status, 0) << exec.output;
+    auto rows = metrics(out);
+    ASSERT_FALSE(rows.empty());
+    EXPECT_EQ(rows[0].step, 1);
+    EXPECT_NEAR(*rows[0].get("loss"), std::log(2.0), 1e-6);
+    EXPECT_NEAR(*rows[0].get("rewards/chosen"), 0.0, 1e-6);
+    EXPECT_NEAR(*rows[0].get("rewards/margins"), 0.0, 1e-6);
+    if (extra.find("use_peft=false") == std::string::npos) {
+      EXPECT_NE(exec.output.find("training on from the adapter"), std::string::npos) << exec.output;
+      std::ifstream config(out / "adapter_config.json");
+      std::string text((std::istreambuf_iterator<char>(config)), {});
+      EXPECT_NE(text.find("\"r\": 4"), std::string::npos) << text;  // the adapter's rank
+    } else {
+      EXPECT_TRUE(fs::exists(out / "model.safetensors"));
+    }
+  }
+  // Against the bare base (dpo eval's reference), the same adapter's loss is not ln 2: the
+  // zero rewards above come from the reference being base + adapter.
+  const std::string eval = "cd " + kSource + " && " + DPO_BINARY +
+                           " eval --model tests/fixtures/hf/llama/model --adapter " + adapter +
+                           " --data examples/data/tiny_pairs.jsonl --max-length 64 --json";
+  FILE* pipe = ::popen(eval.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string json_text;
+  char buffer[4096];
+  for (size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) json_text.append(buffer, n);
+  ASSERT_EQ(::pclose(pipe), 0) << json_text;
+  const nlohmann::json against_base = nlohmann::json::parse(json_text);
+  EXPECT_GT(std::abs(against_base["eval_loss"].get<double>() - std::log(2.0)), 1e-4);
+}
+
+TEST(TrainCli, AdapterNameOrPathThatIsNoFolderIsAnError) {
+  fs::path out = fresh_dir("missing_adapter");
+  Exec exec = run_dpo(tiny(out, "max_steps=1 adapter_name_or_path=/nonexistent/adapter"));
+  EXPECT_EQ(exec.status, 1) << exec.output;
+  EXPECT_NE(exec.output.find("adapter_name_or_path: /nonexistent/adapter is not a folder"),
+            std::string::npos)
+      << exec.output;
 }
 
 // padding_free (the default) packs each micro-batch (on a CPU: into one row, variable-length

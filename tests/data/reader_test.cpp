@@ -51,6 +51,108 @@ TEST(Reader, RowsLongerThanTheLimitAreRefused) {
   fs::remove_all(dir);
 }
 
+// A line a little over the limit whose newline falls in the last chunk read used to pass.
+TEST(Reader, JsonlLineJustOverTheLimitIsRefused) {
+  fs::path dir = temp_dir("long_line");
+  const std::string row = "{\"x\": \"" + std::string(kMaxRowBytes + 1000, 'x') + "\"}";
+  write_text(dir / "a.jsonl", "{\"x\": 1}\n" + row + "\n{\"x\": 3}\n");
+  write_gzip(dir / "b.jsonl.gz", "{\"x\": 1}\n" + row + "\n{\"x\": 3}\n");
+  for (const char* name : {"a.jsonl", "b.jsonl.gz"}) {
+    try {
+      read_all({(dir / name).string()});
+      ADD_FAILURE() << "no error for " << name;
+    } catch (const UserError& e) {
+      EXPECT_EQ(std::string(e.what()), (dir / name).string() +
+                                           ":2: a line longer than 64 MiB; a dataset row per line "
+                                           "was expected");
+    }
+  }
+  fs::remove_all(dir);
+}
+
+// The gzip bytes of `text`, compressed with a full flush after `flush_after` bytes of it (a point
+// where a cut leaves whole lines).
+std::string gzip_bytes(const std::string& text, size_t flush_after, size_t* flush_offset) {
+  z_stream z{};
+  deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+  std::string out(text.size() + 1024, '\0');
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
+  z.avail_in = static_cast<uInt>(flush_after);
+  deflate(&z, Z_FULL_FLUSH);
+  *flush_offset = z.total_out;
+  z.avail_in = static_cast<uInt>(text.size() - flush_after);
+  deflate(&z, Z_FINISH);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
+}
+
+// A .gz cut off (at a line boundary, inside a row, or just before its CRC-32/length trailer) used
+// to read as a shorter dataset, or as a row of invalid JSON.
+TEST(Reader, TruncatedGzipIsNamedAsTruncated) {
+  fs::path dir = temp_dir("truncated_gz");
+  const std::string text = "{\"x\": 1}\n{\"x\": 2}\n{\"x\": 3}\n";
+  size_t flush_offset = 0;
+  const std::string gz = gzip_bytes(text, 9, &flush_offset);  // flush after the first line
+  write_text(dir / "whole.jsonl.gz", gz);
+  EXPECT_EQ(read_all({(dir / "whole.jsonl.gz").string()}).size(), 3u);
+  write_text(dir / "lines.jsonl.gz", gz.substr(0, flush_offset));        // exactly one line
+  write_text(dir / "no_trailer.jsonl.gz", gz.substr(0, gz.size() - 8));  // every byte of data
+  write_text(dir / "mid_row.json.gz",
+             gzip_bytes("[{\"x\": 1}, {\"x\": 2}]", 14, &flush_offset).substr(0, flush_offset));
+  for (const char* name : {"lines.jsonl.gz", "no_trailer.jsonl.gz", "mid_row.json.gz"}) {
+    try {
+      read_all({(dir / name).string()});
+      ADD_FAILURE() << "no error for " << name;
+    } catch (const UserError& e) {
+      EXPECT_EQ(std::string(e.what()),
+                (dir / name).string() +
+                    ": truncated gzip file (it ends before the end of its compressed data and its "
+                    "checksum; an interrupted download or copy?)");
+    }
+  }
+  // A damaged byte: the CRC-32 check fails.
+  std::string damaged = gz;
+  damaged[damaged.size() - 6] ^= 0x55;
+  write_text(dir / "damaged.jsonl.gz", damaged);
+  try {
+    read_all({(dir / "damaged.jsonl.gz").string()});
+    ADD_FAILURE() << "no error for a damaged checksum";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("corrupt gzip data"), std::string::npos) << e.what();
+  }
+  fs::remove_all(dir);
+}
+
+// A device or a pipe is no dataset file, and "not found" would mislead.
+TEST(Reader, DevicesAndPipesAreNamedAsSuch) {
+  try {
+    read_all({"/dev/null"});
+    ADD_FAILURE() << "no error for /dev/null";
+  } catch (const UserError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "/dev/null: not a regular file (a device, pipe or socket); a dataset must be a "
+              ".jsonl, .json or .gz file, which is read more than once");
+  }
+}
+
+// A row nested absurdly deep is a bad row with its place, not a crash.
+TEST(Reader, DeeplyNestedRowIsABadRow) {
+  fs::path dir = temp_dir("deep");
+  write_text(dir / "a.jsonl",
+             "{\"x\": 1}\n{\"x\": " + std::string(100000, '[') + std::string(100000, ']') + "}\n");
+  auto rows = read_all({(dir / "a.jsonl").string()});
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_TRUE(rows[0].ok());
+  EXPECT_EQ(rows[1].error_reason, "nested too deeply");
+  EXPECT_NE(rows[1].error_message.find("a.jsonl:2: JSON nested deeper than 512 levels"),
+            std::string::npos)
+      << rows[1].error_message;
+  fs::remove_all(dir);
+}
+
 // Python dicts (and so TRL and chat templates' tojson) keep a row's key order; so must the rows.
 TEST(Reader, RowsKeepTheirKeyOrder) {
   fs::path dir = temp_dir("order");

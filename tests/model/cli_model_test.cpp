@@ -104,11 +104,11 @@ TEST(CliGenerate, UserErrors) {
   expect(run_dpo(m + " --prompt-ids 1,x"), "--prompt-ids: 'x' is not a token id");
   expect(run_dpo(m + " --prompt-ids 1,99999"),
          "token id 99999 is outside the vocabulary (0..31999)");
-  expect(run_dpo(m + " --prompt hi --top-p 0"), "--top-p must be in (0, 1], got 0");
+  expect(run_dpo(m + " --prompt hi --top-p 0"), "--top-p: must be a number in (0, 1] (got 0)");
   expect(run_dpo(m + " --prompt hi --chat"), "--chat: tokenizer_config.json has no chat_template");
   expect(run_dpo(m + " --prompt hi --dtype f64"), "--dtype: unknown dtype 'f64'");
   expect(run_dpo("generate --model /nonexistent --prompt-ids 1"),
-         "/nonexistent: model folder does not exist");
+         "--model /nonexistent: folder does not exist");
   expect(run_dpo(m + " --prompt hi --prompt-ids 1"), "excludes");
 }
 

@@ -117,4 +117,8 @@ TEST(Sampling, InvalidOptions) {
   EXPECT_EQ(message({1.0, 0, 0.0}), "--top-p must be in (0, 1], got 0");
   EXPECT_EQ(message({1.0, 0, 1.5}), "--top-p must be in (0, 1], got 1.5");
   EXPECT_EQ(message({-1.0, 0, 1.0}), "--temperature must be >= 0 (0 = greedy), got -1");
+  // NaN and infinity used to reach libtorch (an internal error with a stack trace)
+  EXPECT_EQ(message({std::nan(""), 0, 1.0}), "--temperature must be >= 0 (0 = greedy), got nan");
+  EXPECT_EQ(message({INFINITY, 0, 1.0}), "--temperature must be >= 0 (0 = greedy), got inf");
+  EXPECT_EQ(message({1.0, 0, std::nan("")}), "--top-p must be in (0, 1], got nan");
 }

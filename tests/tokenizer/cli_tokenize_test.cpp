@@ -77,7 +77,7 @@ TEST_F(CliTokenize, UsageErrors) {
   EXPECT_NE(run.err.find("give a TEXT or --file FILE.jsonl"), std::string::npos) << run.err;
   run = run_dpo("--tokenizer /nonexistent 'x'");
   EXPECT_EQ(run.exit_code, 1);
-  EXPECT_NE(run.err.find("/nonexistent: no tokenizer.json"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("/nonexistent: folder does not exist"), std::string::npos) << run.err;
   run = run_dpo("--tokenizer " + dir_ + " --file /nonexistent.jsonl");
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_NE(run.err.find("/nonexistent.jsonl: cannot open the file"), std::string::npos) << run.err;

@@ -120,8 +120,7 @@ TEST(TokenizerErrors, ConfigFiles) {
     FAIL() << "no error";
   } catch (const UserError& e) {
     EXPECT_EQ(std::string(e.what()),
-              "/nonexistent/model: no tokenizer.json in this folder (only tokenizer.json based "
-              "tokenizers are supported)");
+              "/nonexistent/model: folder does not exist (expected a folder with tokenizer.json)");
   }
 }
 

@@ -48,8 +48,8 @@ TEST(Config, DefaultsAreTrls) {
   EXPECT_EQ(c.per_device_train_batch_size, 8);
   EXPECT_EQ(c.gradient_accumulation_steps, 1);
   EXPECT_EQ(c.max_length, 1024);
-  EXPECT_EQ(c.max_prompt_length, 512);
-  EXPECT_EQ(c.truncation_mode, "keep_end");
+  EXPECT_FALSE(c.max_prompt_length.has_value());  // TRL 1.16 dropped it
+  EXPECT_EQ(c.truncation_mode, "keep_start");
   EXPECT_EQ(c.lora_r, 16);
   EXPECT_EQ(c.lora_alpha, 32);
   EXPECT_EQ(c.lora_dropout, 0.05);
@@ -86,9 +86,9 @@ TEST(Config, YamlAndOverrides) {
   EXPECT_EQ(c.resume_from_checkpoint, "latest");
   EXPECT_EQ(c.dataset, (std::vector<std::string>{"a.jsonl", "b.jsonl"}));
   // A scalar where a list is expected is a list of one; null clears an optional.
-  TrainConfig d = parse(kMinimal, {"loss_type=ipo", "max_prompt_length=null"});
+  TrainConfig d = parse(kMinimal, {"loss_type=ipo", "max_length=null"});
   EXPECT_EQ(d.loss_type, std::vector<std::string>{"ipo"});
-  EXPECT_FALSE(d.max_prompt_length.has_value());
+  EXPECT_FALSE(d.max_length.has_value());
 }
 
 TEST(Config, UnknownKeyNamesTheClosest) {
@@ -125,6 +125,9 @@ TEST(Config, RangesSayWhatIsAllowed) {
             "recipe.yaml line 3: beta must be > 0 (got 0)");
   EXPECT_EQ(error_of(kMinimal, {"learning_rate=-1e-5"}),
             "override 'learning_rate=-1e-5': learning_rate must be > 0 (got -1e-05)");
+  EXPECT_EQ(error_of(kMinimal, {"warmup_steps=2.5"}),
+            "override 'warmup_steps=2.5': warmup_steps must be a whole number of steps, or a "
+            "fraction of the run in [0, 1) (got 2.5)");
   EXPECT_EQ(error_of(kMinimal, {"lora_r=0"}), "override 'lora_r=0': lora_r must be >= 1 (got 0)");
   EXPECT_EQ(error_of(kMinimal, {"per_device_train_batch_size=0"}),
             "override 'per_device_train_batch_size=0': per_device_train_batch_size must be >= 1 "

@@ -165,8 +165,14 @@ TEST_P(PeftFixture, LogProbsLossRewardsGradientsAdamWAndMerge) {
   at::Tensor merged_q;
   for (auto& [name, linear] : model.named_linears())
     if (name == "model.layers.0.self_attn.q_proj") merged_q = linear->weight;
-  EXPECT_TRUE(
-      at::allclose(merged_q, f.tensors.at("merged.layers.0.self_attn.q_proj.weight"), 1e-4, 1e-6));
+  // rtol 1e-4 with an absolute floor of 1e-4 of the tensor's scale: AdamW's first step moves
+  // every element by about lr whatever its gradient, so a near-zero gradient element turns
+  // float32 summation-order noise (which differs between CPUs) into a visible difference.
+  const at::Tensor& expected_q = f.tensors.at("merged.layers.0.self_attn.q_proj.weight");
+  const double scale = expected_q.abs().max().item<double>();
+  EXPECT_TRUE(at::allclose(merged_q, expected_q, 1e-4, 1e-4 * scale))
+      << "max |diff| " << (merged_q - expected_q).abs().max().item<double>() << " at max |w| "
+      << expected_q.abs().max().item<double>();
   at::NoGradGuard no_grad;
   TokenBatch one = make_preference_batch({f.pairs[0]}, BatchLayout::kPadded, 0);
   Reference plain = Reference::adapters_off(nullptr);

@@ -12,6 +12,8 @@ TEST(Scheduler, WarmupSteps) {
   EXPECT_EQ(warmup_steps_for(0, 0.1, 95), 10);  // ceil(9.5)
   EXPECT_EQ(warmup_steps_for(3, 0.5, 100), 3);  // warmup_steps wins
   EXPECT_EQ(warmup_steps_for(0, 0.0, 100), 0);
+  EXPECT_EQ(warmup_steps_for(0.1, 0.5, 95), 10);  // transformers 5: below 1, a fraction
+  EXPECT_EQ(warmup_steps_for(1, 0.5, 95), 1);
 }
 
 TEST(Scheduler, Linear) {
