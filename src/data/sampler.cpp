@@ -1,6 +1,8 @@
 #include "data/sampler.h"
 
 #include <algorithm>
+#include <limits>
+#include <random>
 
 #include "util/error.h"
 
@@ -30,6 +32,23 @@ std::vector<int64_t> permutation(int64_t n, uint64_t seed) {
   return order;
 }
 
+// torch's randperm_cpu: for i in [0, n-1), swap(order[i], order[i + r % (n - i)]), r a 32-bit
+// draw of the generator (a 64-bit one, two 32-bit draws high then low, for n >= 2^32 / 20).
+// torch's CPU generator is mt19937 seeded with the seed's low 32 bits (Generator.manual_seed).
+std::vector<int64_t> torch_randperm(int64_t n, uint64_t seed) {
+  std::vector<int64_t> order(static_cast<size_t>(std::max<int64_t>(n, 0)));
+  for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+  std::mt19937 engine(static_cast<uint32_t>(seed & 0xffffffffull));
+  const bool small = n < static_cast<int64_t>(std::numeric_limits<uint32_t>::max() / 20);
+  for (int64_t i = 0; i + 1 < n; ++i) {
+    uint64_t draw = engine();
+    if (!small) draw = (draw << 32) | engine();
+    const int64_t z = static_cast<int64_t>(draw % static_cast<uint64_t>(n - i));
+    std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(z + i)]);
+  }
+  return order;
+}
+
 std::vector<std::vector<int64_t>> epoch_batches(int64_t num_examples, int64_t epoch,
                                                 const SamplerOptions& options,
                                                 const std::vector<int64_t>& lengths) {
@@ -37,10 +56,7 @@ std::vector<std::vector<int64_t>> epoch_batches(int64_t num_examples, int64_t ep
     throw_user_error("batch size must be positive, got {}", options.batch_size);
   std::vector<int64_t> order;
   if (options.shuffle) {
-    uint64_t epoch_seed =
-        SplitMix64(options.seed ^ (0xD1B54A32D192ED03ull * static_cast<uint64_t>(epoch + 1)))
-            .next();
-    order = permutation(num_examples, epoch_seed);
+    order = torch_randperm(num_examples, options.seed + static_cast<uint64_t>(epoch));
   } else {
     order = permutation(num_examples, 0);
     std::sort(order.begin(), order.end());

@@ -1,6 +1,9 @@
 // Which examples go into which batch, epoch by epoch, from a seed alone (plain C++).
-// The generator is splitmix64 with our own bounded draws and Fisher-Yates shuffle, so the order
-// is the same on every platform and standard library.
+// The epoch order is the one transformers' Trainer gives (accelerate's SeedableRandomSampler):
+// torch.randperm(n) from a CPU generator seeded with seed + epoch, rebuilt here from std::mt19937
+// (the engine torch's CPU generator is, fully specified by the C++ standard), so a run moved over
+// from TRL visits the rows in the same order. Other seeded draws (the eval split) use splitmix64
+// with our own bounded draws and Fisher-Yates shuffle: the same on every platform.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -19,8 +22,11 @@ class SplitMix64 {
   uint64_t state_;
 };
 
-// A random permutation of 0..n-1.
+// A random permutation of 0..n-1 (splitmix64).
 std::vector<int64_t> permutation(int64_t n, uint64_t seed);
+
+// torch.randperm(n, generator=torch.Generator().manual_seed(seed)) on the CPU, exactly.
+std::vector<int64_t> torch_randperm(int64_t n, uint64_t seed);
 
 struct SamplerOptions {
   int64_t batch_size = 8;
@@ -34,8 +40,9 @@ struct SamplerOptions {
   int64_t megabatch_factor = 50;
 };
 
-// The batches (lists of example positions) of one epoch. `lengths` (one per example) is needed
-// only with group_by_length. Epoch e uses seed mixed with e: same seed, same batches.
+// The batches (lists of example positions) of one epoch, consecutive chunks of the epoch's order
+// (the short last one kept unless drop_last). `lengths` (one per example) is needed only with
+// group_by_length. Epoch e shuffles with torch_randperm(n, seed + e), as transformers' Trainer.
 std::vector<std::vector<int64_t>> epoch_batches(int64_t num_examples, int64_t epoch,
                                                 const SamplerOptions& options,
                                                 const std::vector<int64_t>& lengths = {});

@@ -173,7 +173,18 @@ TEST(Sampler, SameSeedSameBatchesOtherSeedOtherOrder) {
   for (int64_t i = 0; i < 50; ++i) EXPECT_EQ(all[static_cast<size_t>(i)], i);
   o.drop_last = true;
   EXPECT_EQ(epoch_batches(50, 0, o).size(), 12u);
-  // The generator is ours: fixed numbers on every platform.
+  // The epoch order is torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch)):
+  // the numbers torch 2.11 gives.
+  EXPECT_EQ(torch_randperm(10, 42), (std::vector<int64_t>{2, 6, 1, 8, 4, 5, 0, 9, 3, 7}));
+  EXPECT_EQ(torch_randperm(7, 0), (std::vector<int64_t>{4, 0, 5, 3, 2, 6, 1}));
+  const std::vector<int64_t> thousand = torch_randperm(1000, 42);
+  EXPECT_EQ(std::vector<int64_t>(thousand.begin(), thousand.begin() + 6),
+            (std::vector<int64_t>{542, 618, 816, 68, 94, 215}));
+  o.drop_last = false;
+  o.batch_size = 4;
+  o.seed = 42;
+  EXPECT_EQ(epoch_batches(10, 1, o).front(), (std::vector<int64_t>{8, 4, 9, 0}));  // 42 + epoch 1
+  // The eval split's generator is ours: fixed numbers on every platform.
   EXPECT_EQ(permutation(5, 42), permutation(5, 42));
   SplitMix64 rng(0);
   EXPECT_EQ(rng.next(), 0xE220A8397B1DCDAFull);
