@@ -37,7 +37,7 @@ at::Tensor to_f64(const at::Tensor& t) {
   return t.to(at::kDouble);
 }
 
-// -(1-ls) lsig(x) - ls lsig(-x): the label-smoothed logistic loss (cDPO, aot).
+// -(1-ls) lsig(x) - ls lsig(-x): the label-smoothed logistic loss (aot, aot_unpaired).
 at::Tensor smoothed_logistic(const at::Tensor& x, double ls) {
   at::Tensor loss = -at::log_sigmoid(x) * (1.0 - ls);
   if (ls != 0.0) loss = loss - at::log_sigmoid(-x) * ls;
@@ -49,14 +49,14 @@ at::Tensor f_scores(const LossConfig& config, const at::Tensor& logratios) {
   switch (config.f_divergence_type) {
     case FDivergence::kReverseKl:
       return logratios;
-    case FDivergence::kForwardKl:
-      return -at::exp(-logratios);
-    case FDivergence::kJsDivergence:
-      return at::log_sigmoid(logratios);
-    case FDivergence::kAlphaDivergence: {
+    case FDivergence::kForwardKl:  // f'(t) = 1 - 1/t
+      return 1.0 - at::exp(-logratios);
+    case FDivergence::kJsDivergence:  // f'(t) = log(2t / (t + 1)) = log 2 + logsigmoid(log t)
+      return std::log(2.0) + at::log_sigmoid(logratios);
+    case FDivergence::kAlphaDivergence: {  // f'(t) = (t^(a-1) - 1) / (a - 1)
       double a = config.f_alpha_divergence_coef;
-      if (std::abs(a - 1.0) < 1e-6) return logratios;
-      return at::exp(at::clamp_max((a - 1.0) * logratios, 80.0)) / (a - 1.0);
+      if (std::abs(a - 1.0) < 1e-6) return logratios;  // the limit: reverse KL
+      return (at::exp(at::clamp_max((a - 1.0) * logratios, 80.0)) - 1.0) / (a - 1.0);
     }
   }
   throw_internal_error("unknown f-divergence");
@@ -76,8 +76,8 @@ at::Tensor pair_loss(LossType type, const LossConfig& c, const LossInputs& in,
   const double b = c.beta;
   const double ls = c.label_smoothing;
   switch (type) {
-    case LossType::kSigmoid:
-      return smoothed_logistic(b * in.d, ls);
+    case LossType::kSigmoid:  // TRL 1.16: label_smoothing does not enter (robust, exo_pair do)
+      return -at::log_sigmoid(b * in.d);
     case LossType::kHinge:
       return at::relu(1.0 - b * in.d);
     case LossType::kIpo: {
@@ -89,9 +89,9 @@ at::Tensor pair_loss(LossType type, const LossConfig& c, const LossInputs& in,
       return at::sigmoid(x) * (at::log_sigmoid(x) - std::log1p(-ls)) +
              at::sigmoid(-x) * (at::log_sigmoid(-x) - std::log(ls));
     }
-    case LossType::kNcaPair: {
-      at::Tensor chosen = b * in.sc;
-      at::Tensor rejected = b * in.sr;
+    case LossType::kNcaPair: {  // on the log-ratios (no f-divergence form)
+      at::Tensor chosen = b * in.cl;
+      at::Tensor rejected = b * in.rl;
       return -at::log_sigmoid(chosen) - 0.5 * at::log_sigmoid(-chosen) -
              0.5 * at::log_sigmoid(-rejected);
     }
@@ -99,9 +99,9 @@ at::Tensor pair_loss(LossType type, const LossConfig& c, const LossInputs& in,
       at::Tensor x = b * in.d;
       return (-(1.0 - ls) * at::log_sigmoid(x) + ls * at::log_sigmoid(-x)) / (1.0 - 2.0 * ls);
     }
-    case LossType::kBcoPair: {
-      at::Tensor chosen = b * in.sc;
-      at::Tensor rejected = b * in.sr;
+    case LossType::kBcoPair: {  // on the log-ratios (no f-divergence form)
+      at::Tensor chosen = b * in.cl;
+      at::Tensor rejected = b * in.rl;
       double m = 0.0;
       if (c.bco_running_mean) {
         DPO_CHECK(bco_state != nullptr,
@@ -111,8 +111,8 @@ at::Tensor pair_loss(LossType type, const LossConfig& c, const LossInputs& in,
       }
       return -at::log_sigmoid(chosen - m) - at::log_sigmoid(-(rejected - m));
     }
-    case LossType::kSppoHard:
-      return at::pow(in.sc - 0.5 / b, 2) + at::pow(in.sr + 0.5 / b, 2);
+    case LossType::kSppoHard:  // on the log-ratios (no f-divergence form)
+      return at::pow(in.cl - 0.5 / b, 2) + at::pow(in.rl + 0.5 / b, 2);
     case LossType::kAot: {
       at::Tensor x =
           std::get<0>(at::sort(in.pc - in.pr, 0)) - std::get<0>(at::sort(in.rc - in.rr, 0));
@@ -219,12 +219,47 @@ FDivergence parse_f_divergence(const std::string& name) {
       name);
 }
 
+std::string f_divergence_name(FDivergence type) {
+  switch (type) {
+    case FDivergence::kReverseKl:
+      return "reverse_kl";
+    case FDivergence::kForwardKl:
+      return "forward_kl";
+    case FDivergence::kJsDivergence:
+      return "js_divergence";
+    case FDivergence::kAlphaDivergence:
+      return "alpha_divergence";
+  }
+  throw_internal_error("unknown f-divergence");
+}
+
 bool LossConfig::needs_nll() const {
   if (rpo_alpha.has_value()) return true;
   for (LossType type : loss_types)
     if (type == LossType::kSft) return true;
   return false;
 }
+
+namespace {
+
+// The loss types TRL 1.16 computes from f-divergence scores (the others need log-ratios).
+bool has_f_divergence_form(LossType type) {
+  switch (type) {
+    case LossType::kSigmoid:
+    case LossType::kSigmoidNorm:
+    case LossType::kHinge:
+    case LossType::kIpo:
+    case LossType::kExoPair:
+    case LossType::kRobust:
+    case LossType::kDiscopop:
+    case LossType::kSft:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
 
 void LossConfig::validate() const {
   if (loss_types.empty()) throw_user_error("loss_type: at least one loss type is needed");
@@ -245,6 +280,12 @@ void LossConfig::validate() const {
     if (type == LossType::kRobust && label_smoothing >= 0.5)
       throw_user_error("loss_type robust needs label_smoothing in [0, 0.5) (got {})",
                        label_smoothing);
+    if (f_divergence_type != FDivergence::kReverseKl && !has_f_divergence_form(type))
+      throw_user_error(
+          "f_divergence_type {} works with loss_type sigmoid, sigmoid_norm, hinge, ipo, exo_pair, "
+          "robust, discopop and sft only (the f-DPO reparameterization cancels only in the "
+          "chosen - rejected difference), not {}; use f_divergence_type reverse_kl with it",
+          f_divergence_name(f_divergence_type), loss_type_name(type));
     if (use_weighting && (type == LossType::kAot || type == LossType::kAotUnpaired))
       throw_user_error(
           "use_weighting (WPO) does not work with loss_type {}: it sorts pairs, which would "

@@ -72,6 +72,7 @@ std::vector<LossType> parse_loss_types(const std::vector<std::string>& names);
 std::string loss_type_name(LossType type);
 std::vector<std::string> loss_type_names();
 FDivergence parse_f_divergence(const std::string& name);
+std::string f_divergence_name(FDivergence type);
 
 struct LossConfig {
   double beta = 0.1;
@@ -89,7 +90,8 @@ struct LossConfig {
 
   // UserError for inconsistent settings (as TRL): loss_weights length, beta <= 0, exo_pair with
   // label_smoothing 0, use_weighting with aot/aot_unpaired, label_smoothing outside [0, 1],
-  // robust with label_smoothing >= 0.5, ld_alpha outside [0, 1], discopop_tau <= 0.
+  // robust with label_smoothing >= 0.5, ld_alpha outside [0, 1], discopop_tau <= 0, an
+  // f_divergence_type other than reverse_kl with a loss type that has no f-divergence form.
   void validate() const;
   bool needs_nll() const;  // sft among the loss types, or rpo_alpha set
 };

@@ -95,8 +95,8 @@ double expected_loss(LossType type, const Case& c, double b, double ls, double t
     double d = margin(c, i), x = b * d;
     double nc = std::max(1.0, c.nc[i]), nr = std::max(1.0, c.nr[i]);
     switch (type) {
-      case LossType::kSigmoid:
-        out[i] = -(1 - ls) * lsig(x) - ls * lsig(-x);
+      case LossType::kSigmoid:  // TRL 1.16: label_smoothing does not enter
+        out[i] = -lsig(x);
         break;
       case LossType::kHinge:
         out[i] = std::max(0.0, 1 - x);
@@ -187,16 +187,9 @@ TEST(Losses, TiesGiveTheTextbookValues) {
 
 TEST(Losses, LabelSmoothingLimits) {
   Case c = ordinary();
-  // cDPO with ls = 1 is the sigmoid loss of the swapped pair.
-  Case swapped = c;
-  std::swap(swapped.pc, swapped.pr);
-  std::swap(swapped.rc, swapped.rr);
-  std::swap(swapped.nc, swapped.nr);
-  expect_close(run_loss(LossType::kSigmoid, c, 0.1, 1.0),
-               run_loss(LossType::kSigmoid, swapped, 0.1, 0.0), "sigmoid ls=1");
-  // ls = 0.5: symmetric, the same for a pair and its swap.
-  expect_close(run_loss(LossType::kSigmoid, c, 0.1, 0.5),
-               run_loss(LossType::kSigmoid, swapped, 0.1, 0.5), "sigmoid ls=0.5");
+  // TRL 1.16's sigmoid ignores label_smoothing (it dropped cDPO; robust is the label-noise loss).
+  expect_close(run_loss(LossType::kSigmoid, c, 0.1, 0.3), run_loss(LossType::kSigmoid, c, 0.1, 0.0),
+               "sigmoid ignores ls");
   // robust with ls = 0 is plain sigmoid; near 0.5 it stays finite.
   expect_close(run_loss(LossType::kRobust, c, 0.1, 0.0), run_loss(LossType::kSigmoid, c, 0.1, 0.0),
                "robust ls=0");
@@ -300,15 +293,26 @@ TEST(Losses, WpoWeighting) {
 TEST(Losses, FDivergences) {
   Case c = ordinary();
   for (auto [type, f] : std::vector<std::pair<FDivergence, std::function<double(double)>>>{
-           {FDivergence::kForwardKl, [](double x) { return -std::exp(-x); }},
-           {FDivergence::kJsDivergence, [](double x) { return lsig(x); }},
-           {FDivergence::kAlphaDivergence, [](double x) { return std::exp(-0.5 * x) / -0.5; }}}) {
+           // TRL 1.16's scores f'(t) at t = pi/ref, with their constants (they cancel in sigmoid's
+           // difference, not in ipo's per-token averages)
+           {FDivergence::kForwardKl, [](double x) { return 1 - std::exp(-x); }},
+           {FDivergence::kJsDivergence, [](double x) { return std::log(2.0) + lsig(x); }},
+           {FDivergence::kAlphaDivergence,
+            [](double x) { return (std::exp(-0.5 * x) - 1) / -0.5; }}}) {
     LossConfig config;
     config.f_divergence_type = type;
     LossOutput out = preference_loss(config, to_logps(c));
     Vec per(c.pc.size());
     for (size_t i = 0; i < c.pc.size(); ++i) per[i] = -lsig(0.1 * (f(cl(c, i)) - f(rl(c, i))));
     expect_close(out.loss.item<double>(), mean(per), "f-divergence");
+    config.loss_types = {LossType::kIpo};
+    out = preference_loss(config, to_logps(c));
+    for (size_t i = 0; i < c.pc.size(); ++i)
+      per[i] = std::pow(f(cl(c, i)) / c.nc[i] - f(rl(c, i)) / c.nr[i] - 1 / (2 * 0.1), 2);
+    expect_close(out.loss.item<double>(), mean(per), "f-divergence ipo");
+    // loss types without an f-divergence form are refused, as TRL 1.16 does
+    config.loss_types = {LossType::kNcaPair};
+    EXPECT_THROW(config.validate(), UserError);
   }
 }
 
