@@ -24,15 +24,29 @@ bool adds_special_tokens(const std::string& prompt, const TextEncoder& encoder) 
   return encoder.bos_token.empty() || !starts_with(prompt, encoder.bos_token);
 }
 
-bool is_prefix(const TokenIds& prefix, const TokenIds& ids) {
-  return prefix.size() <= ids.size() && std::equal(prefix.begin(), prefix.end(), ids.begin());
+size_t common_prefix_length(const TokenIds& a, const TokenIds& b) {
+  size_t n = 0;
+  while (n < a.size() && n < b.size() && a[n] == b[n]) ++n;
+  return n;
 }
 
-// full[len(prompt):] (TRL), counting a boundary mismatch when prompt is not a prefix of full.
-TokenIds completion_after(const TokenIds& prompt, const TokenIds& full, bool& mismatch) {
-  if (!is_prefix(prompt, full)) mismatch = true;
-  if (full.size() <= prompt.size()) return {};
-  return TokenIds(full.begin() + static_cast<std::ptrdiff_t>(prompt.size()), full.end());
+// TRL 1.16's split: the completions start where the tokenized prompt and every tokenized
+// prompt + completion stop agreeing, which is not always after the prompt (a token that merges
+// across the boundary, a template that renders the prompt alone differently). The prompt keeps
+// its agreeing tokens, each completion is the rest of its full sequence, so prompt + completion
+// is exactly the jointly tokenized text. `mismatch`: the prompt lost tokens.
+void split_at_common_prefix(TokenIds& prompt, std::initializer_list<TokenIds*> completions,
+                            std::initializer_list<const TokenIds*> fulls, bool& mismatch) {
+  size_t prompt_length = prompt.size();
+  for (const TokenIds* full : fulls)
+    prompt_length = std::min(prompt_length, common_prefix_length(prompt, *full));
+  if (prompt_length < prompt.size()) mismatch = true;
+  prompt.resize(prompt_length);
+  auto full = fulls.begin();
+  for (TokenIds* completion : completions) {
+    const TokenIds& ids = **full++;
+    *completion = TokenIds(ids.begin() + static_cast<std::ptrdiff_t>(prompt_length), ids.end());
+  }
 }
 
 const ChatRenderer& require_renderer(const ChatRenderer* renderer, const std::string& where) {
@@ -85,25 +99,22 @@ PreferenceExample tokenize_preference_row(const PreferenceRow& row, const TextEn
     case RowContent::kText: {
       bool special = adds_special_tokens(row.prompt, encoder);
       out.prompt_ids = encoder.encode(row.prompt, special);
-      out.chosen_ids = completion_after(
-          out.prompt_ids, encoder.encode(row.prompt + with_eos(row.chosen, encoder), special),
-          mismatch);
-      out.rejected_ids = completion_after(
-          out.prompt_ids, encoder.encode(row.prompt + with_eos(row.rejected, encoder), special),
-          mismatch);
+      const TokenIds chosen = encoder.encode(row.prompt + with_eos(row.chosen, encoder), special);
+      const TokenIds rejected =
+          encoder.encode(row.prompt + with_eos(row.rejected, encoder), special);
+      split_at_common_prefix(out.prompt_ids, {&out.chosen_ids, &out.rejected_ids},
+                             {&chosen, &rejected}, mismatch);
       break;
     }
     case RowContent::kMessages: {
       const ChatRenderer& render = require_renderer(renderer, row.where);
       out.prompt_ids = encoder.encode(render(row.prompt_messages, true), false);
-      out.chosen_ids = completion_after(
-          out.prompt_ids,
-          encoder.encode(render(concat(row.prompt_messages, row.chosen_messages), false), false),
-          mismatch);
-      out.rejected_ids = completion_after(
-          out.prompt_ids,
-          encoder.encode(render(concat(row.prompt_messages, row.rejected_messages), false), false),
-          mismatch);
+      const TokenIds chosen =
+          encoder.encode(render(concat(row.prompt_messages, row.chosen_messages), false), false);
+      const TokenIds rejected =
+          encoder.encode(render(concat(row.prompt_messages, row.rejected_messages), false), false);
+      split_at_common_prefix(out.prompt_ids, {&out.chosen_ids, &out.rejected_ids},
+                             {&chosen, &rejected}, mismatch);
       break;
     }
   }
@@ -123,9 +134,8 @@ SftExample tokenize_sft_row(const SftRow& row, const TextEncoder& encoder,
     } else {
       bool special = adds_special_tokens(row.prompt, encoder);
       out.prompt_ids = encoder.encode(row.prompt, special);
-      out.completion_ids = completion_after(
-          out.prompt_ids, encoder.encode(row.prompt + with_eos(row.completion, encoder), special),
-          mismatch);
+      const TokenIds full = encoder.encode(row.prompt + with_eos(row.completion, encoder), special);
+      split_at_common_prefix(out.prompt_ids, {&out.completion_ids}, {&full}, mismatch);
     }
   } else {
     const ChatRenderer& render = require_renderer(renderer, row.where);
@@ -133,11 +143,9 @@ SftExample tokenize_sft_row(const SftRow& row, const TextEncoder& encoder,
       out.completion_ids = encoder.encode(render(row.completion_messages, false), false);
     } else {
       out.prompt_ids = encoder.encode(render(row.prompt_messages, true), false);
-      out.completion_ids = completion_after(
-          out.prompt_ids,
-          encoder.encode(render(concat(row.prompt_messages, row.completion_messages), false),
-                         false),
-          mismatch);
+      const TokenIds full = encoder.encode(
+          render(concat(row.prompt_messages, row.completion_messages), false), false);
+      split_at_common_prefix(out.prompt_ids, {&out.completion_ids}, {&full}, mismatch);
     }
   }
   count_mismatch(mismatch, stats);

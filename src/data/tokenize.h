@@ -1,15 +1,17 @@
 // Rows -> token ids, by TRL's current rules (trl/trainer/dpo_trainer.py `_prepare_dataset`):
 //   text:  completions get the EOS *text* appended when they do not already end with it; then
 //          prompt_ids = encode(prompt) with special tokens (BOS), full = encode(prompt +
-//          completion) with special tokens, completion_ids = full[len(prompt_ids):].
+//          completion) with special tokens.
 //   chat:  prompt_ids = render(prompt, add_generation_prompt) tokenized without special tokens
 //          (the template holds any BOS), full = render(prompt + completion) likewise,
-//          completion_ids = full[len(prompt_ids):]; no EOS is added (the template ends turns).
+//          no EOS is added (the template ends turns).
+//   both:  the split is TRL 1.16's: at the common prefix of prompt_ids and every full sequence
+//          (the prompt keeps those tokens, completion_ids = full[prefix:]).
 //   ids:   taken as given (pretokenized).
 // One deliberate difference: a text prompt that already starts with the BOS string (a prompt
 // rendered with a chat template beforehand) is encoded without special tokens, so the BOS is
 // never doubled. When prompt_ids is not a prefix of full (a merge across the boundary) the
-// split still follows TRL and the row is counted in `boundary_mismatches`.
+// prompt is cut to the common prefix and the row is counted in `boundary_mismatches`.
 // Plain C++, no libtorch.
 #pragma once
 #include <nlohmann/json.hpp>

@@ -75,16 +75,19 @@ TEST(Tokenize, ConversationalUsesGenerationPromptAndNoExtraSpecials) {
       "chat_template; set chat_template to a file or one of llama-2, zephyr, chatml, llama-3)");
 }
 
-TEST(Tokenize, BoundaryMismatchIsCountedAndSplitAtPromptLength) {
+TEST(Tokenize, BoundaryMismatchIsCountedAndSplitAtTheCommonPrefix) {
   TextEncoder enc = toy_encoder();
   // "<" + "/s>" joins into the EOS token across the boundary: the prompt's ids are no prefix.
   PreferenceExample e;
   TokenizeStats stats;
   e = tokenize_preference_row(text_row("ab<", "/s>", "c"), enc, nullptr, &stats);
   EXPECT_EQ(stats.boundary_mismatches, 1);
-  EXPECT_EQ(e.prompt_ids, cat({1}, toy_ids("ab<")));
-  // "ab" + "</s>" + the added EOS: full = [1, a, b, 2, 2]; TRL takes full[len(prompt):] = [2].
-  EXPECT_EQ(e.chosen_ids, TokenIds{2});
+  // full chosen = [1, a, b, 2, 2] ("ab" + "</s>" + the added EOS) agrees with the prompt
+  // [1, a, b, <] for 3 tokens, full rejected = [1, a, b, <, c, 2] for 4: TRL 1.16 cuts the prompt
+  // to the shorter agreement and each completion is the rest of its own full sequence.
+  EXPECT_EQ(e.prompt_ids, cat({1}, toy_ids("ab")));
+  EXPECT_EQ(e.chosen_ids, (TokenIds{2, 2}));
+  EXPECT_EQ(e.rejected_ids, cat(toy_ids("<c"), {2}));
 }
 
 TEST(Tokenize, PretokenizedIdsAreRangeChecked) {
