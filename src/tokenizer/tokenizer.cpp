@@ -9,6 +9,7 @@
 #include "tokenizer/unicode.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/log.h"
 
 namespace dpo {
 
@@ -140,6 +141,12 @@ Tokenizer::~Tokenizer() = default;
 
 Tokenizer Tokenizer::from_dir(const std::filesystem::path& dir) {
   auto tokenizer_path = dir / "tokenizer.json";
+  std::error_code ec;
+  if (!std::filesystem::exists(dir, ec))
+    throw_user_error("{}: folder does not exist (expected a folder with tokenizer.json)",
+                     dir.string());
+  if (!std::filesystem::is_directory(dir, ec))
+    throw_user_error("{}: not a folder (expected a folder with tokenizer.json)", dir.string());
   if (!std::filesystem::exists(tokenizer_path))
     throw_user_error(
         "{}: no tokenizer.json in this folder (only tokenizer.json based tokenizers are supported)",
@@ -149,8 +156,25 @@ Tokenizer Tokenizer::from_dir(const std::filesystem::path& dir) {
     config = read_file(dir / "tokenizer_config.json");
   if (std::filesystem::exists(dir / "special_tokens_map.json"))
     special_map = read_file(dir / "special_tokens_map.json");
-  return Tokenizer(std::make_unique<TokenizerImpl>(read_file(tokenizer_path), config, special_map,
-                                                   tokenizer_path.string()));
+  Tokenizer tokenizer(std::make_unique<TokenizerImpl>(read_file(tokenizer_path), config,
+                                                      special_map, tokenizer_path.string()));
+  // transformers 5 saves the template as chat_template.jinja and prefers it on load
+  if (std::filesystem::exists(dir / "chat_template.jinja"))
+    tokenizer.impl_->chat_template_ = read_file(dir / "chat_template.jinja");
+  if (config.empty()) {
+    // transformers would fail or guess too; the data pipeline's EOS rule depends on eos_token.
+    const std::string eos = tokenizer.eos_token();
+    log_warn(
+        "{}: no tokenizer_config.json; assumed: no chat template, BOS/EOS as tokenizer.json's "
+        "post-processor adds them, and {}",
+        dir.string(),
+        eos.empty() ? "no EOS token, so training completions get no EOS appended (the model is not "
+                      "taught to stop); add tokenizer_config.json with eos_token"
+                    : "eos_token '" + eos +
+                          "' (from special_tokens_map.json), appended to "
+                          "training completions");
+  }
+  return tokenizer;
 }
 
 Tokenizer Tokenizer::from_json(const std::string& tokenizer_json,

@@ -35,8 +35,10 @@ class Tokenizer {
   TokenIds encode(std::string_view text, bool add_special_tokens = true) const;
   std::vector<TokenIds> encode_batch(const std::vector<std::string>& texts,
                                      bool add_special_tokens = true) const;
-  // Ids outside the vocabulary are skipped (as HF does). With clean_up_tokenization_spaces in
-  // tokenizer_config.json, transformers' clean-up (" ." -> ".", " n't" -> "n't", ...) is applied.
+  // Ids outside the vocabulary are skipped (as HF does). transformers' clean-up (" ." -> ".",
+  // " n't" -> "n't", ...) is applied only when tokenizer_config.json sets both
+  // clean_up_tokenization_spaces and ..._for_bpe_even_though_it_will_corrupt_output: transformers
+  // 5 skips it for BPE models otherwise, and every tokenizer dpo loads is BPE.
   std::string decode(const TokenIds& ids, bool skip_special_tokens = false) const;
   std::vector<std::string> tokens(const TokenIds& ids) const;  // id_to_token for each id
 

@@ -126,9 +126,14 @@ TEST(PostProcessing, AddBosWithoutKnownBosKeepsTheTemplate) {
 TEST(Decoding, CleanUpTokenizationSpacesFromConfig) {
   json doc = test::tiny_bpe({"a", " ", ".", "n't", "'s"}, {});
   Tokenizer plain = load(doc);
-  Tokenizer clean = load(doc, {{"clean_up_tokenization_spaces", true}});
+  // transformers 5 ignores clean_up_tokenization_spaces for BPE models unless forced.
+  Tokenizer ignored = load(doc, {{"clean_up_tokenization_spaces", true}});
+  Tokenizer clean = load(
+      doc, {{"clean_up_tokenization_spaces", true},
+            {"clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output", true}});
   TokenIds ids{0, 1, 2, 1, 3, 1, 4};
   EXPECT_EQ(plain.decode(ids), "a   .   n't   's");  // no decoder: joined with spaces
+  EXPECT_EQ(ignored.decode(ids), "a   .   n't   's");
   EXPECT_EQ(clean.decode(ids), "a  .  n't  's");
 }
 
@@ -203,6 +208,20 @@ TEST(FixtureTokenizers, SpecialTokensMapFillsMissingTokens) {
   EXPECT_EQ(tokenizer.bos_id(), 1);
   EXPECT_EQ(tokenizer.eos_id(), 2);
   EXPECT_EQ(tokenizer.unk_id(), 0);
+  std::filesystem::remove_all(dir);
+}
+
+// transformers 5 saves the chat template as chat_template.jinja (save_pretrained's default) and
+// prefers that file to tokenizer_config.json's chat_template on load: so does dpo.
+TEST(FixtureTokenizers, ChatTemplateJinjaFileWinsOverTheConfig) {
+  auto dir =
+      std::filesystem::temp_directory_path() / ("dpo_tok_jinja_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "tokenizer.json") << test::kitchen_sink().dump();
+  std::ofstream(dir / "tokenizer_config.json") << R"({"chat_template": "from the config"})";
+  EXPECT_EQ(Tokenizer::from_dir(dir).chat_template(), "from the config");
+  std::ofstream(dir / "chat_template.jinja") << "{{ messages[0]['content'] }}";
+  EXPECT_EQ(Tokenizer::from_dir(dir).chat_template(), "{{ messages[0]['content'] }}");
   std::filesystem::remove_all(dir);
 }
 
