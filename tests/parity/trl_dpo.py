@@ -115,6 +115,20 @@ EXTENDED_CASES = {
     "sigmoid_norm": {"shared": {"loss_type": ["sigmoid_norm"]}},
     "sft_term": {"shared": {"loss_type": ["sigmoid", "sft"]}},
 }
+# `--case losses`: every other loss type TRL 1.16 has, one case each (their formulas are also
+# unit-tested in tests/train/losses_test.cpp; here the whole 10-step runs are compared).
+LOSS_CASES = {
+    "exo_pair": {"shared": {"loss_type": ["exo_pair"], "label_smoothing": 1e-3}},
+    "nca_pair": {"shared": {"loss_type": ["nca_pair"]}},
+    "robust": {"shared": {"loss_type": ["robust"], "label_smoothing": 0.1}},
+    "bco_pair": {"shared": {"loss_type": ["bco_pair"]}},
+    "sppo_hard": {"shared": {"loss_type": ["sppo_hard"]}},
+    "aot": {"shared": {"loss_type": ["aot"]}},
+    "aot_unpaired": {"shared": {"loss_type": ["aot_unpaired"]}},
+    "apo_zero": {"shared": {"loss_type": ["apo_zero"]}},
+    "apo_down": {"shared": {"loss_type": ["apo_down"]}},
+    "discopop": {"shared": {"loss_type": ["discopop"]}},
+}
 # Not in `all`: TRL's deprecated keep_end cuts chosen and rejected each on its own, dpo cuts the
 # shared prompt once (src/data/truncate.h documents it): expected to differ where lengths differ.
 EXTRA_CASES = {
@@ -449,7 +463,7 @@ def prompt_boundary_rows(tokenizer, rows):
 
 
 def case_settings(name):
-    spec = CASES.get(name) or EXTENDED_CASES.get(name) or EXTRA_CASES[name]
+    spec = CASES.get(name) or EXTENDED_CASES.get(name) or LOSS_CASES.get(name) or EXTRA_CASES[name]
     shared = dict(spec.get("shared", {}))
     trl = dict(shared, **spec.get("trl", {}))
     dpo = dict(shared, **spec.get("dpo", {}))
@@ -767,11 +781,12 @@ def main():
     parser.add_argument("--dpo", help="the dpo binary (default: build/dpo, else build-debian/dpo)")
     parser.add_argument("--model", default=os.path.join(ROOT, "tests/fixtures/hf/llama/model"),
                         help="HF model folder (default: tests/fixtures/hf/llama/model)")
-    names = list(CASES) + list(EXTENDED_CASES) + list(EXTRA_CASES)
-    groups = {"all": list(CASES), "extended": list(EXTENDED_CASES)}
+    names = list(CASES) + list(EXTENDED_CASES) + list(LOSS_CASES) + list(EXTRA_CASES)
+    groups = {"all": list(CASES), "extended": list(EXTENDED_CASES), "losses": list(LOSS_CASES)}
     parser.add_argument("--case", default="sigmoid",
                         help="cases or groups separated by commas: all (" + ", ".join(CASES)
-                             + "), extended (" + ", ".join(EXTENDED_CASES) + "), or one of "
+                             + "), extended (" + ", ".join(EXTENDED_CASES) + "), losses ("
+                             + ", ".join(LOSS_CASES) + "), or one of "
                              + ", ".join(EXTRA_CASES) + " (expected to differ)")
     parser.add_argument("--workdir", help="where runs go (default: a temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the run folders")
