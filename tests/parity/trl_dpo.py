@@ -472,6 +472,34 @@ def case_settings(name):
 
 # ------------------------------------------------------------------------------------- TRL
 
+def training_arguments(out_dir, learning_rate):
+    """The TrainingArguments both TRL trainers get (DPOConfig / SFTConfig): the run every case
+    makes, fp32 on the CPU, TRL's defaults that differ from dpo's set explicitly."""
+    return dict(
+        output_dir=out_dir, max_steps=MAX_STEPS, per_device_train_batch_size=4,
+        gradient_accumulation_steps=2, per_device_eval_batch_size=4, learning_rate=learning_rate,
+        lr_scheduler_type="linear", warmup_steps=2, weight_decay=0.0, adam_beta1=0.9,
+        adam_beta2=0.999, adam_epsilon=1e-8, optim="adamw_torch", max_grad_norm=1.0,
+        logging_steps=1, eval_strategy="steps", eval_steps=5, save_strategy="no",
+        report_to="none",
+        bf16=False,  # DPOConfig's and SFTConfig's default is True
+        fp16=False, use_cpu=True,
+        gradient_checkpointing=False,  # DPOConfig's and SFTConfig's default is True
+        seed=SEED, data_seed=SEED, dataloader_num_workers=0, dataloader_pin_memory=False,
+        disable_tqdm=True)
+
+
+def trl_model_and_tokenizer(refs, model_dir, adapter_dir, tokenizer, chat_template=None):
+    """The fp32 base model with the starting PEFT adapter (trainable), and a copy of the
+    tokenizer (TRL sets its pad token) with the case's chat template."""
+    tokenizer = copy.deepcopy(tokenizer)
+    if chat_template is not None:
+        tokenizer.chat_template = chat_template
+    base = refs.transformers.AutoModelForCausalLM.from_pretrained(model_dir,
+                                                                  dtype=refs.torch.float32)
+    return refs.peft.PeftModel.from_pretrained(base, adapter_dir, is_trainable=True), tokenizer
+
+
 def run_trl(refs, trl_settings, model_dir, tokenizer, adapter_dir, train_rows, eval_rows,
             out_dir, chat_template=None):
     torch, DPOTrainer = refs.torch, refs.DPOTrainer
@@ -481,43 +509,10 @@ def run_trl(refs, trl_settings, model_dir, tokenizer, adapter_dir, train_rows, e
         "precompute_ref_log_probs": False, "padding_free": False,
     }
     settings.update(trl_settings)
-    args = refs.DPOConfig(
-        output_dir=out_dir,
-        max_steps=MAX_STEPS,
-        per_device_train_batch_size=4,
-        gradient_accumulation_steps=2,
-        per_device_eval_batch_size=4,
-        learning_rate=LEARNING_RATE,
-        lr_scheduler_type="linear",
-        warmup_steps=2,
-        weight_decay=0.0,
-        adam_beta1=0.9,
-        adam_beta2=0.999,
-        adam_epsilon=1e-8,
-        optim="adamw_torch",
-        max_grad_norm=1.0,
-        logging_steps=1,
-        eval_strategy="steps",
-        eval_steps=5,
-        save_strategy="no",
-        report_to="none",
-        bf16=False,  # DPOConfig's default is True
-        fp16=False,
-        use_cpu=True,
-        gradient_checkpointing=False,  # DPOConfig's default is True
-        disable_dropout=True,
-        seed=SEED,
-        data_seed=SEED,
-        dataloader_num_workers=0,
-        dataloader_pin_memory=False,
-        disable_tqdm=True,
-        **settings,
-    )
-    tokenizer = copy.deepcopy(tokenizer)  # TRL sets its pad token
-    if chat_template is not None:
-        tokenizer.chat_template = chat_template
-    base = refs.transformers.AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    model = refs.peft.PeftModel.from_pretrained(base, adapter_dir, is_trainable=True)
+    args = refs.DPOConfig(**training_arguments(out_dir, learning_rate=LEARNING_RATE),
+                          disable_dropout=True, **settings)
+    model, tokenizer = trl_model_and_tokenizer(refs, model_dir, adapter_dir, tokenizer,
+                                               chat_template)
     trainer = DPOTrainer(
         model=model, args=args, processing_class=tokenizer,
         train_dataset=refs.datasets.Dataset.from_list(train_rows),

@@ -35,7 +35,6 @@ Tolerances and excluded keys: trl_dpo.py's (RTOL 1e-4, ATOL 1e-6; adapters 1e-4 
 scale; wall-clock timings and total_flos not compared).
 """
 import argparse
-import copy
 import json
 import math
 import os
@@ -136,42 +135,10 @@ def run_trl(refs, trl_settings, model_dir, tokenizer, adapter_dir, train_rows, e
     settings = {"max_length": 1024, "truncation_mode": "keep_start",
                 "completion_only_loss": None, "packing": False, "padding_free": False}
     settings.update(trl_settings)
-    args = refs.SFTConfig(
-        output_dir=out_dir,
-        max_steps=MAX_STEPS,
-        per_device_train_batch_size=4,
-        gradient_accumulation_steps=2,
-        per_device_eval_batch_size=4,
-        learning_rate=LEARNING_RATE,
-        lr_scheduler_type="linear",
-        warmup_steps=2,
-        weight_decay=0.0,
-        adam_beta1=0.9,
-        adam_beta2=0.999,
-        adam_epsilon=1e-8,
-        optim="adamw_torch",
-        max_grad_norm=1.0,
-        logging_steps=1,
-        eval_strategy="steps",
-        eval_steps=5,
-        save_strategy="no",
-        report_to="none",
-        bf16=False,  # SFTConfig's default is True
-        fp16=False,
-        use_cpu=True,
-        gradient_checkpointing=False,  # SFTConfig's default is True
-        seed=SEED,
-        data_seed=SEED,
-        dataloader_num_workers=0,
-        dataloader_pin_memory=False,
-        disable_tqdm=True,
-        **settings,
-    )
-    tokenizer = copy.deepcopy(tokenizer)  # TRL sets its pad token
-    if chat_template is not None:
-        tokenizer.chat_template = chat_template
-    base = refs.transformers.AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    model = refs.peft.PeftModel.from_pretrained(base, adapter_dir, is_trainable=True)
+    args = refs.SFTConfig(**common.training_arguments(out_dir, learning_rate=LEARNING_RATE),
+                          **settings)
+    model, tokenizer = common.trl_model_and_tokenizer(refs, model_dir, adapter_dir, tokenizer,
+                                                      chat_template)
     trainer = refs.SFTTrainer(
         model=model, args=args, processing_class=tokenizer,
         train_dataset=refs.datasets.Dataset.from_list(train_rows),
