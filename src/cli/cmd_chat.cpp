@@ -16,6 +16,7 @@
 #include "data/model_tokenizer.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/json.h"
 
 namespace dpo::cli {
 namespace {
@@ -71,12 +72,9 @@ int run_chat_render(std::vector<std::string>& args) {
     ++line_number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty()) continue;
-    nlohmann::ordered_json record;  // ordered: tojson writes keys in the file's order
-    try {
-      record = nlohmann::ordered_json::parse(line);
-    } catch (const nlohmann::json::exception& e) {
-      throw_user_error("{}:{}: not JSON: {}", o.file, line_number, e.what());
-    }
+    // ordered: tojson writes keys in the file's order
+    const nlohmann::ordered_json record =
+        parse_ordered_json(line, fmt::format("{}:{}", o.file, line_number));
     if (!record.is_object() || !record.contains("messages"))
       throw_user_error("{}:{}: expected {{\"messages\": [...], ...}}", o.file, line_number);
     const bool add_generation_prompt = record.value("add_generation_prompt", false);
