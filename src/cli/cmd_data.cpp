@@ -60,11 +60,13 @@ int run_data_inspect(std::vector<std::string>& args) {
   app.add_flag("--json", as_json, "print one JSON object instead of text");
   if (auto code = parse_args(app, args)) return *code;
   options.dataset = {file};
-  parse_truncation_mode(options.truncation_mode);  // fail early on a bad mode
-  const bool sft = is_sft_dataset(options);
-  // SFTConfig has no prompt limit: dpo sft's default.
-  if (sft && app.count("--max-prompt-length") == 0) options.max_prompt_length = 0;
+  parse_truncation_mode(options.truncation_mode);      // fail early on a bad mode
+  const bool unpaired = is_unpaired_dataset(options);  // KTO's prompt/completion/label rows
+  const bool sft = !unpaired && is_sft_dataset(options);
+  // SFTConfig and KTOConfig have no prompt limit: dpo sft's and dpo kto's default.
+  if ((sft || unpaired) && app.count("--max-prompt-length") == 0) options.max_prompt_length = 0;
   auto inspect = [&](const TextEncoder& encoder, const ChatRenderer* renderer) {
+    if (unpaired) return inspect_unpaired_data(options, encoder, renderer, examples);
     return sft ? inspect_sft_data(options, encoder, renderer, examples)
                : inspect_preference_data(options, encoder, renderer, examples);
   };

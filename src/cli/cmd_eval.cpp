@@ -1,6 +1,8 @@
-// `dpo eval`: the preference loss and TRL's eval metrics of a model (+ LoRA adapter) on a dataset,
-// the reference being the same model with the adapter switched off. --per-example writes one JSON
-// object per pair. Rows in any preference format of the data pipeline; pretokenized rows
+// `dpo eval`: the preference loss and TRL's eval metrics of a model (+ LoRA adapter) on a dataset:
+// the DPO family (the reference being the same model with the adapter switched off), or with
+// --method cpo / orpo the reference-free objectives of dpo cpo and dpo orpo, or --method kto
+// (unpaired rows) that of dpo kto. --per-example writes
+// one JSON object per pair. Rows in any preference format of the data pipeline; pretokenized rows
 // (prompt_ids, chosen_ids, rejected_ids) are used exactly as given.
 #include <ATen/Context.h>
 
@@ -13,14 +15,18 @@
 #include "cli/placement.h"
 #include "data/model_data.h"
 #include "data/model_tokenizer.h"
+#include "data/pipeline.h"
 #include "io/dtype.h"
 #include "lora/lora_model.h"
 #include "model/llama.h"
 #include "tokenizer/tokenizer.h"
 #include "train/batcher.h"
 #include "train/evaluate.h"
+#include "train/kto_data.h"
+#include "train/kto_losses.h"
 #include "train/losses.h"
 #include "train/objective.h"
+#include "train/ref_free_losses.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -33,9 +39,13 @@ namespace {
 struct EvalArgs {
   std::string model_dir, adapter_dir, per_example;
   std::vector<std::string> data;
-  std::vector<std::string> loss_types = {"sigmoid"};  // parsed into loss.loss_types
-  std::string f_divergence = "reverse_kl";            // parsed into loss.f_divergence_type
+  std::vector<std::string> loss_types;      // empty: sigmoid (dpo, cpo) or kto
+  std::string f_divergence = "reverse_kl";  // parsed into loss.f_divergence_type
   LossConfig loss;
+  std::string method = "dpo";  // dpo | cpo | orpo | kto
+  RefFreeLossConfig ref_free;  // cpo, orpo
+  KtoLossConfig kto;           // kto
+  int64_t kl_chunk_size = 0;   // kto: 0 = --batch-size
   bool json = false;
   std::string format = "auto", chat_template = "auto";
   int64_t batch_size = 8, max_length = 0, max_prompt_length = 0, max_completion_length = 0;
@@ -88,6 +98,47 @@ std::vector<PreferenceExample> load_examples(const EvalArgs& a, const LlamaModel
   return examples;
 }
 
+// --method kto: unpaired rows (or pairs, unpaired) laid out with their KL sequences as the
+// trainer lays them out (train/kto_data.h).
+KtoExamples load_kto_examples(const EvalArgs& a, const LlamaModel& model,
+                              const Tokenizer* tokenizer) {
+  if (!tokenizer)
+    throw_user_error("--method kto: text rows need the model's tokenizer.json (not found in {})",
+                     a.model_dir);
+  check_tokenizer_fits_model(*tokenizer, a.model_dir, model.config().vocab_size, a.model_dir);
+  DataOptions options;
+  options.dataset = a.data;
+  options.dataset_format = a.format;
+  options.chat_template = a.chat_template;
+  options.max_length = 0;  // KL completions from whole completions, cut afterwards
+  options.threads = 2;
+  ModelText text(*tokenizer, a.chat_template);
+  text.encoder.vocab_size = static_cast<size_t>(model.config().vocab_size);
+  UnpairedData data = load_unpaired_data(options, text.encoder, text.renderer_or_null());
+  KtoDataOptions kto;
+  kto.max_length = a.max_length;
+  kto.kl_chunk_size = a.kl_chunk_size > 0 ? a.kl_chunk_size : a.batch_size;
+  kto.with_kl = a.kto.uses_kl();
+  KtoExamples examples = prepare_kto_examples(std::move(data.train), kto);
+  if (a.max_samples > 0 && static_cast<int64_t>(examples.pairs.size()) > a.max_samples) {
+    examples.pairs.resize(static_cast<size_t>(a.max_samples));
+    examples.desirable.resize(static_cast<size_t>(a.max_samples));
+  }
+  if (examples.pairs.empty()) throw_user_error("{}: no examples to evaluate", join(a.data, ", "));
+  return examples;
+}
+
+nlohmann::json kto_example_row(const PreferenceExample& example, bool desirable,
+                               const BatchResult& result, int64_t i) {
+  auto at = [i](const at::Tensor& t) { return t[i].item<double>(); };
+  return {{"index", example.index},
+          {"label", desirable},
+          {"policy_logps", at(result.logps.chosen_logps)},
+          {"reference_logps", at(result.logps.ref_chosen_logps)},
+          {"reward", at(result.pairs.chosen_rewards)},
+          {"loss", at(result.pairs.per_pair_loss)}};
+}
+
 // --per-example must not overwrite what eval reads: inside the model folder, or an input file.
 void check_per_example_output(const EvalArgs& a) {
   std::vector<ProtectedPath> inputs = {{a.model_dir, "model", "--model"}};
@@ -100,14 +151,43 @@ void check_per_example_output(const EvalArgs& a) {
 nlohmann::json per_example_row(const PreferenceExample& example, const LossOutput& loss,
                                const PreferenceLogps& l, int64_t i) {
   auto at = [i](const at::Tensor& t) { return t[i].item<double>(); };
-  return {{"index", example.index},
-          {"policy_chosen_logps", at(l.chosen_logps)},
-          {"policy_rejected_logps", at(l.rejected_logps)},
-          {"reference_chosen_logps", at(l.ref_chosen_logps)},
-          {"reference_rejected_logps", at(l.ref_rejected_logps)},
-          {"chosen_reward", at(loss.chosen_rewards)},
-          {"rejected_reward", at(loss.rejected_rewards)},
-          {"loss", at(loss.per_pair_loss)}};
+  nlohmann::json row = {{"index", example.index},
+                        {"policy_chosen_logps", at(l.chosen_logps)},
+                        {"policy_rejected_logps", at(l.rejected_logps)}};
+  if (l.ref_chosen_logps.defined()) {  // (cpo and orpo have no reference)
+    row["reference_chosen_logps"] = at(l.ref_chosen_logps);
+    row["reference_rejected_logps"] = at(l.ref_rejected_logps);
+  }
+  row["chosen_reward"] = at(loss.chosen_rewards);
+  row["rejected_reward"] = at(loss.rejected_rewards);
+  row["loss"] = at(loss.per_pair_loss);
+  return row;
+}
+
+// --loss-type as given, else the method's default.
+std::vector<std::string> loss_types_or(const EvalArgs& a, const std::string& fallback) {
+  return a.loss_types.empty() ? std::vector<std::string>{fallback} : a.loss_types;
+}
+
+// The objective --method names: the DPO family against the model with the adapter off, or a
+// reference-free one (cpo: CPO / SimPO / AlphaPO; orpo).
+Objective eval_objective(const EvalArgs& a, const LlamaModel& model, const LoraModel* lora) {
+  if (a.method == "dpo") {
+    LossConfig config = a.loss;
+    config.loss_types = parse_loss_types(loss_types_or(a, "sigmoid"));
+    config.f_divergence_type = parse_f_divergence(a.f_divergence);
+    config.validate();
+    if (!lora) log_warn("no --adapter: the policy is the reference model itself (rewards are 0)");
+    return Objective::preference(model, config, Reference::adapters_off(lora));
+  }
+  if (a.method == "kto") throw_internal_error("eval_objective: kto is built by run_eval");
+  RefFreeLossConfig config = a.ref_free;
+  config.method = a.method == "orpo" ? RefFreeMethod::kOrpo : RefFreeMethod::kCpo;
+  if (config.method == RefFreeMethod::kCpo)
+    config.cpo_loss = parse_cpo_loss_type(loss_types_or(a, "sigmoid"), "--loss-type");
+  config.beta = a.loss.beta;
+  config.label_smoothing = a.loss.label_smoothing;
+  return Objective::reference_free(model, config);
 }
 
 void print_metrics(const std::map<std::string, double>& metrics, bool json) {
@@ -124,7 +204,8 @@ void print_metrics(const std::map<std::string, double>& metrics, bool json) {
 
 int run_eval(std::vector<std::string>& args) {
   CLI::App app{
-      "Evaluates the DPO loss and TRL's metrics of a model (+ LoRA adapter) on preference data."};
+      "Evaluates the preference loss (DPO family, CPO/SimPO or ORPO) and TRL's metrics of a model "
+      "(+ LoRA adapter) on preference data."};
   EvalArgs a;
   add_model_options(app, a.model_dir, a.adapter_dir,
                     "PEFT LoRA adapter folder (the policy); the reference is the model");
@@ -135,7 +216,27 @@ int run_eval(std::vector<std::string>& args) {
                  "dataset format: auto, standard, conversational, implicit, hh, pretokenized");
   app.add_option("--chat-template", a.chat_template,
                  "auto, llama-2, zephyr, chatml, llama-3 or a template file");
-  app.add_option("--beta", a.loss.beta, "DPO beta")->check(greater_than(0));
+  app.add_option("--method", a.method,
+                 "the objective: dpo (the DPO family against the reference), cpo (CPO; SimPO "
+                 "with --loss-type simpo), orpo or kto (unpaired rows, or pairs unpaired), as "
+                 "dpo train, dpo cpo, dpo orpo and dpo kto")
+      ->check(CLI::IsMember({"dpo", "cpo", "orpo", "kto"}));
+  app.add_option("--beta", a.loss.beta, "beta")->check(greater_than(0));
+  app.add_option("--cpo-alpha", a.ref_free.cpo_alpha, "cpo: weight of the chosen NLL term")
+      ->check(at_least(0));
+  app.add_option("--simpo-gamma", a.ref_free.simpo_gamma, "cpo --loss-type simpo: target margin")
+      ->check(at_least(0));
+  app.add_option("--alpha", a.ref_free.alpha, "cpo: AlphaPO reward shape (0: off)")
+      ->check(finite_number());
+  app.add_option("--desirable-weight", a.kto.desirable_weight, "kto: weight of desirable rows")
+      ->check(at_least(0));
+  app.add_option("--undesirable-weight", a.kto.undesirable_weight,
+                 "kto: weight of undesirable rows")
+      ->check(at_least(0));
+  app.add_option("--kl-chunk-size", a.kl_chunk_size,
+                 "kto: rows whose completions rotate into KL completions (the run's "
+                 "per_device_train_batch_size reproduces its eval numbers; 0: --batch-size)")
+      ->check(at_least(0));
   app.add_option("--loss-type", a.loss_types, "loss type(s), TRL names (sigmoid, ipo, hinge, ...)");
   app.add_option("--loss-weights", a.loss.loss_weights, "one weight per --loss-type")
       ->check(finite_number());
@@ -170,40 +271,53 @@ int run_eval(std::vector<std::string>& args) {
   add_placement_options(app, a.placement);
   if (auto code = parse_args(app, args)) return *code;
   if (!a.per_example.empty()) check_per_example_output(a);
-  LossConfig config = a.loss;
-  config.loss_types = parse_loss_types(a.loss_types);
-  config.f_divergence_type = parse_f_divergence(a.f_divergence);
-  config.validate();
   const Placement placement = resolve_placement(a.placement);
   const at::Device device = placement.device;
 
   LlamaModel model = LlamaModel::load(a.model_dir, placement.dtype, device);
   const std::optional<Tokenizer> tokenizer = model_tokenizer(a);
   const Tokenizer* tokenizer_or_null = tokenizer ? &*tokenizer : nullptr;
-  std::vector<PreferenceExample> examples = load_examples(a, model, tokenizer_or_null);
+  const bool kto = a.method == "kto";
+  if (kto) {
+    a.kto.loss_type = parse_kto_loss_type(loss_types_or(a, "kto"), "--loss-type");
+    a.kto.beta = a.loss.beta;
+    a.kto.validate();
+  }
+  KtoExamples kto_examples;
+  std::vector<PreferenceExample> examples;
+  if (kto) {
+    kto_examples = load_kto_examples(a, model, tokenizer_or_null);
+    examples = kto_examples.pairs;
+  } else {
+    examples = load_examples(a, model, tokenizer_or_null);
+  }
   std::optional<LoraModel> lora;
   if (!a.adapter_dir.empty()) {
     lora.emplace(LoraModel::load(model, a.adapter_dir));
     lora->set_dropout_active(false);
-  } else {
-    log_warn("no --adapter: the policy is the reference model itself (rewards are 0)");
   }
 
-  // The trainer's evaluation, the reference being the model with the adapter off; packed rows
-  // as training's padding_free default (the padded layout's numbers, less compute).
+  // The trainer's evaluation (dpo, kto: the reference being the model with the adapter off);
+  // packed rows as training's padding_free default (the padded layout's numbers, less compute).
   Objective objective =
-      Objective::preference(model, config, Reference::adapters_off(lora ? &*lora : nullptr));
+      kto ? Objective::kto(model, a.kto, Reference::adapters_off(lora ? &*lora : nullptr),
+                           {{}, kto_examples.desirable})
+          : eval_objective(a, model, lora ? &*lora : nullptr);
   const Batcher batcher(model, /*padding_free=*/true,
                         pad_token_for(tokenizer_or_null, model.config()));
   std::string per_example;
   EvalBatchObserver observe;
   if (!a.per_example.empty())
     observe = [&](const MicroBatch& batch, const BatchResult& result) {
-      for (size_t i = 0; i < batch.rows.positions.size(); ++i)
-        per_example += per_example_row(examples[static_cast<size_t>(batch.rows.positions[i])],
-                                       result.pairs, result.logps, static_cast<int64_t>(i))
+      for (size_t i = 0; i < batch.rows.positions.size(); ++i) {
+        const size_t position = static_cast<size_t>(batch.rows.positions[i]);
+        const int64_t row = static_cast<int64_t>(i);
+        per_example += (kto ? kto_example_row(examples[position],
+                                              kto_examples.desirable[position] != 0, result, row)
+                            : per_example_row(examples[position], result.pairs, result.logps, row))
                            .dump() +
                        "\n";
+      }
     };
   EvalExamples eval_examples;
   eval_examples.preference = &examples;

@@ -37,17 +37,15 @@ struct Buffers {
         logit_index(static_cast<size_t>(n * t), -1),
         completion(static_cast<size_t>(n * t), 0) {}
   size_t at(int64_t row, int64_t t) const { return static_cast<size_t>(row * time + t); }
-  // Writes token k of `seq` at (row, t), predicted from position `from` when scored.
+  // Writes token k of `seq` (sequence s) at (row, t), predicted from position `from` (k >= 1).
   void put(const Sequence& seq, int64_t k, int64_t row, int64_t t, int64_t position, int64_t s,
            int64_t from) {
     size_t i = at(row, t);
     ids[i] = seq.token(k);
     positions[i] = position;
-    if (seq.scored(k)) {
-      completion[i] = 1;
-      sequence_index[i] = s;
-      logit_index[i] = from;
-    }
+    sequence_index[i] = s;
+    if (k >= 1) logit_index[i] = from;
+    if (seq.scored(k)) completion[i] = 1;
   }
 };
 
@@ -161,7 +159,7 @@ TokenBatch prompt_sharing(const std::vector<PreferenceExample>& pairs, int64_t p
     const int64_t lc = static_cast<int64_t>(e.chosen_ids.size());
     const int64_t lr = static_cast<int64_t>(e.rejected_ids.size());
     Sequence chosen{&e.prompt_ids, &e.chosen_ids}, rejected{&e.prompt_ids, &e.rejected_ids};
-    for (int64_t k = 0; k < lp; ++k) b.put(chosen, k, p, k, k, p, -1);  // prompt: never scored
+    for (int64_t k = 0; k < lp; ++k) b.put(chosen, k, p, k, k, p, k - 1);  // (chosen's prompt)
     for (int64_t k = lp; k < lp + lc; ++k) b.put(chosen, k, p, k, k, p, k - 1);
     for (int64_t k = lp; k < lp + lr; ++k) {
       int64_t column = lc + k;

@@ -19,12 +19,15 @@ enum class BatchLayout {
 struct TokenBatch {
   ModelInput input;            // input_ids (N, T), position_ids, and the layout's mask fields
   at::Tensor completion_mask;  // (N, T) bool: token t is a completion token scored by the loss
-  // Which sequence each scored token belongs to: (N, T) int64, -1 where nothing is scored. For the
-  // padded layout this is the row index; for packed/prompt-sharing the sequence index 0..S-1.
+  // Which sequence each token belongs to: (N, T) int64, -1 on padding. For the padded layout this
+  // is the row index; for packed/prompt-sharing the sequence index 0..S-1 (prompt-sharing: the
+  // shared prompt belongs to the chosen sequence).
   at::Tensor sequence_index;
-  // The position whose logits predict token t: (N, T) int64, -1 where nothing is scored. t - 1 in
-  // the padded and packed layouts; in prompt-sharing the first rejected token is predicted from
-  // the last prompt position. A sequence's first token is never scored (nothing precedes it).
+  // The position whose logits predict token t: (N, T) int64, -1 on padding and on each
+  // sequence's first token (nothing precedes it). t - 1 in the padded and packed layouts; in
+  // prompt-sharing the first rejected token is predicted from the last prompt position. Every
+  // token with a predecessor has one, so losses over whole sequences (ORPO's NLL) can score the
+  // prompt too; completion_mask picks the tokens the DPO family scores.
   at::Tensor logit_index;
   int64_t num_sequences = 0;  // S: 2P for preference batches (chosen 0..P-1, rejected P..2P-1)
   int64_t num_pairs = 0;      // P (0 for SFT batches)

@@ -25,4 +25,13 @@ struct SftExample {
   int64_t index = 0;
 };
 
+// One unpaired example (KTO): a completion and whether it is desirable. Untruncated when the
+// trainer truncates later (train/kto_data.h: KTO's KL completions come from whole completions).
+struct UnpairedExample {
+  TokenIds prompt_ids;
+  TokenIds completion_ids;
+  bool label = false;
+  int64_t index = 0;
+};
+
 }  // namespace dpo

@@ -36,6 +36,8 @@ const FormatInfo kFormats[] = {
      "prompt_completion (SFT: prompt/completion, text or chat messages)"},
     {DatasetFormat::kMessages, "messages", "messages (SFT: chat messages, every token scored)"},
     {DatasetFormat::kText, "text", "text (SFT: plain text, every token scored)"},
+    {DatasetFormat::kUnpaired, "unpaired",
+     "unpaired (KTO: prompt/completion/label, text or chat messages)"},
 };
 
 const FormatInfo& info(DatasetFormat format) {
@@ -405,6 +407,22 @@ SftRow parse_sft_row(const RawRow& row, DatasetFormat format) {
           "messages or text",
           format_name(format));
   }
+  return out;
+}
+
+// ---------------------------------------------------------------- unpaired rows (KTO)
+
+UnpairedRow parse_unpaired_row(const RawRow& row) {
+  require_object(row);
+  UnpairedRow out;
+  const json& label = field(row, "label", "true or false");
+  if (!label.is_boolean())
+    throw InvalidRow("wrong type",
+                     fmt::format("{}: field 'label': expected true or false (a JSON boolean: "
+                                 "desirable or not), got {}",
+                                 row.where(), label.dump()));
+  out.label = label.get<bool>();
+  out.row = parse_sft_row(row, DatasetFormat::kPromptCompletion);
   return out;
 }
 

@@ -14,6 +14,8 @@
 //   pretokenized   {"prompt_ids": [int], "chosen_ids": [int], "rejected_ids": [int]}
 // SFT formats: prompt_completion {"prompt", "completion"} (text or messages), messages
 // {"messages": [msg]}, text {"text": str}.
+// Unpaired preference format (KTO): unpaired {"prompt", "completion", "label": bool} (text or
+// messages, as prompt_completion); KTO also takes the preference formats, unpaired as TRL does.
 // A message is {"role": "system"|"user"|"assistant"|"tool", "content": str}; after an optional
 // leading system message, user and assistant turns alternate (tool messages may follow an
 // assistant turn).
@@ -38,6 +40,7 @@ enum class DatasetFormat {
   kPromptCompletion,  // SFT
   kMessages,          // SFT
   kText,              // SFT
+  kUnpaired,          // KTO
 };
 
 // "auto", "standard", ... ; UserError listing the names for anything else.
@@ -82,6 +85,12 @@ struct SftRow {
   int64_t index = 0;
 };
 
+// An unpaired row (KTO): a prompt/completion row and whether the completion is desirable.
+struct UnpairedRow {
+  SftRow row;
+  bool label = false;
+};
+
 struct FormatOptions {
   // hh only: turn the "\n\nHuman:"/"\n\nAssistant:" turns into chat messages so that the model's
   // chat template applies (config key `hh_to_messages`, default false: plain HH text).
@@ -98,6 +107,9 @@ DatasetFormat detect_sft_format(const RawRow& row);
 PreferenceRow parse_preference_row(const RawRow& row, DatasetFormat format,
                                    const FormatOptions& options = {});
 SftRow parse_sft_row(const RawRow& row, DatasetFormat format);
+// The unpaired format: prompt/completion as parse_sft_row's kPromptCompletion, and `label`, a
+// JSON boolean (InvalidRow "wrong type" for 1, "yes", null, ...).
+UnpairedRow parse_unpaired_row(const RawRow& row);
 
 // Message-list validation shared with data/hh: `field` names the list in messages. Throws
 // InvalidRow: "wrong type", "empty field", "unknown role", "roles do not alternate".

@@ -167,6 +167,30 @@ InspectResult inspect_sft_data(const DataOptions& options, const TextEncoder& en
   return result;
 }
 
+InspectResult inspect_unpaired_data(const DataOptions& options, const TextEncoder& encoder,
+                                    const ChatRenderer* renderer, int num_examples) {
+  InspectResult result;
+  result.sft = true;
+  result.unpaired = true;
+  std::vector<UnpairedExample> examples = read_for_inspection<UnpairedExample>(
+      options, result, [&](const DataOptions& reading, DataReport& report) {
+        return read_unpaired_examples(options.dataset, reading, encoder, renderer, report);
+      });
+  std::vector<int64_t> prompt, completion;
+  for (const UnpairedExample& e : examples) {
+    prompt.push_back(size_of(e.prompt_ids));
+    completion.push_back(size_of(e.completion_ids));
+    (e.label ? result.desirable : result.undesirable) += 1;
+  }
+  result.prompt = length_stats(prompt);
+  result.chosen = length_stats(completion);
+  for (int i = 0; i < num_examples && i < static_cast<int>(examples.size()); ++i) {
+    const UnpairedExample& e = examples[static_cast<size_t>(i)];
+    result.examples.push_back(render_with_boundary(encoder, e.prompt_ids, e.completion_ids));
+  }
+  return result;
+}
+
 bool is_sft_dataset(const DataOptions& options) {
   const DatasetFormat format = parse_dataset_format(options.dataset_format);
   if (format != DatasetFormat::kAuto) return !is_preference_format(format);
@@ -197,6 +221,9 @@ std::string inspect_text(const InspectResult& r) {
   out += fmt::format(
       "with max_length {} ({}): {} truncated, {} dropped (prompt alone >= max_length)\n",
       r.max_length, r.truncation_mode, rows(r.truncated_rows), rows(r.dropped_rows));
+  if (r.unpaired)
+    out += fmt::format("labels: {} desirable (true), {} undesirable (false)\n", r.desirable,
+                       r.undesirable);
   if (!r.sft)
     out += fmt::format("identical chosen and rejected: {}{}\n", rows(r.report.identical_pairs),
                        r.report.identical_pairs > 0
@@ -242,6 +269,10 @@ nlohmann::ordered_json inspect_json(const InspectResult& r) {
   else
     j["lengths"] = {
         {"prompt", stats(r.prompt)}, {"chosen", stats(r.chosen)}, {"rejected", stats(r.rejected)}};
+  if (r.unpaired) {
+    j["desirable"] = r.desirable;
+    j["undesirable"] = r.undesirable;
+  }
   j["examples"] = r.examples;
   return j;
 }

@@ -31,6 +31,9 @@ struct InspectResult {
   int64_t dropped_rows = 0;
   std::vector<std::string> examples;  // "PROMPT⟦▶⟧CHOSEN" renderings (decoded ids)
   std::vector<std::string> rejected_examples;
+  // Unpaired (KTO) data: laid out as SFT's (sft true), with the label counts.
+  bool unpaired = false;
+  int64_t desirable = 0, undesirable = 0;
 };
 
 // `options.dataset` is inspected; max_length and truncation options are applied only to count.
@@ -38,9 +41,13 @@ InspectResult inspect_preference_data(const DataOptions& options, const TextEnco
                                       const ChatRenderer* renderer, int num_examples = 2);
 InspectResult inspect_sft_data(const DataOptions& options, const TextEncoder& encoder,
                                const ChatRenderer* renderer, int num_examples = 2);
+// The unpaired format (KTO): lengths as SFT's, and how many rows are desirable.
+InspectResult inspect_unpaired_data(const DataOptions& options, const TextEncoder& encoder,
+                                    const ChatRenderer* renderer, int num_examples = 2);
 
 // True when `options.dataset_format` is an SFT format, or (auto) the first readable row has SFT
-// keys (messages, prompt/completion, text) and no chosen/rejected.
+// keys (messages, prompt/completion, text) and no chosen/rejected. (Unpaired rows, which have a
+// label, are is_unpaired_dataset's: check that first.)
 bool is_sft_dataset(const DataOptions& options);
 
 // Without a tokenizer: one "token" per byte, chat messages rendered as "role: content" lines.
@@ -51,7 +58,7 @@ std::string inspect_text(const InspectResult& result);
 // {"format", "format_description", "rows", "kept_rows", "invalid_rows", "invalid_by_reason",
 //  "truncated_rows", "dropped_rows", "identical_pairs", "boundary_mismatches", "max_length",
 //  "length_unit", "lengths": {"prompt"|"chosen"|"rejected" (SFT: "prompt"|"completion"):
-//  {"p50", "p90", "p99", "max"}}, "examples"}
+//  {"p50", "p90", "p99", "max"}}, "examples"}; unpaired data also "desirable", "undesirable"
 nlohmann::ordered_json inspect_json(const InspectResult& result);
 
 }  // namespace dpo

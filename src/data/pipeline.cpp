@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "data/reader.h"
 #include "data/sampler.h"
 #include "util/error.h"
@@ -40,11 +42,32 @@ bool is_identical_pair(const PreferenceExample& example) {
 bool is_identical_pair(const SftExample&) {
   return false;
 }
+bool is_identical_pair(const UnpairedExample&) {
+  return false;
+}
 
-// The preference or SFT half of the pipeline.
+void check_format_kind(DatasetFormat format, bool preference) {
+  if (format == DatasetFormat::kAuto ||
+      (format != DatasetFormat::kUnpaired && is_preference_format(format) == preference))
+    return;
+  throw_user_error(
+      "dataset_format: '{}' is {} format, but this run needs {} data (expected one "
+      "of: {})",
+      format_name(format),
+      format == DatasetFormat::kUnpaired ? "the unpaired (KTO, dpo kto)"
+      : preference                       ? "an SFT"
+                                         : "a preference",
+      preference ? "preference" : "SFT",
+      preference ? "auto, standard, conversational, implicit, hh, pretokenized"
+                 : "auto, prompt_completion, messages, text");
+}
+
+// The preference, SFT or unpaired (KTO) part of the pipeline.
 struct PreferenceKind {
   using Example = PreferenceExample;
   static constexpr bool kPreference = true;
+  static constexpr DatasetFormat kFallback = DatasetFormat::kStandard;
+  static void check_format(DatasetFormat format) { check_format_kind(format, true); }
   static DatasetFormat detect(const RawRow& row) { return detect_preference_format(row); }
   static Example make(const RawRow& row, DatasetFormat format, const DataOptions& options,
                       const TextEncoder& encoder, const ChatRenderer* renderer,
@@ -59,6 +82,8 @@ struct PreferenceKind {
 struct SftKind {
   using Example = SftExample;
   static constexpr bool kPreference = false;
+  static constexpr DatasetFormat kFallback = DatasetFormat::kText;
+  static void check_format(DatasetFormat format) { check_format_kind(format, false); }
   static DatasetFormat detect(const RawRow& row) { return detect_sft_format(row); }
   static Example make(const RawRow& row, DatasetFormat format, const DataOptions& options,
                       const TextEncoder& encoder, const ChatRenderer* renderer,
@@ -74,16 +99,25 @@ struct SftKind {
   }
 };
 
-void check_format_kind(DatasetFormat format, bool preference) {
-  if (format == DatasetFormat::kAuto || is_preference_format(format) == preference) return;
-  throw_user_error(
-      "dataset_format: '{}' is {} format, but this run needs {} data (expected one "
-      "of: {})",
-      format_name(format), preference ? "an SFT" : "a preference",
-      preference ? "preference" : "SFT",
-      preference ? "auto, standard, conversational, implicit, hh, pretokenized"
-                 : "auto, prompt_completion, messages, text");
-}
+// Unpaired rows (KTO) in the unpaired format; paired data goes through PreferenceKind and is
+// unpaired afterwards (load_unpaired_data).
+struct UnpairedKind {
+  using Example = UnpairedExample;
+  static constexpr bool kPreference = false;
+  static constexpr DatasetFormat kFallback = DatasetFormat::kUnpaired;
+  static void check_format(DatasetFormat format) {
+    if (format != DatasetFormat::kAuto && format != DatasetFormat::kUnpaired)
+      throw_internal_error("UnpairedKind reads the unpaired format only");
+  }
+  static DatasetFormat detect(const RawRow&) { return DatasetFormat::kUnpaired; }
+  static Example make(const RawRow& row, DatasetFormat, const DataOptions&,
+                      const TextEncoder& encoder, const ChatRenderer* renderer,
+                      TokenizeStats& stats) {
+    UnpairedRow unpaired = parse_unpaired_row(row);
+    SftExample sft = tokenize_sft_row(unpaired.row, encoder, renderer, &stats);
+    return {std::move(sft.prompt_ids), std::move(sft.completion_ids), unpaired.label, sft.index};
+  }
+};
 
 // Detects the format from the first readable object row of the block (once).
 template <typename Kind>
@@ -105,9 +139,7 @@ void process_block(const std::vector<RawRow>& block, const DataOptions& options,
   using Example = typename Kind::Example;
   detect_if_needed<Kind>(block, report);
   // Rows before any detectable row are all unreadable: any format reports them the same way.
-  DatasetFormat format = report.format == DatasetFormat::kAuto
-                             ? (Kind::kPreference ? DatasetFormat::kStandard : DatasetFormat::kText)
-                             : report.format;
+  DatasetFormat format = report.format == DatasetFormat::kAuto ? Kind::kFallback : report.format;
   std::vector<Outcome<Example>> outcomes(block.size());
   parallel_for(block.size(), options.threads, [&](size_t i) {
     Outcome<Example>& out = outcomes[i];
@@ -157,7 +189,7 @@ std::vector<typename Kind::Example> read_examples(const std::vector<std::string>
   report = DataReport();
   report.source = join(specs, ", ");
   report.format = parse_dataset_format(options.dataset_format);
-  check_format_kind(report.format, Kind::kPreference);
+  Kind::check_format(report.format);
   TruncationOptions truncation = truncation_options(options);
   RowReader reader(specs);
   std::vector<typename Kind::Example> kept;
@@ -265,6 +297,77 @@ template void split_train_eval(std::vector<PreferenceExample>&, double, uint64_t
                                std::vector<PreferenceExample>&, std::vector<PreferenceExample>&);
 template void split_train_eval(std::vector<SftExample>&, double, uint64_t, std::vector<SftExample>&,
                                std::vector<SftExample>&);
+template void split_train_eval(std::vector<UnpairedExample>&, double, uint64_t,
+                               std::vector<UnpairedExample>&, std::vector<UnpairedExample>&);
+
+std::vector<UnpairedExample> unpair_preference_examples(std::vector<PreferenceExample> pairs) {
+  constexpr size_t kMapBatch = 1000;  // datasets' map(batched=True) default batch size
+  std::vector<UnpairedExample> out;
+  out.reserve(2 * pairs.size());
+  for (size_t begin = 0; begin < pairs.size(); begin += kMapBatch) {
+    const size_t end = std::min(pairs.size(), begin + kMapBatch);
+    for (bool label : {true, false})
+      for (size_t i = begin; i < end; ++i) {
+        const PreferenceExample& pair = pairs[i];
+        out.push_back({pair.prompt_ids, label ? pair.chosen_ids : pair.rejected_ids, label,
+                       static_cast<int64_t>(out.size())});
+      }
+  }
+  return out;
+}
+
+namespace {
+
+// Whether the first readable object row of `specs` has a label (the unpaired format).
+bool first_row_has_label(const std::vector<std::string>& specs) {
+  RowReader reader(specs);
+  RawRow row;
+  while (reader.next(row))
+    if (row.ok() && row.value.is_object()) return row.value.contains("label");
+  return false;
+}
+
+}  // namespace
+
+std::vector<UnpairedExample> read_unpaired_examples(const std::vector<std::string>& specs,
+                                                    const DataOptions& options,
+                                                    const TextEncoder& encoder,
+                                                    const ChatRenderer* renderer,
+                                                    DataReport& report) {
+  return read_examples<UnpairedKind>(specs, options, encoder, renderer, report);
+}
+
+bool is_unpaired_dataset(const DataOptions& options) {
+  const DatasetFormat format = parse_dataset_format(options.dataset_format);
+  if (format != DatasetFormat::kAuto) return format == DatasetFormat::kUnpaired;
+  return first_row_has_label(options.dataset);
+}
+
+UnpairedData load_unpaired_data(const DataOptions& options, const TextEncoder& encoder,
+                                const ChatRenderer* renderer) {
+  DatasetFormat format = parse_dataset_format(options.dataset_format);
+  if (is_unpaired_dataset(options)) format = DatasetFormat::kUnpaired;
+  if (format == DatasetFormat::kUnpaired)
+    return load_data<UnpairedKind, UnpairedData>(options, encoder, renderer);
+  if (format != DatasetFormat::kAuto && !is_preference_format(format))
+    throw_user_error(
+        "dataset_format: '{}' is an SFT format, but KTO needs unpaired rows (prompt, completion, "
+        "label) or preference pairs (expected one of: auto, unpaired, standard, conversational, "
+        "implicit, hh, pretokenized)",
+        format_name(format));
+  PreferenceData pairs = load_data<PreferenceKind, PreferenceData>(options, encoder, renderer);
+  UnpairedData out;
+  out.from_pairs = true;
+  out.train = unpair_preference_examples(std::move(pairs.train));
+  out.eval = unpair_preference_examples(std::move(pairs.eval));
+  out.train_report = std::move(pairs.train_report);
+  out.eval_report = std::move(pairs.eval_report);
+  log_info(
+      "KTO: the preference pairs unpaired into {} train and {} eval examples (chosen "
+      "desirable, rejected undesirable, as TRL's unpair_preference_dataset)",
+      out.train.size(), out.eval.size());
+  return out;
+}
 
 std::vector<PreferenceExample> read_preference_examples(const std::vector<std::string>& specs,
                                                         const DataOptions& options,

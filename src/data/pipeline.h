@@ -74,12 +74,27 @@ struct SftData {
   DataReport train_report, eval_report;
 };
 
+// KTO's examples: unpaired rows, or preference pairs unpaired (from_pairs).
+struct UnpairedData {
+  std::vector<UnpairedExample> train, eval;
+  DataReport train_report, eval_report;
+  bool from_pairs = false;
+};
+
 // Reads, parses and tokenizes. UserError on the first bad row (file:line, field, expectation)
 // unless drop_invalid_rows. `renderer` may be null when no row holds chat messages.
 PreferenceData load_preference_data(const DataOptions& options, const TextEncoder& encoder,
                                     const ChatRenderer* renderer);
 SftData load_sft_data(const DataOptions& options, const TextEncoder& encoder,
                       const ChatRenderer* renderer);
+// KTO: the unpaired format (prompt/completion/label; dataset_format unpaired, or auto and a first
+// row with a label), or any preference format unpaired by unpair_preference_examples.
+UnpairedData load_unpaired_data(const DataOptions& options, const TextEncoder& encoder,
+                                const ChatRenderer* renderer);
+// TRL's unpair_preference_dataset (datasets' map, batched, 1000 rows a batch): each block of up
+// to 1000 pairs becomes its chosen completions (label true), then its rejected ones (false);
+// indices are the new positions.
+std::vector<UnpairedExample> unpair_preference_examples(std::vector<PreferenceExample> pairs);
 
 // One dataset (no eval split), for `dpo data inspect` and tests.
 std::vector<PreferenceExample> read_preference_examples(const std::vector<std::string>& specs,
@@ -90,6 +105,14 @@ std::vector<PreferenceExample> read_preference_examples(const std::vector<std::s
 std::vector<SftExample> read_sft_examples(const std::vector<std::string>& specs,
                                           const DataOptions& options, const TextEncoder& encoder,
                                           const ChatRenderer* renderer, DataReport& report);
+// Rows of the unpaired format only (prompt, completion, label).
+std::vector<UnpairedExample> read_unpaired_examples(const std::vector<std::string>& specs,
+                                                    const DataOptions& options,
+                                                    const TextEncoder& encoder,
+                                                    const ChatRenderer* renderer,
+                                                    DataReport& report);
+// True when `options.dataset_format` is unpaired, or (auto) the first readable row has a label.
+bool is_unpaired_dataset(const DataOptions& options);
 
 // Splits `all` into train and eval: eval = a seeded random eval_split_ratio share (in dataset
 // order), at least one example when the ratio is > 0; then eval_max_samples keeps its first N.

@@ -72,4 +72,8 @@ TruncationResult truncate_example(SftExample& example, const TruncationOptions& 
   return truncate_shared(example.prompt_ids, {&example.completion_ids}, options);
 }
 
+TruncationResult truncate_example(UnpairedExample& example, const TruncationOptions& options) {
+  return truncate_shared(example.prompt_ids, {&example.completion_ids}, options);
+}
+
 }  // namespace dpo

@@ -38,5 +38,7 @@ enum class TruncationResult { kUnchanged, kTruncated, kDropped };
 TruncationResult truncate_example(PreferenceExample& example, const TruncationOptions& options);
 // SFT: one completion (prompt_ids may be empty).
 TruncationResult truncate_example(SftExample& example, const TruncationOptions& options);
+// Unpaired (KTO): one completion, as SFT.
+TruncationResult truncate_example(UnpairedExample& example, const TruncationOptions& options);
 
 }  // namespace dpo

@@ -153,9 +153,13 @@ std::string settings_table(const RunData& run) {
 std::string progress_table(const RunData& run) {
   const auto& rows = run.metrics;
   std::string out = "<table class=\"progress\"><caption><h3>Run</h3></caption>";
-  out += table_row("kind", detect_run_kind(rows) == RunKind::kPreference
-                               ? "preference optimization (DPO family)"
-                               : "supervised fine-tuning (SFT)");
+  const RunKind kind = detect_run_kind(rows);
+  out +=
+      table_row("kind", kind == RunKind::kPreference ? "preference optimization (DPO family)"
+                        : kind == RunKind::kReferenceFree
+                            ? "reference-free preference optimization (CPO, SimPO or ORPO)"
+                        : kind == RunKind::kKto ? "KTO on unpaired desirable / undesirable examples"
+                                                : "supervised fine-tuning (SFT)");
   out += table_row("log lines", std::to_string(rows.size()));
   if (!rows.empty()) out += table_row("last step", std::to_string(rows.back().step));
   if (auto epoch = last_value(rows, "epoch")) out += table_row("epoch", format_number(*epoch));

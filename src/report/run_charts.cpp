@@ -79,9 +79,12 @@ ChartDef loss_chart(RunKind kind) {
   return c;
 }
 
-std::vector<ChartDef> preference_charts() {
+// The DPO family's charts; a reference-free run's the same, its loss without DPO's ln 2 line
+// (rewards there are beta * log-probs, not log-ratios); KTO's without that line and without
+// reward accuracies (its rewards are per example, not per pair).
+std::vector<ChartDef> preference_charts(RunKind kind) {
   std::vector<ChartDef> charts;
-  charts.push_back(loss_chart(RunKind::kPreference));
+  charts.push_back(loss_chart(kind));
   charts.push_back(ChartDef("chart-rewards", "Rewards: chosen and rejected", "reward",
                             concat(train_and_eval("rewards/chosen", "chosen", kGreen),
                                    train_and_eval("rewards/rejected", "rejected", kRed)))
@@ -89,10 +92,11 @@ std::vector<ChartDef> preference_charts() {
   charts.push_back(ChartDef("chart-margins", "Reward margin (chosen - rejected)", "margin",
                             train_and_eval("rewards/margins", "margin", kBlue))
                        .reference(0.0, "zero"));
-  charts.push_back(ChartDef("chart-accuracies", "Reward accuracy (chosen > rejected)", "accuracy",
-                            train_and_eval("rewards/accuracies", "accuracy", kBlue))
-                       .reference(0.5, "chance (0.5)")
-                       .bounds(0.0, 1.0));
+  if (kind != RunKind::kKto)
+    charts.push_back(ChartDef("chart-accuracies", "Reward accuracy (chosen > rejected)", "accuracy",
+                              train_and_eval("rewards/accuracies", "accuracy", kBlue))
+                         .reference(0.5, "chance (0.5)")
+                         .bounds(0.0, 1.0));
   charts.push_back(ChartDef("chart-logps", "Log-probabilities of chosen and rejected", "log p",
                             concat(train_and_eval("logps/chosen", "chosen", kGreen),
                                    train_and_eval("logps/rejected", "rejected", kRed))));
@@ -181,11 +185,17 @@ std::string pretty_id(const std::string& name) {
 }  // namespace
 
 RunKind detect_run_kind(const std::vector<MetricsRow>& rows) {
+  bool rewards = false, entropy = false, kl = false, nll = false;
   for (const auto& row : rows)
-    for (const auto& [key, value] : row.values)
-      if (starts_with(key, "rewards/") || starts_with(key, "eval_rewards/"))
-        return RunKind::kPreference;
-  return RunKind::kSft;
+    for (const auto& [key, value] : row.values) {
+      if (starts_with(key, "rewards/") || starts_with(key, "eval_rewards/")) rewards = true;
+      if (key == "entropy" || key == "eval_entropy") entropy = true;
+      if (key == "kl" || key == "eval_kl") kl = true;
+      if (key == "nll_loss" || key == "eval_nll_loss") nll = true;
+    }
+  if (!rewards) return RunKind::kSft;
+  if (kl) return RunKind::kKto;
+  return nll && !entropy ? RunKind::kReferenceFree : RunKind::kPreference;
 }
 
 std::vector<std::string> metric_names(const std::vector<MetricsRow>& rows) {
@@ -199,7 +209,7 @@ std::vector<std::string> metric_names(const std::vector<MetricsRow>& rows) {
 
 std::vector<ChartSlot> build_charts(const std::vector<MetricsRow>& rows) {
   RunKind kind = detect_run_kind(rows);
-  std::vector<ChartDef> defs = kind == RunKind::kPreference ? preference_charts() : sft_charts();
+  std::vector<ChartDef> defs = kind == RunKind::kSft ? sft_charts() : preference_charts(kind);
   for (auto& def : common_charts()) defs.push_back(std::move(def));
 
   std::vector<ChartSlot> slots;

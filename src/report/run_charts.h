@@ -8,9 +8,12 @@
 
 namespace dpo::report {
 
-enum class RunKind { kPreference, kSft };
+enum class RunKind { kPreference, kReferenceFree, kKto, kSft };
 
-// Preference (DPO family) when any row has rewards/* or eval_rewards/*, else SFT.
+// Preference when any row has rewards/* or eval_rewards/*: KTO when the rows also carry its kl,
+// a reference-free method (CPO, SimPO, ORPO) when they carry nll_loss but not the entropy that
+// TRL's DPOTrainer logs (CPO's and ORPO's trainers log nll_loss always, entropy never), else the
+// DPO family. SFT otherwise.
 RunKind detect_run_kind(const std::vector<MetricsRow>& rows);
 
 // A chart slot: either a chart to draw, or a note saying why it is not there.

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -175,6 +176,9 @@ void validate(const TrainConfig& c, const Origins& origins, const std::string& s
     check.require(*c.ld_alpha >= 0 && *c.ld_alpha <= 1, "ld_alpha", *c.ld_alpha,
                   "in [0, 1] or null");
   check.require(c.discopop_tau > 0, "discopop_tau", c.discopop_tau, "> 0");
+  check.require(c.simpo_gamma >= 0, "simpo_gamma", c.simpo_gamma, ">= 0");
+  check.require(c.desirable_weight >= 0, "desirable_weight", c.desirable_weight, ">= 0");
+  check.require(c.undesirable_weight >= 0, "undesirable_weight", c.undesirable_weight, ">= 0");
 
   check.require(c.lora_r >= 1, "lora_r", c.lora_r, ">= 1");
   check.require(c.lora_alpha > 0, "lora_alpha", c.lora_alpha, "> 0");
@@ -227,13 +231,123 @@ void validate(const TrainConfig& c, const Origins& origins, const std::string& s
                 c.generation_max_new_tokens, ">= 1");
 }
 
+// Keys that mean something to some commands only: set (in the file or an override) to anything
+// but the default for another command, they are an error rather than silently unused.
+struct ModeKeys {
+  std::vector<const char*> names;
+  std::vector<TrainMode> modes;  // the commands that read them
+  const char* why;
+};
+
+const std::vector<ModeKeys>& mode_keys() {
+  using M = TrainMode;
+  static const std::vector<ModeKeys> table = {
+      {{"reference_free", "rpo_alpha", "ld_alpha", "use_weighting", "loss_weights", "discopop_tau",
+        "f_divergence_type", "f_alpha_divergence_coef"},
+       {M::kPreference, M::kSft},
+       "a DPO loss key (TRL's DPOConfig)"},
+      {{"precompute_ref_log_probs", "ref_cache_dir"},
+       {M::kPreference, M::kSft, M::kKto},
+       "a reference-model key (CPO and ORPO have no reference model)"},
+      {{"cpo_alpha", "simpo_gamma", "alpha"}, {M::kCpo}, "a CPO key (TRL's CPOConfig)"},
+      {{"desirable_weight", "undesirable_weight"}, {M::kKto}, "a KTO key (TRL's KTOConfig)"},
+      {{"label_smoothing"},
+       {M::kPreference, M::kSft, M::kCpo},
+       "not a key of TRL's ORPOConfig or KTOConfig"},
+      {{"loss_type"},
+       {M::kPreference, M::kSft, M::kCpo, M::kKto},
+       "not an ORPO key (TRL's ORPOConfig has one loss)"},
+      {{"max_prompt_length", "max_completion_length", "truncation_mode"},
+       {M::kPreference, M::kSft, M::kCpo, M::kOrpo},
+       "not a KTO key (TRL's KTOConfig cuts prompt + completion to max_length, keeping the start)"},
+  };
+  return table;
+}
+
+// A key of another command that is set to something other than this command's default (a
+// resolved config.yaml, which lists every key at its default, reads back unchanged).
+void check_mode_keys(const TrainConfig& config, const Origins& origins, TrainMode mode) {
+  const TrainConfig defaults = default_train_config(mode);
+  for (const ModeKeys& group : mode_keys()) {
+    if (std::find(group.modes.begin(), group.modes.end(), mode) != group.modes.end()) continue;
+    for (const char* name : group.names) {
+      auto it = origins.find(name);
+      if (it == origins.end()) continue;
+      const ConfigKey* key = find_config_key(name);
+      if (key && key->write(config) == key->write(defaults)) continue;
+      std::vector<std::string> commands;
+      for (TrainMode m : group.modes)
+        if (m != TrainMode::kSft) commands.push_back(train_mode_command(m));
+      throw_user_error("{}: {} is {}: {} does not read it (it is read by {}); remove it",
+                       it->second, name, group.why, train_mode_command(mode), join(commands, ", "));
+    }
+  }
+}
+
+// Rules of one command that tie several keys together (TRL's KTOTrainer checks).
+void check_mode_rules(const TrainConfig& c, const Origins& origins, TrainMode mode) {
+  if (mode != TrainMode::kKto || c.loss_type != std::vector<std::string>{"kto"}) return;
+  auto where = [&](const char* key) {
+    auto it = origins.find(key);
+    return it == origins.end() ? std::string(key) : it->second + ": " + key;
+  };
+  if (c.per_device_train_batch_size <= 1)
+    throw_user_error(
+        "{}: KTO's KL estimate pairs each example's prompt with another completion of its batch, "
+        "so a batch needs at least 2 examples (got {}); with batches of one use loss_type "
+        "apo_zero_unpaired, which has no KL term",
+        where("per_device_train_batch_size"), c.per_device_train_batch_size);
+  if (c.train_sampling_strategy != "sequential")
+    throw_user_error(
+        "{}: loss_type kto estimates its KL term from completions paired with their batch "
+        "neighbours in dataset order, so it needs sequential sampling (as TRL's KTOTrainer), got "
+        "{}",
+        where("train_sampling_strategy"), c.train_sampling_strategy);
+}
+
 }  // namespace
+
+std::string train_mode_command(TrainMode mode) {
+  switch (mode) {
+    case TrainMode::kPreference:
+      return "dpo train";
+    case TrainMode::kSft:
+      return "dpo sft";
+    case TrainMode::kCpo:
+      return "dpo cpo";
+    case TrainMode::kOrpo:
+      return "dpo orpo";
+    case TrainMode::kKto:
+      return "dpo kto";
+  }
+  return "dpo";
+}
+
+std::string train_mode_trainer(TrainMode mode) {
+  switch (mode) {
+    case TrainMode::kPreference:
+      return "DPOTrainer";
+    case TrainMode::kSft:
+      return "SFTTrainer";
+    case TrainMode::kCpo:
+      return "CPOTrainer";
+    case TrainMode::kOrpo:
+      return "ORPOTrainer";
+    case TrainMode::kKto:
+      return "KTOTrainer";
+  }
+  return "";
+}
 
 TrainConfig default_train_config(TrainMode mode) {
   TrainConfig config;
   if (mode == TrainMode::kSft) {
     config.learning_rate = 2e-5;  // TRL SFTConfig
     config.loss_type = {"sft"};
+  }
+  if (mode == TrainMode::kKto) {  // TRL KTOConfig
+    config.loss_type = {"kto"};
+    config.train_sampling_strategy = "sequential";
   }
   return config;
 }
@@ -245,7 +359,9 @@ TrainConfig parse_train_config(const std::string& yaml_text, const std::string& 
   Origins origins;
   apply_yaml_document(config, yaml_text, source_name, base_dir, origins);
   for (const auto& assignment : overrides) apply_override_recording(config, assignment, origins);
+  check_mode_keys(config, origins, mode);
   validate(config, origins, source_name);
+  check_mode_rules(config, origins, mode);
   return config;
 }
 

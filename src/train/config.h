@@ -10,8 +10,21 @@
 
 namespace dpo {
 
-// Preference training (DPO family) or supervised fine-tuning: a few defaults differ.
-enum class TrainMode { kPreference, kSft };
+// What a run trains, one per command (as TRL has one trainer each): preference training of the
+// DPO family against a reference (dpo train), supervised fine-tuning (dpo sft), and the
+// reference-free preference methods CPO / SimPO (dpo cpo) and ORPO (dpo orpo), and KTO on
+// unpaired data (dpo kto). A few defaults and the keys that apply differ.
+enum class TrainMode { kPreference, kSft, kCpo, kOrpo, kKto };
+
+// "dpo train", "dpo sft", "dpo cpo", "dpo orpo", "dpo kto".
+std::string train_mode_command(TrainMode mode);
+// The TRL trainer a mode follows ("DPOTrainer", ...), for messages and docs.
+std::string train_mode_trainer(TrainMode mode);
+// Batches of two sequences per example, chosen and rejected (KTO: the example and its KL
+// sequence): every mode but SFT.
+inline bool is_pairwise_mode(TrainMode mode) {
+  return mode != TrainMode::kSft;
+}
 
 struct TrainConfig {
   // --- model
@@ -49,6 +62,11 @@ struct TrainConfig {
   std::string f_divergence_type =
       "reverse_kl";  // reverse_kl | forward_kl | js_divergence | alpha_divergence
   double f_alpha_divergence_coef = 0.5;
+  double cpo_alpha = 1.0;           // dpo cpo (CPOConfig)
+  double simpo_gamma = 0.5;         // dpo cpo, loss_type simpo
+  double alpha = 0.0;               // dpo cpo: AlphaPO
+  double desirable_weight = 1.0;    // dpo kto (KTOConfig)
+  double undesirable_weight = 1.0;  // dpo kto
   bool precompute_ref_log_probs = false;
   std::string ref_cache_dir;  // "": $XDG_CACHE_HOME/dpo.cpp/ref_logps (or ~/.cache/...)
 
@@ -83,7 +101,8 @@ struct TrainConfig {
   double num_train_epochs = 3.0;
   int64_t max_steps = -1;  // > 0 overrides num_train_epochs
   bool gradient_checkpointing = false;
-  bool padding_free = true;  // packed micro-batches: no compute on padding
+  bool padding_free = true;                        // packed micro-batches: no compute on padding
+  std::string train_sampling_strategy = "random";  // random | sequential (kto: sequential)
   int64_t seed = 42;
   int64_t max_nonfinite_steps = 5;  // stop after this many non-finite steps in a row
 

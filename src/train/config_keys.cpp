@@ -205,7 +205,7 @@ ConfigKey make_key(const char* name, const char* section, T TrainConfig::*member
 
 constexpr const char* kLossTypes =
     "sigmoid|hinge|ipo|robust|exo_pair|nca_pair|bco_pair|sppo_hard|aot|aot_unpaired|apo_zero|"
-    "apo_down|discopop|sft|sigmoid_norm";
+    "apo_down|discopop|sft|sigmoid_norm|simpo|kto|apo_zero_unpaired";
 constexpr const char* kIntOrFraction = "an integer, or a fraction (< 1) of the run";
 
 std::vector<ConfigKey> build_table() {
@@ -262,7 +262,10 @@ std::vector<ConfigKey> build_table() {
                "sft: loss on completion tokens only; false: on every token."),
 
       make_key("beta", L, &C::beta, "Strength of the KL penalty towards the reference (> 0)."),
-      make_key("loss_type", L, &C::loss_type, "One or more losses, summed with loss_weights.",
+      make_key("loss_type", L, &C::loss_type,
+               "dpo train: one or more losses, summed with loss_weights; dpo cpo: one of "
+               "sigmoid, hinge, ipo, simpo (SimPO); dpo kto: kto or apo_zero_unpaired; not "
+               "used by dpo orpo.",
                kLossTypes),
       make_key("loss_weights", L, &C::loss_weights, "One weight per loss_type; empty: 1 for each."),
       make_key("label_smoothing", L, &C::label_smoothing,
@@ -282,6 +285,18 @@ std::vector<ConfigKey> build_table() {
                "reverse_kl|forward_kl|js_divergence|alpha_divergence"),
       make_key("f_alpha_divergence_coef", L, &C::f_alpha_divergence_coef,
                "alpha of f_divergence_type alpha_divergence (1: reverse_kl)."),
+      make_key("cpo_alpha", L, &C::cpo_alpha,
+               "dpo cpo: weight of the NLL term on the chosen completions (0: SimPO's pure "
+               "preference loss)."),
+      make_key("simpo_gamma", L, &C::simpo_gamma,
+               "dpo cpo with loss_type simpo: the target reward margin (>= 0)."),
+      make_key("alpha", L, &C::alpha,
+               "dpo cpo: AlphaPO's reward shape, rewards (1 - p^-alpha) / alpha; 0: log-prob "
+               "rewards."),
+      make_key("desirable_weight", L, &C::desirable_weight,
+               "dpo kto: weight of the desirable (label true) examples' loss."),
+      make_key("undesirable_weight", L, &C::undesirable_weight,
+               "dpo kto: weight of the undesirable (label false) examples' loss."),
       make_key("precompute_ref_log_probs", L, &C::precompute_ref_log_probs,
                "One reference pass before training, cached on disk and reused by later runs."),
       make_key("ref_cache_dir", L, &C::ref_cache_dir,
@@ -331,6 +346,11 @@ std::vector<ConfigKey> build_table() {
       make_key("max_steps", O, &C::max_steps, "Optimizer steps; > 0 overrides num_train_epochs."),
       make_key("gradient_checkpointing", O, &C::gradient_checkpointing,
                "Recompute activations in the backward pass to save memory."),
+      make_key("train_sampling_strategy", O, &C::train_sampling_strategy,
+               "Order of the training examples: random (reshuffled every epoch, as transformers' "
+               "Trainer) or sequential (dataset order; dpo kto's default, which its KL estimate "
+               "needs).",
+               "random|sequential"),
       make_key("padding_free", O, &C::padding_free,
                "Pack the sequences of a micro-batch together (positions restarting per "
                "sequence) instead of padding each to the longest: the same numbers, less "
@@ -387,10 +407,13 @@ std::vector<std::string> config_key_names() {
 std::string config_reference_markdown() {
   const TrainConfig dpo_defaults = default_train_config(TrainMode::kPreference);
   const TrainConfig sft_defaults = default_train_config(TrainMode::kSft);
+  const TrainConfig kto_defaults = default_train_config(TrainMode::kKto);
   std::string out =
       "## Configuration reference\n\n"
-      "`dpo train CONFIG.yaml [key=value ...]` and `dpo sft CONFIG.yaml [key=value ...]` read one "
-      "YAML file of the keys below (TRL's names and defaults); `key=value` arguments override it "
+      "`dpo train CONFIG.yaml [key=value ...]`, `dpo sft`, `dpo cpo`, `dpo orpo` and `dpo kto` "
+      "read one "
+      "YAML file of the keys below (TRL's names and defaults; a key of another method, such as "
+      "`cpo_alpha` under `dpo train`, is refused); `key=value` arguments override it "
       "(`loss_type=[sigmoid,sft]`, `beta=0.2`). An unknown key is an error that names the closest "
       "known one; a key set twice in the file is an error too. Paths in the file are relative to "
       "the "
@@ -407,6 +430,8 @@ std::string config_reference_markdown() {
     std::string defaults = key.write(dpo_defaults);
     std::string sft = key.write(sft_defaults);
     if (sft != defaults) defaults += fmt::format(" (sft: {})", sft);
+    std::string kto = key.write(kto_defaults);
+    if (kto != key.write(dpo_defaults)) defaults += fmt::format(" (kto: {})", kto);
     std::string meaning = key.help;
     if (!key.allowed.empty()) meaning += " One of: " + join(split(key.allowed, '|'), ", ") + ".";
     std::string type = key.type;

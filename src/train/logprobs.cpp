@@ -135,28 +135,59 @@ at::Tensor chunked_token_log_probs(const at::Tensor& hidden, const at::Tensor& w
   return outputs[0];
 }
 
+namespace {
+
+// Flat positions of the tokens to score and the flat position of the hidden state predicting each:
+// the completion tokens, or with `every_token` each token with a predecessor in its sequence.
+std::pair<at::Tensor, at::Tensor> scored_positions(const TokenBatch& batch, int64_t time,
+                                                   bool every_token) {
+  at::Tensor mask = batch.completion_mask.to(at::kBool);
+  if (every_token) {
+    DPO_CHECK(batch.logit_index.defined(), "scoring every token needs the batch's logit_index");
+    mask = batch.logit_index.ge(0);
+  }
+  at::Tensor positions = at::nonzero(mask.reshape({-1})).squeeze(1);  // (M)
+  // Flat position of the hidden state that predicts each scored token: logit_index when the batch
+  // gives it, else the previous position of the row.
+  if (batch.logit_index.defined()) {
+    at::Tensor in_row = batch.logit_index.reshape({-1}).index_select(0, positions);
+    DPO_CHECK(positions.numel() == 0 ||
+                  (in_row.min().item<int64_t>() >= 0 && in_row.max().item<int64_t>() < time),
+              "logit_index of a completion token outside 0..{}", time - 1);
+    return {positions, positions - positions.remainder(time) + in_row};
+  }
+  DPO_CHECK(positions.remainder(time).gt(0).all().item<bool>(),
+            "a completion token at position 0 of a row has no preceding logits");
+  return {positions, positions - 1};
+}
+
+// Sum per sequence, over every position of it, of the mean logit over the vocabulary (it is
+// hidden . mean_v(W_v)): (S) float64, detached; `counts` receives the positions per sequence.
+at::Tensor position_logit_mean_sums(const at::Tensor& hidden, const at::Tensor& lm_head_weight,
+                                    const TokenBatch& batch, at::Tensor& counts) {
+  const int64_t channels = hidden.size(2);
+  at::NoGradGuard no_grad;
+  at::Tensor flat_sequence = batch.sequence_index.reshape({-1});                      // (N*T)
+  at::Tensor positions = at::nonzero(flat_sequence.ge(0)).squeeze(1);                 // (Q)
+  at::Tensor sequence = flat_sequence.index_select(0, positions);                     // (Q)
+  at::Tensor mean_row = lm_head_weight.detach().to(at::kFloat).mean(0);               // (C)
+  at::Tensor h = hidden.detach().reshape({-1, channels}).index_select(0, positions);  // (Q, C)
+  at::Tensor means = at::matmul(h.to(at::kFloat), mean_row).to(at::kDouble);          // (Q)
+  counts = at::bincount(sequence, {}, batch.num_sequences).to(at::kLong);
+  return at::zeros({batch.num_sequences}, means.options()).index_add(0, sequence, means);
+}
+
+}  // namespace
+
 SequenceLogProbs sequence_log_probs(const at::Tensor& hidden, const at::Tensor& lm_head_weight,
                                     const TokenBatch& batch, const LogProbOptions& options) {
   const int64_t rows = hidden.size(0), time = hidden.size(1), channels = hidden.size(2);
   const int64_t num_sequences = batch.num_sequences;
   DPO_CHECK(batch.completion_mask.sizes() == at::IntArrayRef({rows, time}),
             "completion_mask shape does not match the hidden states");
-  at::Tensor positions =
-      at::nonzero(batch.completion_mask.to(at::kBool).reshape({-1})).squeeze(1);  // (M)
-  // Flat position of the hidden state that predicts each scored token: logit_index when the batch
-  // gives it (prompt-sharing rows), else the previous position of the row.
-  at::Tensor predictors;  // (M)
-  if (batch.logit_index.defined()) {
-    at::Tensor in_row = batch.logit_index.reshape({-1}).index_select(0, positions);
-    DPO_CHECK(positions.numel() == 0 ||
-                  (in_row.min().item<int64_t>() >= 0 && in_row.max().item<int64_t>() < time),
-              "logit_index of a completion token outside 0..{}", time - 1);
-    predictors = positions - positions.remainder(time) + in_row;
-  } else {
-    DPO_CHECK(positions.remainder(time).gt(0).all().item<bool>(),
-              "a completion token at position 0 of a row has no preceding logits");
-    predictors = positions - 1;
-  }
+  DPO_CHECK(!(options.every_token && options.ld_alpha),
+            "every_token does not combine with ld_alpha");
+  auto [positions, predictors] = scored_positions(batch, time, options.every_token);    // (M), (M)
   at::Tensor labels = batch.input.input_ids.reshape({-1}).index_select(0, positions);   // (M)
   at::Tensor sequence = batch.sequence_index.reshape({-1}).index_select(0, positions);  // (M)
   DPO_CHECK(positions.numel() == 0 || (sequence.min().item<int64_t>() >= 0 &&
@@ -168,8 +199,19 @@ SequenceLogProbs sequence_log_probs(const at::Tensor& hidden, const at::Tensor& 
   SequenceLogProbs out;
   at::Tensor stats;
   const bool want_stats = options.token_stats || options.wpo;
-  out.token_logps = chunked_token_log_probs(previous_hidden, lm_head_weight, labels,
-                                            options.chunk_tokens, want_stats ? &stats : nullptr);
+  at::Tensor token_logps = chunked_token_log_probs(
+      previous_hidden, lm_head_weight, labels, options.chunk_tokens, want_stats ? &stats : nullptr);
+  if (options.every_token) {  // the whole sequences' sums, then the completion tokens only
+    out.all_logps = sum_per_sequence(token_logps, sequence, num_sequences);
+    out.all_tokens = at::bincount(sequence, {}, num_sequences).to(at::kLong);
+    at::Tensor completion =
+        at::nonzero(batch.completion_mask.to(at::kBool).reshape({-1}).index_select(0, positions))
+            .squeeze(1);  // (M') indices into the scored tokens
+    token_logps = token_logps.index_select(0, completion);
+    sequence = sequence.index_select(0, completion);
+    if (want_stats) stats = stats.index_select(0, completion);
+  }
+  out.token_logps = token_logps;
   out.token_sequence = sequence;
   out.logps = sum_per_sequence(out.token_logps, sequence, num_sequences);
   out.num_tokens = at::bincount(sequence, {}, num_sequences).to(at::kLong);
@@ -183,6 +225,9 @@ SequenceLogProbs sequence_log_probs(const at::Tensor& hidden, const at::Tensor& 
     out.correct_tokens = sum_per_sequence(stats.select(1, kHit), sequence, num_sequences);
   }
   if (options.wpo) out.wpo_logps = sum_per_sequence(stats.select(1, kWpo), sequence, num_sequences);
+  if (options.position_logit_means)
+    out.position_logit_mean_sum =
+        position_logit_mean_sums(hidden, lm_head_weight, batch, out.num_positions);
   return out;
 }
 

@@ -22,8 +22,14 @@ struct LogProbOptions {
   // LD-DPO (preference batches, S = 2P): per pair, tokens past the shorter completion's length
   // count ld_alpha times: ld_logps = shared + ld_alpha * tail.
   std::optional<double> ld_alpha;
-  bool token_stats = false;    // mean logit, entropy and argmax hits per sequence (detached)
-  bool wpo = false;            // WPO sums (detached)
+  bool token_stats = false;  // mean logit, entropy and argmax hits per sequence (detached)
+  bool wpo = false;          // WPO sums (detached)
+  // Score every token that has a predecessor in its sequence, prompt included (ORPO's NLL):
+  // all_logps / all_tokens. Every other output still covers the completion tokens only.
+  bool every_token = false;
+  // Per sequence, the mean over the vocabulary of the logits summed over every position of the
+  // sequence (CPO's and ORPO's logits/chosen, logits/rejected): position_logit_mean_sum.
+  bool position_logit_means = false;
   int64_t chunk_tokens = 512;  // scored tokens whose (chunk, V) logits are computed at once
 };
 
@@ -39,6 +45,12 @@ struct SequenceLogProbs {
   at::Tensor correct_tokens;  // (S) argmax of the logits == the token
   // wpo (float64, detached): sum of log p_t - log sum_v p_v^2.
   at::Tensor wpo_logps;  // (S)
+  // every_token: sum of the log-probs of every token with a predecessor (prompt + completion).
+  at::Tensor all_logps;   // (S) float32, differentiable
+  at::Tensor all_tokens;  // (S) int64
+  // position_logit_means (float64, detached): sum over the sequence's positions of the mean logit.
+  at::Tensor position_logit_mean_sum;  // (S)
+  at::Tensor num_positions;            // (S) int64 tokens of the sequence
 
   // The logps the losses use: ld_logps when defined, else logps.
   const at::Tensor& loss_logps() const { return ld_logps.defined() ? ld_logps : logps; }

@@ -2,6 +2,8 @@
 // Shape legend: P pairs. Everything here is (P) or a scalar, computed in float64.
 #include "train/losses.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <utility>
 
@@ -185,8 +187,14 @@ LossType parse_loss_type(const std::string& name) {
   for (const auto& [type, known] : loss_table())
     if (known == name) return type;
   std::string hint = closest_match(name, loss_type_names());
+  std::string other;  // another command's loss type
+  if (name == "simpo") other = " (simpo is a CPO loss type: run dpo cpo with loss_type simpo)";
+  if (name == "kto" || name == "apo_zero_unpaired")
+    other = fmt::format(" ({} is a KTO loss type, for unpaired data: run dpo kto)", name);
   throw_user_error("unknown loss_type '{}'{}; expected one of: {}", name,
-                   hint.empty() ? "" : " (did you mean '" + hint + "'?)",
+                   !other.empty() ? other
+                   : hint.empty() ? ""
+                                  : " (did you mean '" + hint + "'?)",
                    join(loss_type_names(), ", "));
 }
 

@@ -6,8 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "train/kto_losses.h"
 #include "train/logprobs.h"
 #include "train/losses.h"
+#include "train/ref_free_losses.h"
 
 namespace dpo {
 
@@ -27,6 +29,36 @@ std::map<std::string, double> preference_batch_metrics(const LossOutput& loss,
                                                        const PreferenceLogps& logps,
                                                        const SequenceLogProbs& policy,
                                                        int64_t num_pairs);
+
+// One batch of CPO / SimPO / ORPO, TRL's CPOTrainer / ORPOTrainer names (no prefix):
+//   rewards/chosen, rewards/rejected  mean of beta * policy log-prob (CPO with alpha: AlphaPO's)
+//   rewards/accuracies, rewards/margins  as above
+//   logps/chosen, logps/rejected      mean policy log-prob (averaged per token where the loss is)
+//   logits/chosen, logits/rejected    mean over the vocabulary and over every position of the
+//                                     chosen (rejected) sequences; TRL averages over the whole
+//                                     padded block, so its value also counts padding positions
+//   nll_loss                          the NLL term (CPO: 0 when cpo_alpha is 0)
+//   log_odds_ratio, log_odds_chosen   ORPO only
+// `logps` (S): what the loss read; `policy` needs position_logit_means.
+std::map<std::string, double> ref_free_batch_metrics(const RefFreeLossConfig& config,
+                                                     const RefFreeLossOutput& loss,
+                                                     const at::Tensor& logps,
+                                                     const SequenceLogProbs& policy,
+                                                     int64_t num_pairs);
+
+// One KTO batch, TRL's KTOTrainer names (no prefix); a key is absent from a batch without the
+// examples it averages (TRL appends nothing then):
+//   kl                                the KL estimate (0 without the KL term)
+//   rewards/chosen, logps/chosen      mean over the desirable examples (beta * log-ratio; policy
+//                                     log-prob)
+//   rewards/rejected, logps/rejected  the same over the undesirable examples
+//   rewards/margins                   rewards/chosen - rewards/rejected (batches with both)
+//   logits/chosen, logits/rejected    mean logit over the completion tokens of each kind
+//   entropy                           mean over every example's completion tokens
+// `logps` (B): the policy's; `policy` (S = 2B, token_stats); `desirable` (B) bool.
+std::map<std::string, double> kto_batch_metrics(const KtoLossOutput& loss, const at::Tensor& logps,
+                                                const SequenceLogProbs& policy,
+                                                const at::Tensor& desirable, int64_t num_examples);
 
 // Averages metrics over the batches since the last clear(), as TRL does between logs: every key
 // is the mean of its per-batch values, except num_tokens (a running total: the latest value).

@@ -22,19 +22,46 @@ PreferenceForward preference_forward(const LlamaModel& model, const TokenBatch& 
   return out;
 }
 
-Objective::Objective(const LlamaModel& model, LossConfig loss, std::optional<Reference> reference)
-    : model_(&model), loss_(std::move(loss)), reference_(std::move(reference)) {}
+Objective::Objective(const LlamaModel& model, Kind kind, LossConfig loss,
+                     std::optional<Reference> reference)
+    : model_(&model), kind_(kind), loss_(std::move(loss)), reference_(std::move(reference)) {}
 
 Objective Objective::preference(const LlamaModel& model, LossConfig loss, Reference reference) {
-  return Objective(model, std::move(loss), std::move(reference));
+  return Objective(model, Kind::kPreference, std::move(loss), std::move(reference));
+}
+
+Objective Objective::reference_free(const LlamaModel& model, RefFreeLossConfig loss) {
+  loss.validate();
+  Objective objective(model, Kind::kReferenceFree, LossConfig(), std::nullopt);
+  objective.ref_free_ = loss;
+  return objective;
+}
+
+Objective Objective::kto(const LlamaModel& model, KtoLossConfig loss, Reference reference,
+                         KtoLabels desirable) {
+  loss.validate();
+  Objective objective(model, Kind::kKto, LossConfig(), std::move(reference));
+  objective.kto_ = loss;
+  objective.kto_labels_ = std::move(desirable);
+  return objective;
 }
 
 Objective Objective::sft(const LlamaModel& model) {
-  return Objective(model, LossConfig(), std::nullopt);
+  return Objective(model, Kind::kSft, LossConfig(), std::nullopt);
 }
 
 BatchResult Objective::loss(const MicroBatch& batch, double sft_token_normalizer) {
-  return is_preference() ? preference_loss_of(batch) : sft_loss_of(batch, sft_token_normalizer);
+  switch (kind_) {
+    case Kind::kPreference:
+      return preference_loss_of(batch);
+    case Kind::kReferenceFree:
+      return ref_free_loss_of(batch);
+    case Kind::kKto:
+      return kto_loss_of(batch);
+    case Kind::kSft:
+      break;
+  }
+  return sft_loss_of(batch, sft_token_normalizer);
 }
 
 BatchResult Objective::preference_loss_of(const MicroBatch& batch) {
@@ -70,14 +97,14 @@ BatchResult Objective::sft_loss_of(const MicroBatch& batch, double token_normali
 
 AccumulatedStep Objective::accumulate(const std::vector<MicroBatch>& batches) {
   double sft_tokens = 0.0;  // the step's completion tokens: SFT's loss normalizer
-  if (!is_preference())
+  if (!is_pairwise())
     for (const MicroBatch& batch : batches)
       sft_tokens += static_cast<double>(scored_token_count(batch.tokens));
   AccumulatedStep out;
   for (const MicroBatch& batch : batches) {
     BatchResult result = loss(batch, sft_tokens);
     double scale = 1.0;
-    if (is_preference()) {
+    if (is_pairwise()) {
       scale = 1.0 / static_cast<double>(batches.size());
     } else {  // the batch's own per-token loss, for the log
       result.metrics["loss"] =
@@ -90,7 +117,7 @@ AccumulatedStep Objective::accumulate(const std::vector<MicroBatch>& batches) {
     }
     (result.loss * scale).backward();
     out.loss += result.loss_value * scale;
-    out.tokens += batch.tokens.real_tokens;
+    out.tokens += result.trained_tokens >= 0 ? result.trained_tokens : batch.tokens.real_tokens;
     out.positions += batch.tokens.input.input_ids.numel();
     out.batch_metrics.push_back(std::move(result.metrics));
   }

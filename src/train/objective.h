@@ -1,7 +1,8 @@
 // What a run minimises, built once per run: the preference objective (the DPO loss family
-// against one Reference) or SFT (token NLL). objective.cpp is the whole training step: reference
-// pass, policy pass, loss and backward over the micro-batches of one optimizer step; the trainer,
-// the evaluation loop and `dpo eval` all go through it.
+// against one Reference), a reference-free preference objective (CPO, SimPO, ORPO: no reference
+// pass at all; its batch step is objective_ref_free.cpp) or SFT (token NLL). objective.cpp is the
+// whole training step: reference pass, policy pass, loss and backward over the micro-batches of
+// one optimizer step; the trainer, the evaluation loop and `dpo eval` all go through it.
 // Shape legend: P pairs, S = 2P sequences.
 #pragma once
 #include <ATen/ATen.h>
@@ -15,8 +16,10 @@
 #include "data/batch.h"
 #include "model/llama.h"
 #include "train/batcher.h"
+#include "train/kto_losses.h"
 #include "train/logprobs.h"
 #include "train/losses.h"
+#include "train/ref_free_losses.h"
 #include "train/reference.h"
 
 namespace dpo {
@@ -26,6 +29,9 @@ struct BatchResult {
   double loss_value = 0.0;
   std::map<std::string, double> metrics;  // TRL names, no prefix
   int64_t scored_tokens = 0;
+  // Tokens this batch trains on, for num_tokens (-1: every real token of the batch; KTO: its
+  // examples' sequences, not the KL ones).
+  int64_t trained_tokens = -1;
   // Preference batches: the per-pair numbers (dpo eval --per-example reads them).
   LossOutput pairs;
   PreferenceLogps logps;
@@ -54,9 +60,21 @@ class Objective {
  public:
   // `model` is the policy (with its adapters, if any); it must outlive the objective.
   static Objective preference(const LlamaModel& model, LossConfig loss, Reference reference);
+  static Objective reference_free(const LlamaModel& model, RefFreeLossConfig loss);
+  // KTO (its batch step: objective_kto.cpp): batches of train/kto_data.h's pairs; `desirable`
+  // holds the label of every train and eval pair (looked up through MicroBatch::rows).
+  struct KtoLabels {
+    std::vector<uint8_t> train, eval;
+  };
+  static Objective kto(const LlamaModel& model, KtoLossConfig loss, Reference reference,
+                       KtoLabels desirable);
   static Objective sft(const LlamaModel& model);
 
-  bool is_preference() const { return reference_.has_value(); }
+  enum class Kind { kPreference, kReferenceFree, kKto, kSft };
+  Kind kind() const { return kind_; }
+  // Preference pairs (with or without a reference), batch losses averaged over micro-batches.
+  bool is_pairwise() const { return kind_ != Kind::kSft; }
+  bool has_reference() const { return reference_.has_value(); }
   // Loss and metrics of one micro-batch. SFT: the completion tokens' NLL summed and divided by
   // `sft_token_normalizer` (the completion tokens of the whole accumulation group, as
   // transformers' num_items_in_batch; <= 0: this batch's own count).
@@ -67,16 +85,25 @@ class Objective {
   AccumulatedStep accumulate(const std::vector<MicroBatch>& batches);
 
   const LossConfig& loss_config() const { return loss_; }
+  const RefFreeLossConfig& ref_free_config() const { return ref_free_; }
+  const KtoLossConfig& kto_config() const { return kto_; }
   Reference& reference() { return *reference_; }
   int64_t reference_passes() const { return reference_ ? reference_->passes() : 0; }
 
  private:
-  Objective(const LlamaModel& model, LossConfig loss, std::optional<Reference> reference);
+  Objective(const LlamaModel& model, Kind kind, LossConfig loss,
+            std::optional<Reference> reference);
   BatchResult preference_loss_of(const MicroBatch& batch);
+  BatchResult ref_free_loss_of(const MicroBatch& batch);  // objective_ref_free.cpp
+  BatchResult kto_loss_of(const MicroBatch& batch);       // objective_kto.cpp
   BatchResult sft_loss_of(const MicroBatch& batch, double token_normalizer);
 
   const LlamaModel* model_;
+  Kind kind_;
   LossConfig loss_;
+  RefFreeLossConfig ref_free_;
+  KtoLossConfig kto_;
+  KtoLabels kto_labels_;
   std::optional<Reference> reference_;
   RunningMoments bco_state_;  // bco_pair's running mean of the rewards
 };

@@ -42,23 +42,28 @@ struct StepPlan {
   int64_t warmup_steps = 0;
 };
 
-// The examples of a run, train and eval: preference pairs or SFT examples.
+// The examples of a run, train and eval: preference pairs (DPO, CPO, ORPO) or SFT examples.
 class RunData {
  public:
   RunData() = default;
   explicit RunData(PreferenceData preference) : preference_(std::move(preference)) {}
   explicit RunData(SftData sft) : sft_(std::move(sft)) {}
+  // KTO: train/kto_data.h's pairs (example, KL sequence) and the examples' labels.
+  RunData(PreferenceData pairs, Objective::KtoLabels desirable)
+      : preference_(std::move(pairs)), kto_labels_(std::move(desirable)) {}
 
   int64_t train_size() const;
   EvalExamples eval() const;
   // The training examples at `positions`, batched.
   MicroBatch train_batch(const Batcher& batcher, const std::vector<int64_t>& positions) const;
-  // Preference runs only (the reference cache hashes and precomputes these).
+  // Pairwise runs only (the reference cache hashes and precomputes these).
   const PreferenceData& preference() const { return *preference_; }
+  const Objective::KtoLabels& kto_labels() const { return kto_labels_; }
 
  private:
   std::optional<PreferenceData> preference_;
   std::optional<SftData> sft_;
+  Objective::KtoLabels kto_labels_;
 };
 
 struct RunSetup {
@@ -82,7 +87,8 @@ struct RunSetup {
   std::optional<Objective> objective;  // with its Reference (preference runs)
   StepPlan plan;
 
-  bool is_preference() const { return mode == TrainMode::kPreference; }
+  bool is_pairwise() const { return is_pairwise_mode(mode); }  // chosen / rejected pairs
+  bool has_reference() const { return mode == TrainMode::kPreference || mode == TrainMode::kKto; }
   std::vector<at::Tensor> trainable_parameters() const;
   TrainedWeights trained_weights() const;
 };
@@ -99,6 +105,10 @@ struct RunProgress {
 // checkpoint when resuming), objective and reference (a precomputed cache included), plan.
 void set_up_run(RunSetup& setup);
 LossConfig loss_config_from(const TrainConfig& config);
+// dpo cpo / dpo orpo: the reference-free loss settings of `config`.
+RefFreeLossConfig ref_free_config_from(const TrainConfig& config, TrainMode mode);
+// dpo kto: the KTO loss settings of `config`.
+KtoLossConfig kto_config_from(const TrainConfig& config);
 
 // A fresh optimizer, schedule and trainer state for `setup`'s plan.
 RunProgress start_progress(const RunSetup& setup);

@@ -5,6 +5,7 @@
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <thread>
 
@@ -14,6 +15,7 @@
 #include "data/tokenize.h"
 #include "io/dtype.h"
 #include "io/gguf_load.h"
+#include "train/kto_data.h"
 #include "train/preference.h"
 #include "train/ref_cache.h"
 #include "train/resume_check.h"
@@ -81,7 +83,45 @@ LossConfig loss_config_from(const TrainConfig& c) {
   return loss;
 }
 
+RefFreeLossConfig ref_free_config_from(const TrainConfig& c, TrainMode mode) {
+  RefFreeLossConfig loss;
+  loss.method = mode == TrainMode::kOrpo ? RefFreeMethod::kOrpo : RefFreeMethod::kCpo;
+  if (mode == TrainMode::kCpo) loss.cpo_loss = parse_cpo_loss_type(c.loss_type, "loss_type");
+  loss.beta = c.beta;
+  loss.label_smoothing = c.label_smoothing;
+  loss.cpo_alpha = c.cpo_alpha;
+  loss.simpo_gamma = c.simpo_gamma;
+  loss.alpha = c.alpha;
+  loss.validate();
+  if (loss.method == RefFreeMethod::kCpo && loss.label_smoothing > 0 &&
+      (loss.cpo_loss == CpoLossType::kHinge || loss.cpo_loss == CpoLossType::kIpo))
+    log_warn(
+        "label_smoothing: the {} loss does not use it (as TRL's CPOTrainer, which warns "
+        "too); set it to 0 to remove this warning",
+        cpo_loss_type_name(loss.cpo_loss));
+  return loss;
+}
+
+KtoLossConfig kto_config_from(const TrainConfig& c) {
+  KtoLossConfig loss;
+  loss.loss_type = parse_kto_loss_type(c.loss_type, "loss_type");
+  loss.beta = c.beta;
+  loss.desirable_weight = c.desirable_weight;
+  loss.undesirable_weight = c.undesirable_weight;
+  loss.validate();
+  return loss;
+}
+
 namespace {
+
+std::string describe_ref_free(const RefFreeLossConfig& l) {
+  if (l.method == RefFreeMethod::kOrpo) return fmt::format("ORPO, beta {}", l.beta);
+  std::string text = fmt::format("CPO loss_type {}, beta {}, cpo_alpha {}",
+                                 cpo_loss_type_name(l.cpo_loss), l.beta, l.cpo_alpha);
+  if (l.cpo_loss == CpoLossType::kSimpo) text += fmt::format(", simpo_gamma {}", l.simpo_gamma);
+  if (l.alpha != 0.0) text += fmt::format(", AlphaPO alpha {}", l.alpha);
+  return text;
+}
 
 void setup_device(RunSetup& run) {
   const std::string& device = run.config.device;
@@ -142,13 +182,52 @@ DataOptions data_options_from(const TrainConfig& c) {
   return options;
 }
 
+// KTO: unpaired rows (or pairs unpaired), read whole, then laid out with their KL completions
+// and cut to max_length as TRL's KTOTrainer does (train/kto_data.h).
+RunData kto_data(const RunSetup& run, DataOptions options, const TextEncoder& encoder,
+                 const ChatRenderer* render) {
+  const TrainConfig& c = run.config;
+  const KtoLossConfig loss = kto_config_from(c);
+  options.max_length = 0;  // KL completions are made from whole completions, then cut
+  UnpairedData unpaired = load_unpaired_data(options, encoder, render);
+  KtoDataOptions kto;
+  kto.max_length = c.max_length.value_or(0);
+  kto.kl_chunk_size = c.per_device_train_batch_size;  // TRL: for eval too
+  kto.with_kl = loss.uses_kl();
+  KtoExamples train = prepare_kto_examples(std::move(unpaired.train), kto);
+  KtoExamples eval = prepare_kto_examples(std::move(unpaired.eval), kto);
+  if (train.dropped + eval.dropped > 0)
+    log_info("KTO: {} train and {} eval examples dropped (prompt alone >= max_length {})",
+             train.dropped, eval.dropped, kto.max_length);
+  const int64_t desirable = std::count(train.desirable.begin(), train.desirable.end(), 1);
+  log_info(
+      "KTO: {} train examples ({} desirable, {} undesirable), {} eval; {} sequences cut to "
+      "max_length{}",
+      train.pairs.size(), desirable, static_cast<int64_t>(train.pairs.size()) - desirable,
+      eval.pairs.size(), train.truncated + eval.truncated,
+      loss.uses_kl()
+          ? "; KL completions rotated within chunks of " + std::to_string(kto.kl_chunk_size)
+          : "");
+  const std::string warning =
+      kto_balance_warning(train.desirable, loss.desirable_weight, loss.undesirable_weight);
+  if (!warning.empty()) log_warn("{}", warning);
+  PreferenceData pairs;
+  pairs.train = std::move(train.pairs);
+  pairs.eval = std::move(eval.pairs);
+  pairs.train_report = std::move(unpaired.train_report);
+  pairs.eval_report = std::move(unpaired.eval_report);
+  return RunData(std::move(pairs), {std::move(train.desirable), std::move(eval.desirable)});
+}
+
 void setup_data(RunSetup& run) {
   DataOptions options = data_options_from(run.config);
   TextEncoder encoder = make_text_encoder(*run.tokenizer);
   std::optional<ChatRenderer> renderer;
   if (run.chat_template) renderer = make_chat_renderer(*run.chat_template, *run.tokenizer);
   const ChatRenderer* render = renderer ? &*renderer : nullptr;
-  if (run.is_preference()) {
+  if (run.mode == TrainMode::kKto) {
+    run.data = kto_data(run, options, encoder, render);
+  } else if (run.is_pairwise()) {
     PreferenceData data = load_preference_data(options, encoder, render);
     if (!data.eval.empty()) log_info("eval: {} pairs", data.eval.size());
     run.data = RunData(std::move(data));
@@ -308,11 +387,22 @@ void setup_objective(RunSetup& run) {
   const TrainConfig& c = run.config;
   run.batcher.emplace(*run.model, c.padding_free,
                       pad_token_for(&*run.tokenizer, run.model->config()));
-  if (!run.is_preference()) {
+  if (!run.is_pairwise()) {
     run.objective.emplace(Objective::sft(*run.model));
     return;
   }
-  run.objective.emplace(Objective::preference(*run.model, loss_config_from(c), reference_for(run)));
+  if (!run.has_reference()) {
+    run.objective.emplace(Objective::reference_free(*run.model, ref_free_config_from(c, run.mode)));
+    log_info("{}: no reference model, no reference pass ({})", train_mode_command(run.mode),
+             describe_ref_free(run.objective->ref_free_config()));
+    return;
+  }
+  if (run.mode == TrainMode::kKto)
+    run.objective.emplace(
+        Objective::kto(*run.model, kto_config_from(c), reference_for(run), run.data.kto_labels()));
+  else
+    run.objective.emplace(
+        Objective::preference(*run.model, loss_config_from(c), reference_for(run)));
   if (c.precompute_ref_log_probs) precompute_reference(run);
 }
 

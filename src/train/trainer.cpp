@@ -148,12 +148,14 @@ TrainResult Trainer::train() {
   return out;
 }
 
-// The next micro-batches of the shuffled epochs: gradient_accumulation_steps of them, fewer at
-// the end of an epoch.
+// The next micro-batches of the epochs (shuffled, or in dataset order with
+// train_sampling_strategy sequential): gradient_accumulation_steps of them, fewer at the end of an
+// epoch.
 std::vector<std::vector<int64_t>> Trainer::next_group() {
   SamplerOptions sampler;
   sampler.batch_size = setup_.config.per_device_train_batch_size;
   sampler.seed = static_cast<uint64_t>(setup_.config.seed);
+  sampler.shuffle = setup_.config.train_sampling_strategy == "random";
   DataPosition& position = progress_.position;
   if (epoch_batches_.empty())
     epoch_batches_ = epoch_batches(setup_.plan.num_examples, position.epoch, sampler);
@@ -336,9 +338,9 @@ TrainResult Trainer::make_result(bool interrupted, int signal, bool stopped_nonf
 }
 
 void Trainer::print_summary(const TrainResult& result) const {
-  // SFT has no reference model: no count of its passes.
+  // SFT, CPO and ORPO have no reference model: no count of its passes.
   const std::string reference =
-      setup_.is_preference()
+      setup_.has_reference()
           ? fmt::format(", {} reference forward passes", result.reference_forwards)
           : "";
   std::string text = fmt::format(

@@ -120,6 +120,15 @@ bool make_training_fixture(const std::string& name, const fs::path& dir) {
                    "output_dir: out\neval_prompts: []\n");
     fs::copy_file(fs::path(DPO_SOURCE_DIR) / "examples" / "data" / "tiny_pairs.jsonl",
                   dir / "pairs.jsonl");
+  } else if (name == "kto_bad_label" || name == "kto_all_desirable") {
+    write_file(dir / "kto.yaml", "model_name_or_path: " + kFixtureModel.string() +
+                                     "\ndataset: kto.jsonl\nmax_length: 64\nmax_steps: 1\n"
+                                     "output_dir: out\neval_prompts: []\n");
+    const bool bad = name == "kto_bad_label";
+    write_file(dir / "kto.jsonl",
+               std::string("{\"prompt\": \"a\", \"completion\": \" b\", \"label\": true}\n") +
+                   (bad ? "{\"prompt\": \"c\", \"completion\": \" d\", \"label\": \"yes\"}\n"
+                        : "{\"prompt\": \"c\", \"completion\": \" d\", \"label\": true}\n"));
   } else if (name == "read_only_dir") {
     fs::create_directories(dir / "ro");
     fs::permissions(dir / "ro", fs::perms::owner_read | fs::perms::owner_exec |

@@ -71,16 +71,16 @@ std::string llama_cpp_dir() {
   return "";
 }
 
-#define DPO_REQUIRE_CONVERTERS()                                                               \
-  do {                                                                                         \
-    DPO_REQUIRE_PYTHON_MODULES("gguf", "torch", "transformers", "safetensors");                \
-    if (llama_cpp_dir().empty()) {                                                             \
-      const char* why =                                                                        \
+#define DPO_REQUIRE_CONVERTERS()                                                                \
+  do {                                                                                          \
+    DPO_REQUIRE_PYTHON_MODULES("gguf", "torch", "transformers", "safetensors");                 \
+    if (llama_cpp_dir().empty()) {                                                              \
+      const char* why =                                                                         \
           "no llama.cpp tree with convert_hf_to_gguf.py in .venv/llama.cpp (scripts/setup.sh) " \
-          "or DPO_LLAMA_CPP_DIR";                                                              \
-      if (::dpo::testing::running_under_ci()) FAIL() << why;                                   \
-      GTEST_SKIP() << why;                                                                     \
-    }                                                                                          \
+          "or DPO_LLAMA_CPP_DIR";                                                               \
+      if (::dpo::testing::running_under_ci()) FAIL() << why;                                    \
+      GTEST_SKIP() << why;                                                                      \
+    }                                                                                           \
   } while (0)
 
 // A copy of a fixture model folder named `model` (general.name comes from the folder's name).

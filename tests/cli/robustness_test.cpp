@@ -123,6 +123,21 @@ TEST(Robustness, DataInspectReadsSftDataWithTrainDefaults) {
       << pairs.out;
 }
 
+TEST(Robustness, DataInspectReadsUnpairedKtoRows) {
+  Exec text = run_dpo("data inspect examples/data/tiny_kto.jsonl");
+  ASSERT_EQ(text.status, 0) << text.err;
+  EXPECT_NE(text.out.find("unpaired (KTO: prompt/completion/label"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("labels: 16 desirable (true), 12 undesirable (false)"), std::string::npos)
+      << text.out;
+  Exec json = run_dpo("data inspect examples/data/tiny_kto.jsonl --json");
+  ASSERT_EQ(json.status, 0) << json.err;
+  const nlohmann::json j = nlohmann::json::parse(json.out);
+  EXPECT_EQ(j["format"], "unpaired");
+  EXPECT_EQ(j["desirable"], 16);
+  EXPECT_EQ(j["undesirable"], 12);
+  EXPECT_TRUE(j["lengths"].contains("completion")) << json.out;
+}
+
 TEST(Robustness, NonFiniteAdapterWeightsAreRefusedByEveryCommand) {
   const fs::path adapter = work_dir() / "inf_adapter";
   fs::remove_all(adapter);

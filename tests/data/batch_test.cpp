@@ -27,10 +27,10 @@ TEST(Batch, PaddedMatchesTrlCollator) {
             (std::vector<int64_t>{1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, 1, 1, 1, 1, 0}));
   EXPECT_EQ(values(b.completion_mask),
             (std::vector<int64_t>{0, 0, 0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0}));
-  EXPECT_EQ(values(b.sequence_index), (std::vector<int64_t>{-1, -1, -1, 0, 0,  -1, -1, 1, -1, -1,
-                                                            -1, -1, -1, 2, -1, -1, -1, 3, 3,  -1}));
-  EXPECT_EQ(values(b.logit_index), (std::vector<int64_t>{-1, -1, -1, 2, 3,  -1, -1, 1, -1, -1,
-                                                         -1, -1, -1, 2, -1, -1, -1, 1, 2,  -1}));
+  EXPECT_EQ(values(b.sequence_index),
+            (std::vector<int64_t>{0, 0, 0, 0, 0, 1, 1, 1, -1, -1, 2, 2, 2, 2, -1, 3, 3, 3, 3, -1}));
+  EXPECT_EQ(values(b.logit_index), (std::vector<int64_t>{-1, 0, 1, 2, 3,  -1, 0, 1, -1, -1,
+                                                         -1, 0, 1, 2, -1, -1, 0, 1, 2,  -1}));
   EXPECT_EQ(b.num_pairs, 2);
   EXPECT_EQ(b.num_sequences, 4);
   EXPECT_EQ(b.real_tokens, 5 + 3 + 4 + 4);
@@ -58,10 +58,7 @@ std::multiset<Scored> scored_tokens(const TokenBatch& b) {
   for (int64_t r = 0; r < n; ++r)
     for (int64_t i = 0; i < t; ++i) {
       int64_t at = r * t + i;
-      if (!mask[at]) {
-        EXPECT_EQ(seq[at], -1);
-        continue;
-      }
+      if (!mask[at]) continue;
       std::multiset<std::pair<int64_t, int64_t>> visible;
       for (int64_t j = 0; j <= i; ++j) {
         int64_t key = r * t + j;
@@ -108,11 +105,12 @@ TEST(Batch, PackedLayoutSegmentsAndPositions) {
   EXPECT_EQ(values(b.input.input_ids), (std::vector<int64_t>{1, 2, 4, 5, 1, 2, 3, 0}));
   EXPECT_EQ(values(b.input.segment_ids), (std::vector<int64_t>{0, 0, 0, 0, 0, 0, 0, -1}));
   EXPECT_EQ(values(b.input.position_ids), (std::vector<int64_t>{0, 1, 2, 3, 0, 1, 2, 0}));
-  EXPECT_EQ(values(b.sequence_index), (std::vector<int64_t>{-1, -1, 1, 1, -1, -1, 0, -1}));
+  EXPECT_EQ(values(b.sequence_index), (std::vector<int64_t>{1, 1, 1, 1, 0, 0, 0, -1}));
   TokenBatch one_row = make_preference_batch(pairs, BatchLayout::kPacked, 0, RowWidth::one_row());
   EXPECT_EQ(values(one_row.input.segment_ids), (std::vector<int64_t>{0, 0, 0, 1, 1, 1, 1}));
   EXPECT_EQ(values(one_row.input.position_ids), (std::vector<int64_t>{0, 1, 2, 0, 1, 2, 3}));
-  EXPECT_EQ(values(one_row.sequence_index), (std::vector<int64_t>{-1, -1, 0, -1, -1, 1, 1}));
+  EXPECT_EQ(values(one_row.sequence_index), (std::vector<int64_t>{0, 0, 0, 1, 1, 1, 1}));
+  EXPECT_EQ(values(one_row.logit_index), (std::vector<int64_t>{-1, 0, 1, -1, 3, 4, 5}));
 }
 
 // First-fit, longest first: lengths 5, 2, 4, 3 in rows of 5 take 3 rows ([5], [4], [3 2]) where
@@ -137,8 +135,8 @@ TEST(Batch, PromptSharingLayout) {
   TokenBatch b = make_preference_batch(pairs, BatchLayout::kPromptSharing, 0);
   EXPECT_EQ(values(b.input.input_ids), (std::vector<int64_t>{1, 2, 3, 4, 5}));
   EXPECT_EQ(values(b.input.position_ids), (std::vector<int64_t>{0, 1, 2, 2, 3}));
-  EXPECT_EQ(values(b.sequence_index), (std::vector<int64_t>{-1, -1, 0, 1, 1}));
-  EXPECT_EQ(values(b.logit_index), (std::vector<int64_t>{-1, -1, 1, 1, 3}));
+  EXPECT_EQ(values(b.sequence_index), (std::vector<int64_t>{0, 0, 0, 1, 1}));
+  EXPECT_EQ(values(b.logit_index), (std::vector<int64_t>{-1, 0, 1, 1, 3}));
   EXPECT_EQ(values(b.input.allowed), (std::vector<int64_t>{1, 0, 0, 0, 0,  //
                                                            1, 1, 0, 0, 0,  //
                                                            1, 1, 1, 0, 0,  //

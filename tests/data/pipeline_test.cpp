@@ -231,3 +231,68 @@ TEST(Pipeline, GzipJsonSplitSpec) {
 
 }  // namespace
 }  // namespace dpo
+
+namespace dpo {
+namespace {
+
+using nlohmann::json;
+using namespace dpo::testing;
+
+// KTO's data: unpaired rows (detected by their label), bad labels, and pairs unpaired in TRL's
+// order (each block of pairs: its chosen completions, then its rejected ones).
+TEST(Pipeline, UnpairedRowsAndPairsUnpairedForKto) {
+  fs::path dir = temp_dir("unpaired");
+  std::string rows =
+      write_text(dir / "u.jsonl",
+                 line({{"prompt", "P"}, {"completion", "good"}, {"label", true}}) +
+                     line({{"prompt", "Q"}, {"completion", "bad"}, {"label", false}}))
+          .string();
+  DataOptions o;
+  o.dataset = {rows};
+  TextEncoder enc = toy_encoder();
+  UnpairedData data = load_unpaired_data(o, enc, nullptr);
+  EXPECT_FALSE(data.from_pairs);
+  EXPECT_EQ(data.train_report.format, DatasetFormat::kUnpaired);
+  ASSERT_EQ(data.train.size(), 2u);
+  EXPECT_TRUE(data.train[0].label);
+  EXPECT_FALSE(data.train[1].label);
+  TokenIds good = toy_ids("good");
+  good.push_back(2);  // EOS
+  EXPECT_EQ(data.train[0].completion_ids, good);
+
+  std::string bad =
+      write_text(dir / "bad.jsonl", line({{"prompt", "P"}, {"completion", "c"}, {"label", 1}}))
+          .string();
+  o.dataset = {bad};
+  EXPECT_EQ(user_error_of([&] { load_unpaired_data(o, enc, nullptr); }),
+            bad +
+                ":1: field 'label': expected true or false (a JSON boolean: desirable or not), "
+                "got 1 (set drop_invalid_rows: true to skip such rows)");
+  o.dataset_format = "text";
+  EXPECT_NE(user_error_of([&] {
+              load_unpaired_data(o, enc, nullptr);
+            }).find("dataset_format: 'text' is an SFT format, but KTO needs unpaired rows"),
+            std::string::npos);
+
+  std::string pairs =
+      write_text(dir / "p.jsonl", line({{"prompt", "A"}, {"chosen", "a1"}, {"rejected", "a2"}}) +
+                                      line({{"prompt", "B"}, {"chosen", "b1"}, {"rejected", "b2"}}))
+          .string();
+  o.dataset = {pairs};
+  o.dataset_format = "auto";
+  data = load_unpaired_data(o, enc, nullptr);
+  EXPECT_TRUE(data.from_pairs);
+  ASSERT_EQ(data.train.size(), 4u);
+  const std::vector<std::string> completions = {"a1", "b1", "a2", "b2"};
+  for (size_t i = 0; i < 4; ++i) {
+    TokenIds want = toy_ids(completions[i]);
+    want.push_back(2);
+    EXPECT_EQ(data.train[i].completion_ids, want) << i;
+    EXPECT_EQ(data.train[i].label, i < 2) << i;
+    EXPECT_EQ(data.train[i].index, static_cast<int64_t>(i));
+  }
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace dpo

@@ -235,6 +235,15 @@ TEST(RunCharts, KindDetection) {
   EXPECT_EQ(detect_run_kind({sft, dpo}), RunKind::kPreference);
   EXPECT_EQ(detect_run_kind({sft}), RunKind::kSft);
   EXPECT_EQ(detect_run_kind({}), RunKind::kSft);
+  MetricsRow cpo;  // CPOTrainer / ORPOTrainer: nll_loss, no entropy
+  cpo.values = {{"rewards/chosen", -2.0}, {"nll_loss", 1.5}};
+  EXPECT_EQ(detect_run_kind({cpo}), RunKind::kReferenceFree);
+  MetricsRow rpo = cpo;  // DPO with rpo_alpha logs nll_loss and entropy
+  rpo.values.push_back({"entropy", 9.0});
+  EXPECT_EQ(detect_run_kind({rpo}), RunKind::kPreference);
+  MetricsRow kto;
+  kto.values = {{"rewards/chosen", 0.1}, {"kl", 0.0}, {"entropy", 9.0}};
+  EXPECT_EQ(detect_run_kind({kto}), RunKind::kKto);
 }
 
 }  // namespace

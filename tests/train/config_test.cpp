@@ -170,6 +170,31 @@ TEST(Config, ResolvedYamlRoundTrips) {
   EXPECT_EQ(again.bf16, false);
 }
 
+// Keys of other commands: refused when set to anything but this command's default, so that a
+// resolved config.yaml (every key, defaults included) reads back under the command that wrote it.
+TEST(Config, KeysOfOtherCommands) {
+  for (TrainMode mode : {TrainMode::kPreference, TrainMode::kSft, TrainMode::kCpo, TrainMode::kOrpo,
+                         TrainMode::kKto}) {
+    TrainConfig c = parse(kMinimal, {}, mode);
+    std::string yaml = train_config_to_yaml(c);
+    EXPECT_EQ(train_config_to_yaml(parse(yaml, {}, mode)), yaml) << train_mode_command(mode);
+  }
+  EXPECT_EQ(error_of(std::string(kMinimal) + "cpo_alpha: 0.5\n"),
+            "recipe.yaml line 3: cpo_alpha is a CPO key (TRL's CPOConfig): dpo train does not "
+            "read it (it is read by dpo cpo); remove it");
+  EXPECT_EQ(parse(kMinimal, {"cpo_alpha=0.5"}, TrainMode::kCpo).cpo_alpha, 0.5);
+  try {
+    parse(kMinimal, {"ld_alpha=0.5"}, TrainMode::kKto);
+    ADD_FAILURE() << "ld_alpha accepted by dpo kto";
+  } catch (const UserError& e) {
+    EXPECT_STREQ(e.what(),
+                 "override 'ld_alpha=0.5': ld_alpha is a DPO loss key (TRL's DPOConfig): dpo kto "
+                 "does not read it (it is read by dpo train); remove it");
+  }
+  EXPECT_EQ(parse(kMinimal, {}, TrainMode::kKto).loss_type, (std::vector<std::string>{"kto"}));
+  EXPECT_EQ(parse(kMinimal, {}, TrainMode::kKto).train_sampling_strategy, "sequential");
+}
+
 TEST(Config, ResolveSteps) {
   EXPECT_EQ(resolve_steps(500, 40), 500);
   EXPECT_EQ(resolve_steps(0.25, 40), 10);

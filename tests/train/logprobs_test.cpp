@@ -5,6 +5,7 @@
 
 #include <vector>
 
+#include "data/batch.h"
 #include "util/error.h"
 
 namespace dpo {
@@ -139,6 +140,62 @@ TEST(LogProbs, TokenStatisticsMatchTheFullLogits) {
   EXPECT_TRUE(at::allclose(out.entropy_sum, entropy, 1e-5, 1e-5));
   EXPECT_TRUE(at::allclose(out.correct_tokens, hits));
   EXPECT_TRUE(at::allclose(out.wpo_logps, wpo, 1e-5, 1e-5));
+}
+
+// every_token and position_logit_means on the builders' batches (padded and packed rows): the
+// whole sequences' log-prob sums and the mean logit over each sequence's positions equal those of
+// the full logits of each sequence on its own, and the completion outputs do not change.
+TEST(LogProbs, EveryTokenAndPositionLogitMeansOnEveryLayout) {
+  at::manual_seed(3);
+  std::vector<PreferenceExample> pairs = {{{1, 2, 3}, {4, 5}, {6}, 0},
+                                          {{7}, {9, 10, 11}, {12, 13}, 1}};
+  at::Tensor weight = at::randn({kVocab, kChannels});
+  at::Tensor table = at::randn({kVocab, kChannels});  // token -> hidden, position-free
+  auto hidden_of = [&](const TokenBatch& b) {
+    return table.index_select(0, b.input.input_ids.reshape({-1}))
+        .reshape({b.input.input_ids.size(0), b.input.input_ids.size(1), kChannels});
+  };
+  // Expected, per sequence (chosen 0, 1, rejected 2, 3): its tokens on their own.
+  std::vector<std::vector<int64_t>> seqs;
+  for (const auto& e : pairs) {
+    std::vector<int64_t> s(e.prompt_ids.begin(), e.prompt_ids.end());
+    s.insert(s.end(), e.chosen_ids.begin(), e.chosen_ids.end());
+    seqs.push_back(s);
+  }
+  for (const auto& e : pairs) {
+    std::vector<int64_t> s(e.prompt_ids.begin(), e.prompt_ids.end());
+    s.insert(s.end(), e.rejected_ids.begin(), e.rejected_ids.end());
+    seqs.push_back(s);
+  }
+  std::vector<double> all_sum, logit_mean;
+  std::vector<int64_t> all_count;
+  for (const auto& s : seqs) {
+    at::Tensor ids = at::tensor(s, at::kLong);
+    at::Tensor logits = at::matmul(table.index_select(0, ids), weight.t());  // (L, V)
+    at::Tensor logp = at::log_softmax(logits, -1);
+    double sum = 0;
+    for (size_t k = 1; k < s.size(); ++k)
+      sum += logp[static_cast<int64_t>(k) - 1][s[k]].item<double>();
+    all_sum.push_back(sum);
+    all_count.push_back(static_cast<int64_t>(s.size()) - 1);
+    logit_mean.push_back(logits.to(at::kDouble).mean().item<double>() *
+                         static_cast<double>(s.size()));
+  }
+  for (BatchLayout layout : {BatchLayout::kPadded, BatchLayout::kPacked}) {
+    TokenBatch batch = make_preference_batch(pairs, layout, 0, RowWidth::at_most(6));
+    LogProbOptions plain;
+    SequenceLogProbs base = sequence_log_probs(hidden_of(batch), weight, batch, plain);
+    LogProbOptions options;
+    options.every_token = true;
+    options.position_logit_means = true;
+    SequenceLogProbs out = sequence_log_probs(hidden_of(batch), weight, batch, options);
+    EXPECT_TRUE(at::allclose(out.logps, base.logps, 1e-6, 1e-6));
+    EXPECT_TRUE(at::equal(out.num_tokens, base.num_tokens));
+    EXPECT_TRUE(at::allclose(out.all_logps.to(at::kDouble), at::tensor(all_sum), 1e-5, 1e-5));
+    EXPECT_TRUE(at::equal(out.all_tokens, at::tensor(all_count)));
+    EXPECT_TRUE(at::allclose(out.position_logit_mean_sum, at::tensor(logit_mean), 1e-5, 1e-6));
+    EXPECT_TRUE(at::equal(out.num_positions, at::tensor(std::vector<int64_t>{5, 4, 4, 3})));
+  }
 }
 
 TEST(LogProbs, CompletionAtPositionZeroIsAnInternalError) {
