@@ -4,9 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "app/demo.h"
 #include "cli/args.h"
 #include "cli/command.h"
-#include "train/demo.h"
 #include "util/error.h"
 #include "util/log.h"
 

@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "train/bench.h"
+#include "app/bench.h"
 #include "util/error.h"
 
 namespace {
@@ -68,8 +68,9 @@ TEST(BenchTrain, TinyShapeJsonHasEveryFieldAndSaneValues) {
 
 TEST(BenchTrain, FindsItsDefaultLengthsFromAnyFolder) {
   // Outside the repository the default bench/hh_like_lengths.json is found from the binary.
-  auto run = run_dpo("bench train --model-shape tiny --steps 1 --warmup 0 --pairs-per-step 2 --json",
-                     std::filesystem::temp_directory_path().string());
+  auto run =
+      run_dpo("bench train --model-shape tiny --steps 1 --warmup 0 --pairs-per-step 2 --json",
+              std::filesystem::temp_directory_path().string());
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_EQ(nlohmann::json::parse(last_line(run.output))["pairs_per_step"].get<int64_t>(), 2);
 }
