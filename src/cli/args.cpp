@@ -30,11 +30,20 @@ std::optional<int> parse_args(CLI::App& app, const std::vector<std::string>& arg
 }
 
 void add_model_options(CLI::App& app, std::string& model_dir, std::string& adapter_dir,
-                       const std::string& adapter_help, bool adapter_required) {
-  app.add_option("--model", model_dir, "model folder (config.json, *.safetensors, tokenizer.json)")
+                       const std::string& adapter_help, bool adapter_required,
+                       const std::string& model_help) {
+  app.add_option("--model", model_dir,
+                 model_help.empty() ? "model folder (config.json, *.safetensors, tokenizer.json)"
+                                    : model_help)
       ->required();
   CLI::Option* adapter = app.add_option("--adapter", adapter_dir, adapter_help);
   if (adapter_required) adapter->required();
+}
+
+void add_threads_option(CLI::App& app, int64_t& threads) {
+  app.add_option("--threads", threads, "CPU threads (0: every core)")
+      ->check(at_least(0))
+      ->capture_default_str();
 }
 
 namespace {

@@ -2,6 +2,7 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,9 +14,15 @@ namespace dpo::cli {
 std::optional<int> parse_args(CLI::App& app, const std::vector<std::string>& args);
 
 // --model (required) and --adapter of the commands that load a model folder and a PEFT LoRA
-// adapter on top; `adapter_help` says what the adapter is to the command.
+// adapter on top; `adapter_help` says what the adapter is to the command, `model_help` what the
+// model is (default: a Hugging Face model folder).
 void add_model_options(CLI::App& app, std::string& model_dir, std::string& adapter_dir,
-                       const std::string& adapter_help, bool adapter_required = false);
+                       const std::string& adapter_help, bool adapter_required = false,
+                       const std::string& model_help = "");
+
+// --threads of the commands that run libtorch on the CPU: 0 (the default) for every core, a
+// negative count refused as the command line is parsed. set_threads (command.h) applies it.
+void add_threads_option(CLI::App& app, int64_t& threads);
 
 // Checks of numeric options. NaN and infinity never pass; CLI11 reports
 // "OPTION: must be a number RANGE (got TEXT)", naming the range as written here (never a bound

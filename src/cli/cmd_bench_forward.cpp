@@ -106,7 +106,7 @@ int run_bench_forward(std::vector<std::string>& args) {
   CLI::App app{"Forward-pass throughput (tokens/s) on random weights of a model shape."};
   std::string shape = "tinyllama", lengths_file, dtypes = "f32,bf16", device_name = "cpu";
   int64_t sequences = 8, batch_size = 4, max_length = 1024, repeats = 1;
-  int threads = 0;
+  int64_t threads = 0;
   bool json = false;
   app.add_option("--model-shape", shape,
                  "tinyllama (1.1B: 22 x 2048, 32 heads, 4 kv heads), small or tiny");
@@ -122,7 +122,7 @@ int run_bench_forward(std::vector<std::string>& args) {
   app.add_option("--device", device_name, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   app.add_option("--repeats", repeats, "timed passes after one warm-up pass (best is reported)")
       ->check(at_least(1));
-  app.add_option("--threads", threads, "CPU threads (0: every core)")->check(at_least(0));
+  add_threads_option(app, threads);
   app.add_flag("--json", json, "one JSON object per dtype");
   if (auto code = parse_args(app, args)) return *code;
   set_threads(threads);

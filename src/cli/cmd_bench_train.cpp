@@ -4,12 +4,12 @@
 #include <string>
 #include <vector>
 
+#include "app/bench.h"
 #include "cli/args.h"
 #include "cli/bench_lengths.h"
 #include "cli/command.h"
 #include "cli/placement.h"
 #include "model/attention.h"
-#include "train/bench.h"
 #include "util/error.h"
 
 namespace dpo::cli {

@@ -4,9 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "app/demo.h"
 #include "cli/args.h"
 #include "cli/command.h"
-#include "train/demo.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -54,9 +54,7 @@ int run_demo_command(std::vector<std::string>& args) {
   app.add_flag("--quick", options.quick, "fewer training steps, same code path (CI)");
   app.add_option("--seed", options.seed, "seed of weights, data order and LoRA init")
       ->capture_default_str();
-  app.add_option("--threads", options.threads, "CPU threads (0: every core)")
-      ->check(at_least(0))
-      ->capture_default_str();
+  add_threads_option(app, options.threads);
   app.add_option("--assets", assets, "demo assets folder (default: the repository's assets/demo)");
   app.add_flag("--json", json,
                "print the probe table as JSON on stdout (progress stays on stderr)");

@@ -74,17 +74,17 @@ int run_export_gguf(std::vector<std::string>& args) {
       "llama.cpp, as its convert_hf_to_gguf.py does."};
   std::string model_dir, adapter_dir, output, type_text;
   bool overwrite = false;
-  int threads = 0;
-  app.add_option("--model", model_dir, "base model folder (Hugging Face layout) or GGUF file")
-      ->required();
-  app.add_option("--adapter", adapter_dir, "PEFT LoRA adapter folder to merge first");
+  int64_t threads = 0;
+  add_model_options(app, model_dir, adapter_dir, "PEFT LoRA adapter folder to merge first",
+                    /*adapter_required=*/false,
+                    "base model folder (Hugging Face layout) or GGUF file");
   app.add_option("--output", output, "the .gguf file to write")->required();
   app.add_option(
       "--type", type_text,
       "tensor type: f32, f16, bf16 or q8_0 (default: the model's dtype from config.json; 1-D "
       "tensors and norms stay f32)");
   app.add_flag("--overwrite", overwrite, "replace --output if it exists");
-  app.add_option("--threads", threads, "CPU threads (default: all cores)");
+  add_threads_option(app, threads);
   if (auto code = parse_args(app, args)) return *code;
   set_threads(threads);
   require_model_dir(model_dir);
@@ -110,8 +110,8 @@ int run_export_gguf_lora(std::vector<std::string>& args) {
       "convert_lora_to_gguf.py does."};
   std::string model_dir, adapter_dir, output, type_text = "f32";
   bool overwrite = false;
-  app.add_option("--model", model_dir, "the adapter's base model folder or GGUF file")->required();
-  app.add_option("--adapter", adapter_dir, "PEFT LoRA adapter folder")->required();
+  add_model_options(app, model_dir, adapter_dir, "PEFT LoRA adapter folder",
+                    /*adapter_required=*/true, "the adapter's base model folder or GGUF file");
   app.add_option("--output", output, "the .gguf file to write")->required();
   app.add_option("--type", type_text, "tensor type: f32 (default), f16, bf16 or q8_0");
   app.add_flag("--overwrite", overwrite, "replace --output if it exists");

@@ -21,6 +21,7 @@
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/json.h"
 #include "util/json_depth.h"
 #include "util/strings.h"
 
@@ -70,12 +71,10 @@ std::vector<std::string> read_prompts(const fs::path& file) {
       prompts.push_back(line);
       continue;
     }
-    check_json_depth(line, fmt::format("{}: line {}", file.string(), line_number));
-    auto row = nlohmann::json::parse(line, nullptr, false);
-    if (row.is_discarded() || !row.is_object() || !row.contains("prompt") ||
-        !row["prompt"].is_string())
-      throw_user_error("{}: line {}: expected a JSON object with a \"prompt\" string",
-                       file.string(), line_number);
+    const std::string where = fmt::format("{}:{}", file.string(), line_number);
+    const nlohmann::json row = parse_json(line, where);
+    if (!row.is_object() || !row.contains("prompt") || !row["prompt"].is_string())
+      throw_user_error("{}: expected a JSON object with a \"prompt\" string", where);
     prompts.push_back(row["prompt"].get<std::string>());
   }
   if (prompts.empty()) throw_user_error("{}: no prompts in the file", file.string());

@@ -21,9 +21,7 @@ void add_placement_options(CLI::App& app, PlacementOptions& options) {
       ->capture_default_str();
   app.add_option("--dtype", options.dtype,
                  "base weights: f32 | bf16 | f16 (default: bf16 on cuda, f32 on cpu)");
-  app.add_option("--threads", options.threads, "CPU threads (0: every core)")
-      ->check(at_least(0))
-      ->capture_default_str();
+  add_threads_option(app, options.threads);
 }
 
 void check_memory_for_model(const std::string& dir, at::ScalarType dtype, at::Device device,

@@ -4,6 +4,7 @@
 #include <c10/core/ScalarType.h>
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
 #include <string>
 
 namespace dpo::cli {
@@ -11,7 +12,7 @@ namespace dpo::cli {
 struct PlacementOptions {
   std::string device = "cpu";  // cpu | cuda
   std::string dtype;           // f32 | bf16 | f16; empty: bf16 on cuda, f32 on cpu
-  int threads = 0;             // CPU threads; 0: every core
+  int64_t threads = 0;         // CPU threads; 0: every core
 };
 
 struct Placement {

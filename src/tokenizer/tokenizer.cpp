@@ -10,6 +10,7 @@
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/threads.h"
 
 namespace dpo {
 
@@ -191,8 +192,7 @@ TokenIds Tokenizer::encode(std::string_view text, bool add_special_tokens) const
 std::vector<TokenIds> Tokenizer::encode_batch(const std::vector<std::string>& texts,
                                               bool add_special_tokens) const {
   std::vector<TokenIds> out(texts.size());
-  size_t threads =
-      std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), texts.size() / 16 + 1);
+  size_t threads = std::min<size_t>(static_cast<size_t>(available_cores()), texts.size() / 16 + 1);
   if (threads <= 1) {
     for (size_t i = 0; i < texts.size(); ++i) out[i] = encode(texts[i], add_special_tokens);
     return out;

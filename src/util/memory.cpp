@@ -10,6 +10,7 @@
 #include <cstdlib>
 
 #include "util/error.h"
+#include "util/threads.h"
 
 namespace dpo {
 
@@ -80,7 +81,8 @@ void limit_blas_threads_to_address_space() {
   const uint64_t left = cap > used ? cap - used : 0;
   constexpr uint64_t kPerThread = uint64_t{160} << 20;  // OpenBLAS's buffer (~129 MiB) and slack
   constexpr uint64_t kReserve = uint64_t{160} << 20;    // the other libraries' initializers
-  long threads = ::sysconf(_SC_NPROCESSORS_ONLN);
+  // OpenBLAS starts one thread per core this process may run on (its affinity mask, as here).
+  long threads = available_cores();
   if (const char* given = std::getenv("OPENBLAS_NUM_THREADS")) threads = std::atol(given);
   if (threads < 1) threads = 1;
   if (left >= kReserve + static_cast<uint64_t>(threads) * kPerThread) return;

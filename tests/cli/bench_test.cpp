@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "train/bench.h"
+#include "app/bench.h"
 #include "util/error.h"
 
 namespace {

@@ -14,7 +14,7 @@
 #include <sstream>
 #include <string>
 
-#include "train/demo.h"
+#include "app/demo.h"
 #include "util/error.h"
 
 namespace {

@@ -1,6 +1,6 @@
 // `dpo bench train`: shapes, lengths, FLOP count, matmul rate, memory, and the timed DPO step.
 // Shape legend: P pairs, N rows, T time, C hidden, V vocab.
-#include "train/bench.h"
+#include "app/bench.h"
 
 #include <ATen/Parallel.h>
 #include <fmt/format.h>

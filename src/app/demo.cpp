@@ -1,6 +1,6 @@
 // `dpo demo`: from-scratch base model, SFT on the corpus, DPO + LoRA on the pairs, probe table.
 // Shape legend: T time, V vocab.
-#include "train/demo.h"
+#include "app/demo.h"
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
