@@ -61,6 +61,10 @@ ModelConfig llama_shape(int64_t vocab, int64_t hidden, int64_t intermediate, int
 
 }  // namespace
 
+std::vector<std::string> bench_objective_names() {
+  return {"dpo", "cpo", "orpo"};
+}
+
 std::vector<std::string> bench_model_shape_names() {
   return {"tinyllama-1.1b", "small", "tiny"};
 }
@@ -101,7 +105,8 @@ std::vector<std::array<int64_t, 3>> load_bench_lengths(const std::filesystem::pa
 // -------------------------------------------------------------------------------------- FLOPs
 
 double step_model_flops(const ModelConfig& c,
-                        const std::vector<std::array<int64_t, 3>>& pair_lengths) {
+                        const std::vector<std::array<int64_t, 3>>& pair_lengths,
+                        bool reference_pass) {
   const double q_out = static_cast<double>(c.num_attention_heads * c.head_dim);
   const double kv_out = static_cast<double>(c.num_key_value_heads * c.head_dim);
   const double C = static_cast<double>(c.hidden_size);
@@ -116,7 +121,7 @@ double step_model_flops(const ModelConfig& c,
     }
   }
   const double forward = 2.0 * matmul_params * tokens + c.num_hidden_layers * attention;
-  return 3.0 * forward;
+  return (reference_pass ? 3.0 : 2.0) * forward;
 }
 
 // --------------------------------------------------------------------- device: sync, memory, rate
@@ -220,21 +225,34 @@ struct StepOutput {
   int64_t computed_tokens = 0;  // token positions the model ran over (padding included)
 };
 
-// One DPO step as the trainer runs it: reference forward (adapters off, no grad) and policy forward
-// (train/preference.h), sigmoid loss, backward, gradient clipping at 1.0, AdamW.
-StepOutput dpo_step(const LlamaModel& model, const LoraModel& lora, AdamW& optimizer,
-                    const LossConfig& loss_config, const TokenBatch& batch) {
-  Reference reference = Reference::adapters_off(&lora);
-  PreferenceForward forward =
-      preference_forward(model, batch, logprob_options_for(loss_config, false), reference);
-  LossOutput loss = preference_loss(loss_config, forward.logps);
-  loss.loss.backward();
+// The objective of the step, as the trainer builds it: DPO (sigmoid) against the policy with its
+// adapters off, or CPO (sigmoid) / ORPO with no reference.
+Objective bench_objective(const BenchOptions& options, const LlamaModel& model,
+                          const LoraModel& lora) {
+  if (options.objective == "dpo") {
+    LossConfig loss;
+    loss.beta = options.beta;
+    return Objective::preference(model, loss, Reference::adapters_off(&lora));
+  }
+  RefFreeLossConfig loss;
+  loss.method = options.objective == "orpo" ? RefFreeMethod::kOrpo : RefFreeMethod::kCpo;
+  loss.beta = options.beta;
+  return Objective::reference_free(model, loss);
+}
+
+// One step as the trainer runs it: the objective's forward and backward (Objective::accumulate:
+// reference pass where it has one, policy pass, loss, metrics, backward), gradient clipping at 1.0,
+// AdamW.
+StepOutput train_step(Objective& objective, const LoraModel& lora, AdamW& optimizer,
+                      MicroBatch batch) {
+  const int64_t positions = batch.tokens.input.input_ids.numel();
+  AccumulatedStep step = objective.accumulate({std::move(batch)});
   clip_grad_norm(lora.parameters(), 1.0);
   optimizer.step();
   optimizer.zero_grad();
   StepOutput out;
-  out.loss = loss.loss.item<double>();
-  out.computed_tokens = batch.input.input_ids.numel();
+  out.loss = step.loss;
+  out.computed_tokens = positions;
   return out;
 }
 
@@ -274,8 +292,7 @@ BenchResult run_bench_train(const BenchOptions& options) {
   AdamWOptions adam;
   adam.lr = options.learning_rate;
   AdamW optimizer({ParamGroup{lora.named_parameters(), 0.0}}, adam);
-  LossConfig loss_config;
-  loss_config.beta = options.beta;
+  Objective objective = bench_objective(options, model, lora);
 
   result.matmul_tflops = measure_matmul_tflops(device, options.dtype);
 
@@ -294,11 +311,13 @@ BenchResult run_bench_train(const BenchOptions& options) {
       pairs.push_back(
           random_pair(lengths, config.vocab_size, rng, static_cast<int64_t>(next_pair)));
     }
-    TokenBatch batch = to_device(
+    MicroBatch batch;
+    batch.tokens = to_device(
         make_preference_batch(pairs, options.layout, /*pad_token_id=*/0, packed_row_width), device);
+    for (int64_t i = 0; i < options.pairs_per_step; ++i) batch.rows.positions.push_back(i);
     synchronize(device);
     const auto start = std::chrono::steady_clock::now();
-    StepOutput out = dpo_step(model, lora, optimizer, loss_config, batch);
+    StepOutput out = train_step(objective, lora, optimizer, std::move(batch));
     synchronize(device);
     const double seconds = seconds_since(start);
     result.losses.push_back(out.loss);
@@ -306,7 +325,7 @@ BenchResult run_bench_train(const BenchOptions& options) {
     result.step_seconds.push_back(seconds);
     for (const auto& [p, c, r] : step_lengths) real_tokens += 2 * p + c + r;
     computed_tokens += out.computed_tokens;
-    useful_flops += step_model_flops(config, step_lengths);
+    useful_flops += step_model_flops(config, step_lengths, objective.has_reference());
     log_debug("bench step {}: {:.4f} s, loss {:.4f}", step, seconds, out.loss);
   }
   const double total = std::accumulate(result.step_seconds.begin(), result.step_seconds.end(), 0.0);
@@ -334,6 +353,7 @@ std::string bench_result_json(const BenchResult& r) {
       {"device_name", r.device_name},
       {"dtype", dtype_option_name(o.dtype)},
       {"layout", o.layout == BatchLayout::kPacked ? "packed" : "padded"},
+      {"objective", o.objective},
       {"attention", r.attention},
       {"pairs_per_step", o.pairs_per_step},
       {"gradient_checkpointing", o.gradient_checkpointing},
@@ -362,11 +382,10 @@ std::string bench_result_json(const BenchResult& r) {
 std::string bench_result_text(const BenchResult& r) {
   const auto& o = r.options;
   std::string out = fmt::format(
-      "dpo bench train: {} ({:.1f}M params, LoRA r={} alpha={}: {:.2f}M trainable), {} {}, {} "
-      "layout, "
-      "{} pairs/step, gradient checkpointing {}\n",
-      o.model_shape, r.parameters / 1e6, o.lora_r, o.lora_alpha, r.lora_parameters / 1e6,
-      r.device_name, dtype_option_name(o.dtype),
+      "dpo bench train: {} step, {} ({:.1f}M params, LoRA r={} alpha={}: {:.2f}M trainable), {} "
+      "{}, {} layout, {} pairs/step, gradient checkpointing {}\n",
+      o.objective, o.model_shape, r.parameters / 1e6, o.lora_r, o.lora_alpha,
+      r.lora_parameters / 1e6, r.device_name, dtype_option_name(o.dtype),
       o.layout == BatchLayout::kPacked ? "packed" : "padded", o.pairs_per_step,
       o.gradient_checkpointing ? "on" : "off");
   out += fmt::format("  attention        {}\n", r.attention);

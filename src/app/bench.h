@@ -35,6 +35,9 @@ struct BenchOptions {
   at::Device device = at::kCPU;
   at::ScalarType dtype = at::kFloat;  // base weights; LoRA weights and optimizer state stay fp32
   BatchLayout layout = BatchLayout::kPadded;
+  // The step timed: dpo (sigmoid, reference pass with the adapters off), cpo (CPO sigmoid) or
+  // orpo: the reference-free objectives of dpo cpo / dpo orpo, without a reference pass.
+  std::string objective = "dpo";
   VarlenPolicy varlen = VarlenPolicy::kAuto;  // when packed and padded rows take varlen attention
   bool gradient_checkpointing = false;
   int64_t lora_r = 16;
@@ -73,7 +76,12 @@ std::string bench_result_text(const BenchResult& result);
 // Useful FLOPs of one DPO step over these pairs: 3 forward passes' worth of matmuls (reference
 // forward, policy forward, input-gradient backward through the frozen base weights) over the real
 // tokens only, causal attention counted over each sequence's own tokens. LoRA and padding excluded.
+// Without a reference pass (CPO, ORPO): 2 forward passes' worth.
 double step_model_flops(const ModelConfig& config,
-                        const std::vector<std::array<int64_t, 3>>& pair_lengths);
+                        const std::vector<std::array<int64_t, 3>>& pair_lengths,
+                        bool reference_pass = true);
+
+// "dpo", "cpo", "orpo": the objectives `dpo bench train --objective` times.
+std::vector<std::string> bench_objective_names();
 
 }  // namespace dpo

@@ -56,6 +56,11 @@ int run_bench_train_command(std::vector<std::string>& args) {
                  "it; sequence by sequence on a CPU) | on (always) | off (padding or segment mask)")
       ->check(CLI::IsMember({"auto", "on", "off"}))
       ->capture_default_str();
+  app.add_option("--objective", options.objective,
+                 "the step timed: dpo (sigmoid; a reference pass with the adapters off, as dpo "
+                 "train) | cpo | orpo (no reference pass, as dpo cpo / dpo orpo)")
+      ->check(CLI::IsMember(bench_objective_names()))
+      ->capture_default_str();
   app.add_flag("--gradient-checkpointing", options.gradient_checkpointing,
                "recompute activations in backward");
   app.add_option("--seed", options.seed, "weights and token ids")->capture_default_str();
