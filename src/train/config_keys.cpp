@@ -234,9 +234,10 @@ std::vector<ConfigKey> build_table() {
       make_key("dataset", D, &C::dataset,
                "Training data: a file (.jsonl, .json, .gz) or directory, or a list of them."),
       make_key("dataset_format", D, &C::dataset_format,
-               "Row format; auto detects it (and prints what it found).",
+               "Row format; auto detects it (and prints what it found). unpaired: dpo kto's "
+               "prompt/completion/label rows.",
                "auto|standard|conversational|implicit|hh|pretokenized|prompt_completion|messages|"
-               "text"),
+               "text|unpaired"),
       make_key("eval_dataset", D, &C::eval_dataset, "Evaluation data (file or list)."),
       make_key("eval_split_ratio", D, &C::eval_split_ratio,
                "Without eval_dataset: this fraction of the training rows (seeded) is held out."),

@@ -33,7 +33,8 @@ SKIP_RETURN_CODE), except with CI=true, where a missing reference is a failure (
 
 Tolerances: a metric matches when |dpo - trl| <= ATOL + RTOL * |trl| (RTOL 1e-4, ATOL 1e-6 for
 values near zero; 1e-5 for rewards/chosen, rewards/rejected, rewards/margins: beta x differences
-of fp32 log-probs of magnitude ~100, they carry ~1e-6 of rounding while they are near 0). rewards/accuracies is skipped in an
+of fp32 log-probs of magnitude ~100, they carry ~1e-6 of rounding while they are near 0; 5e-5 for
+KTO's kl, the same differences unscaled). rewards/accuracies is skipped in an
 entry where the policy equals the reference up to rounding (at_reference). An adapter tensor
 matches when max |dpo - trl| <= ADAPTER_TOL * max |trl| (per tensor).
 
@@ -67,6 +68,9 @@ ATOL = 1e-6
 # rewards (chosen, rejected, margins) are beta x differences of fp32 log-probs of magnitude ~100:
 # they carry ~1e-6 of rounding in absolute terms, which is all there is while they are near 0.
 ATOL_REWARDS = 1e-5
+# KTO's kl: the batch mean of (policy - reference) log-probs of the KL sequences, each of
+# magnitude ~100 in fp32 (~1e-5 of rounding each), not scaled by beta; near 0 early on.
+ATOL_KL = 5e-5
 ADAPTER_TOL = 1e-4
 SEED = 42  # the training seed (TRL seed and data_seed, dpo seed)
 ADAPTER_SEED = 1234  # torch seed of the starting adapter
@@ -665,7 +669,10 @@ def by_step(history):
 def close(key, a, b):
     reward = any(key.endswith(k) for k in ("rewards/chosen", "rewards/rejected",
                                            "rewards/margins"))
-    return abs(a - b) <= (ATOL_REWARDS if reward else ATOL) + RTOL * abs(b)
+    atol = ATOL_REWARDS if reward else ATOL
+    if key in ("kl", "eval_kl"):
+        atol = ATOL_KL
+    return abs(a - b) <= atol + RTOL * abs(b)
 
 
 def number(value):
