@@ -2,6 +2,7 @@
 // Shape legend: P pairs, N rows, T time, C hidden, V vocab.
 #include "app/bench.h"
 
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
 #include <sys/resource.h>
@@ -62,7 +63,7 @@ ModelConfig llama_shape(int64_t vocab, int64_t hidden, int64_t intermediate, int
 }  // namespace
 
 std::vector<std::string> bench_objective_names() {
-  return {"dpo", "cpo", "orpo"};
+  return {"dpo", "cpo", "simpo", "orpo"};
 }
 
 std::vector<std::string> bench_model_shape_names() {
@@ -226,7 +227,7 @@ struct StepOutput {
 };
 
 // The objective of the step, as the trainer builds it: DPO (sigmoid) against the policy with its
-// adapters off, or CPO (sigmoid) / ORPO with no reference.
+// adapters off, or CPO (sigmoid), SimPO (cpo_alpha 0, beta 2) / ORPO with no reference.
 Objective bench_objective(const BenchOptions& options, const LlamaModel& model,
                           const LoraModel& lora) {
   if (options.objective == "dpo") {
@@ -237,6 +238,11 @@ Objective bench_objective(const BenchOptions& options, const LlamaModel& model,
   RefFreeLossConfig loss;
   loss.method = options.objective == "orpo" ? RefFreeMethod::kOrpo : RefFreeMethod::kCpo;
   loss.beta = options.beta;
+  if (options.objective == "simpo") {  // the paper's settings: no NLL term, beta 2
+    loss.cpo_loss = CpoLossType::kSimpo;
+    loss.cpo_alpha = 0.0;
+    loss.beta = 2.0;
+  }
   return Objective::reference_free(model, loss);
 }
 
@@ -259,6 +265,8 @@ StepOutput train_step(Objective& objective, const LoraModel& lora, AdamW& optimi
 }  // namespace
 
 BenchResult run_bench_train(const BenchOptions& options) {
+  // As the trainer (train/run_setup.cpp): denormals flushed to zero on the CPU.
+  if (!options.device.is_cuda()) at::globalContext().setFlushDenormal(true);
   BenchResult result;
   result.options = options;
   const ModelConfig config = bench_model_shape(options.model_shape);

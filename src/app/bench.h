@@ -35,8 +35,9 @@ struct BenchOptions {
   at::Device device = at::kCPU;
   at::ScalarType dtype = at::kFloat;  // base weights; LoRA weights and optimizer state stay fp32
   BatchLayout layout = BatchLayout::kPadded;
-  // The step timed: dpo (sigmoid, reference pass with the adapters off), cpo (CPO sigmoid) or
-  // orpo: the reference-free objectives of dpo cpo / dpo orpo, without a reference pass.
+  // The step timed: dpo (sigmoid, reference pass with the adapters off), cpo (CPO sigmoid),
+  // simpo (CPO's simpo loss, cpo_alpha 0, beta 2) or orpo: the reference-free objectives of dpo
+  // cpo / dpo orpo, without a reference pass.
   std::string objective = "dpo";
   VarlenPolicy varlen = VarlenPolicy::kAuto;  // when packed and padded rows take varlen attention
   bool gradient_checkpointing = false;
@@ -81,7 +82,7 @@ double step_model_flops(const ModelConfig& config,
                         const std::vector<std::array<int64_t, 3>>& pair_lengths,
                         bool reference_pass = true);
 
-// "dpo", "cpo", "orpo": the objectives `dpo bench train --objective` times.
+// "dpo", "cpo", "simpo", "orpo": the objectives `dpo bench train --objective` times.
 std::vector<std::string> bench_objective_names();
 
 }  // namespace dpo

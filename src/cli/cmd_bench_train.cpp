@@ -58,7 +58,7 @@ int run_bench_train_command(std::vector<std::string>& args) {
       ->capture_default_str();
   app.add_option("--objective", options.objective,
                  "the step timed: dpo (sigmoid; a reference pass with the adapters off, as dpo "
-                 "train) | cpo | orpo (no reference pass, as dpo cpo / dpo orpo)")
+                 "train) | cpo | simpo | orpo (no reference pass, as dpo cpo / dpo orpo)")
       ->check(CLI::IsMember(bench_objective_names()))
       ->capture_default_str();
   app.add_flag("--gradient-checkpointing", options.gradient_checkpointing,

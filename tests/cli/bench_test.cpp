@@ -109,7 +109,7 @@ TEST(BenchTrain, PackedLayoutHasLessPadding) {
 // The reference-free objectives' step: no reference pass, 2 forward passes' worth of useful
 // FLOPs instead of 3; a fresh adapter gives CPO's sigmoid term ln 2 plus its NLL.
 TEST(BenchTrain, ReferenceFreeObjectivesRunTheirOwnStep) {
-  for (const char* objective : {"cpo", "orpo"}) {
+  for (const char* objective : {"cpo", "orpo"}) {  // (simpo: no NLL, so about ln 2)
     auto run = run_dpo(std::string("bench train --model-shape tiny --steps 1 --warmup 0 "
                                    "--pairs-per-step 2 --threads 1 --json --objective ") +
                        objective);
