@@ -44,7 +44,9 @@ TEST(Formats, NamesAndDetection) {
   EXPECT_EQ(
       user_error_of([] { parse_dataset_format("hhh"); }),
       "dataset_format: unknown format 'hhh' (expected one of: auto, standard, conversational, "
-      "implicit, hh, pretokenized, prompt_completion, messages, text)");
+      "implicit, hh, pretokenized, prompt_completion, messages, text, unpaired)");
+  EXPECT_EQ(parse_dataset_format("unpaired"), DatasetFormat::kUnpaired);
+  EXPECT_FALSE(is_preference_format(DatasetFormat::kUnpaired));
   EXPECT_EQ(format_description(DatasetFormat::kHh),
             "hh (chosen/rejected with \\n\\nHuman:/\\n\\nAssistant: turns)");
   EXPECT_EQ(detect_preference_format(row_of({{"prompt", "a"}, {"chosen", "b"}, {"rejected", "c"}})),
