@@ -766,6 +766,54 @@ def print_table(rows):
         print("    " + "  ".join(str(c).ljust(w) for c, w in zip(line, widths)))
 
 
+def check_dpo_run(refs, trl, dpo, note=""):
+    """Prints how a dpo run compares with TRL's (the dict run_dpo returns, the dict of a
+    harness's run_trl with log_history and adapter) and returns its problems (empty: a match).
+    `note` is added to the line that counts the values compared."""
+    if "error" in dpo:
+        print("   dpo: FAILED")
+        for line in dpo["error"].splitlines():
+            print("     | " + line)
+        return [dpo["error"]]
+    print(f"   dpo: {len(dpo['log_history'])} log entries ({dpo['source']}), "
+          f"{dpo['seconds']:.1f}s")
+    problems = []
+    mismatches, dpo_only = compare_logs(trl["log_history"], dpo["log_history"])
+    if os.path.exists(dpo["adapter_path"]):
+        adapter_rows, worst = compare_adapters(trl["adapter"],
+                                               refs.safetensors.load_file(dpo["adapter_path"]))
+    else:
+        adapter_rows, worst = [("adapter_model.safetensors", "not written")], math.nan
+    compared = sum(1 for e in trl["log_history"] for k in e
+                   if k != "step" and k not in EXCLUDED_KEYS)
+    print(f"   compared {compared} values in {len(trl['log_history'])} entries{note}; "
+          f"{len(mismatches)} mismatches; adapter: {len(trl['adapter'])} tensors, "
+          f"worst max|diff|/max|trl| {worst:.2e}")
+    if dpo_only:
+        print(f"   dpo-only keys (not compared): {', '.join(dpo_only)}")
+    if mismatches:
+        print_table(mismatches)
+        problems.append(f"{len(mismatches)} metric mismatches")
+    for key, why in adapter_rows:
+        print(f"    adapter {key}: {why}")
+    if adapter_rows:
+        problems.append(f"{len(adapter_rows)} adapter tensors differ")
+    return problems
+
+
+def finish(results, t0, workdir, remove, header="== summary", width=24):
+    """Prints the summary of every case, removes `workdir` when `remove`; the exit status."""
+    print("\n" + header)
+    for case, problems in results.items():
+        verdict = "PASS" if not problems else "FAIL: " + "; ".join(
+            p.splitlines()[0] for p in problems)
+        print(f"   {case:<{width}} {verdict}")
+    print(f"   total {time.time() - t0:.1f}s; runs in {workdir}" + (" (removed)" if remove else ""))
+    if remove:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0 if all(not p for p in results.values()) else 1
+
+
 # ------------------------------------------------------------------------------------ main
 
 def find_binary(explicit):
@@ -908,47 +956,12 @@ def main():
         config = dpo_config(dpo_settings, model_dir, adapter_dir, train_path, eval_path,
                             os.path.join(case_dir, "dpo"), cache_dir, args.threads)
         dpo = run_dpo(binary, config, case_dir)
-        if "error" in dpo:
-            problems.append(dpo["error"])
-            print("   dpo: FAILED")
-            for line in dpo["error"].splitlines():
-                print("     | " + line)
-            results[case] = problems
-            continue
-        print(f"   dpo: {len(dpo['log_history'])} log entries ({dpo['source']}), "
-              f"{dpo['seconds']:.1f}s")
-
-        mismatches, dpo_only = compare_logs(trl["log_history"], dpo["log_history"])
-        if os.path.exists(dpo["adapter_path"]):
-            dpo_adapter = refs.safetensors.load_file(dpo["adapter_path"])
-            adapter_rows, worst = compare_adapters(trl["adapter"], dpo_adapter)
-        else:
-            adapter_rows, worst = [("adapter_model.safetensors", "not written")], math.nan
-        compared = sum(1 for e in trl["log_history"] for k in e
-                       if k != "step" and k not in EXCLUDED_KEYS)
-        print(f"   compared {compared} values in {len(trl['log_history'])} entries; "
-              f"{len(mismatches)} mismatches; adapter: {len(trl['adapter'])} tensors, "
-              f"worst max|diff|/max|trl| {worst:.2e}")
-        if dpo_only:
-            print(f"   dpo-only keys (not compared): {', '.join(dpo_only)}")
-        if mismatches:
-            print_table(mismatches)
-            problems.append(f"{len(mismatches)} metric mismatches")
-        for key, why in adapter_rows:
-            print(f"    adapter {key}: {why}")
-        if adapter_rows:
-            problems.append(f"{len(adapter_rows)} adapter tensors differ")
+        problems += check_dpo_run(refs, trl, dpo)
         results[case] = problems
 
-    print("\n== summary" + (f" (excluded keys: {', '.join(sorted(EXCLUDED_KEYS))})"
-                            if not args.trl_only else ""))
-    for case, problems in results.items():
-        print(f"   {case:<24} {'PASS' if not problems else 'FAIL: ' + '; '.join(p.splitlines()[0] for p in problems)}")
-    print(f"   total {time.time() - t0:.1f}s; runs in {workdir}"
-          + ("" if (args.keep or not made_workdir) else " (removed)"))
-    if made_workdir and not args.keep:
-        shutil.rmtree(workdir, ignore_errors=True)
-    return 0 if all(not p for p in results.values()) else 1
+    excluded = f" (excluded keys: {', '.join(sorted(EXCLUDED_KEYS))})"
+    return finish(results, t0, workdir, made_workdir and not args.keep,
+                  "== summary" + ("" if args.trl_only else excluded))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ exit: 0 every case matches; 1 a mismatch or an error; 77 the references are not 
 """
 import argparse
 import json
-import math
 import os
 import shutil
 import sys
@@ -36,7 +35,7 @@ import time
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree for the import below
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import trl_dpo as common  # noqa: E402  (the shared pieces)
-from trl_dpo import CHAT_TEMPLATE_NAME, EXCLUDED_KEYS, MAX_STEPS, ROOT, SEED  # noqa: E402
+from trl_dpo import CHAT_TEMPLATE_NAME, MAX_STEPS, ROOT, SEED  # noqa: E402
 
 TOOL = "trl_kto"
 LEARNING_RATE = common.LEARNING_RATE
@@ -257,46 +256,10 @@ def main():
                             os.path.join(case_dir, "dpo"), os.path.join(case_dir, "ref_cache"),
                             args.threads)
         dpo = common.run_dpo(binary, config, case_dir, command="kto")
-        if "error" in dpo:
-            problems.append(dpo["error"])
-            print("   dpo: FAILED")
-            for line in dpo["error"].splitlines():
-                print("     | " + line)
-            results[case] = problems
-            continue
-        print(f"   dpo: {len(dpo['log_history'])} log entries ({dpo['source']}), "
-              f"{dpo['seconds']:.1f}s")
-        mismatches, dpo_only = common.compare_logs(trl["log_history"], dpo["log_history"])
-        if os.path.exists(dpo["adapter_path"]):
-            adapter_rows, worst = common.compare_adapters(
-                trl["adapter"], refs.safetensors.load_file(dpo["adapter_path"]))
-        else:
-            adapter_rows, worst = [("adapter_model.safetensors", "not written")], math.nan
-        compared = sum(1 for e in trl["log_history"] for k in e
-                       if k != "step" and k not in EXCLUDED_KEYS)
-        print(f"   compared {compared} values in {len(trl['log_history'])} entries; "
-              f"{len(mismatches)} mismatches; adapter: {len(trl['adapter'])} tensors, "
-              f"worst max|diff|/max|trl| {worst:.2e}")
-        if dpo_only:
-            print(f"   dpo-only keys (not compared): {', '.join(dpo_only)}")
-        if mismatches:
-            common.print_table(mismatches)
-            problems.append(f"{len(mismatches)} metric mismatches")
-        for key, why in adapter_rows:
-            print(f"    adapter {key}: {why}")
-        if adapter_rows:
-            problems.append(f"{len(adapter_rows)} adapter tensors differ")
+        problems += common.check_dpo_run(refs, trl, dpo)
         results[case] = problems
 
-    print("\n== summary")
-    for case, problems in results.items():
-        print(f"   {case:<22} "
-              f"{'PASS' if not problems else 'FAIL: ' + '; '.join(p.splitlines()[0] for p in problems)}")
-    print(f"   total {time.time() - t0:.1f}s; runs in {workdir}"
-          + ("" if (args.keep or not made_workdir) else " (removed)"))
-    if made_workdir and not args.keep:
-        shutil.rmtree(workdir, ignore_errors=True)
-    return 0 if all(not p for p in results.values()) else 1
+    return common.finish(results, t0, workdir, made_workdir and not args.keep, width=22)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,6 @@ scale; wall-clock timings and total_flos not compared).
 """
 import argparse
 import json
-import math
 import os
 import shutil
 import sys
@@ -350,48 +349,12 @@ def main():
         config = dpo_config(dpo_settings, model_dir, adapter_dir, train_path, eval_path,
                             os.path.join(case_dir, "dpo"), args.threads)
         dpo = common.run_dpo(binary, config, case_dir, command="sft")
-        if "error" in dpo:
-            problems.append(dpo["error"])
-            print("   dpo: FAILED")
-            for line in dpo["error"].splitlines():
-                print("     | " + line)
-            results[case] = problems
-            continue
-        print(f"   dpo: {len(dpo['log_history'])} log entries ({dpo['source']}), "
-              f"{dpo['seconds']:.1f}s")
-
-        mismatches, dpo_only = common.compare_logs(trl["log_history"], dpo["log_history"])
-        if os.path.exists(dpo["adapter_path"]):
-            dpo_adapter = refs.safetensors.load_file(dpo["adapter_path"])
-            adapter_rows, worst = common.compare_adapters(trl["adapter"], dpo_adapter)
-        else:
-            adapter_rows, worst = [("adapter_model.safetensors", "not written")], math.nan
-        compared = sum(1 for e in trl["log_history"] for k in e
-                       if k != "step" and k not in EXCLUDED_KEYS)
-        print(f"   compared {compared} values in {len(trl['log_history'])} entries; "
-              f"{len(mismatches)} mismatches; adapter: {len(trl['adapter'])} tensors, "
-              f"worst max|diff|/max|trl| {worst:.2e}")
-        if dpo_only:
-            print(f"   dpo-only keys (not compared): {', '.join(dpo_only)}")
-        if mismatches:
-            common.print_table(mismatches)
-            problems.append(f"{len(mismatches)} metric mismatches")
-        for key, why in adapter_rows:
-            print(f"    adapter {key}: {why}")
-        if adapter_rows:
-            problems.append(f"{len(adapter_rows)} adapter tensors differ")
+        problems += common.check_dpo_run(refs, trl, dpo)
         results[case] = problems
 
-    print("\n== summary" + (f" (excluded keys: {', '.join(sorted(EXCLUDED_KEYS))})"
-                            if not args.trl_only else ""))
-    for case, problems in results.items():
-        print(f"   {case:<34} "
-              f"{'PASS' if not problems else 'FAIL: ' + '; '.join(p.splitlines()[0] for p in problems)}")
-    print(f"   total {time.time() - t0:.1f}s; runs in {workdir}"
-          + ("" if (args.keep or not made_workdir) else " (removed)"))
-    if made_workdir and not args.keep:
-        shutil.rmtree(workdir, ignore_errors=True)
-    return 0 if all(not p for p in results.values()) else 1
+    excluded = f" (excluded keys: {', '.join(sorted(EXCLUDED_KEYS))})"
+    return common.finish(results, t0, workdir, made_workdir and not args.keep,
+                         "== summary" + ("" if args.trl_only else excluded), width=34)
 
 
 if __name__ == "__main__":
