@@ -13,6 +13,7 @@
 #include <sstream>
 #include <string>
 
+#include "cli/training_cli.h"
 #include "report/metrics_log.h"
 
 namespace fs = std::filesystem;
@@ -20,40 +21,15 @@ using dpo::report::MetricsRow;
 
 namespace {
 
+using Exec = dpo::testing::CliRun;
 const std::string kSource = DPO_SOURCE_DIR;
 
-struct Exec {
-  int status = -1;
-  std::string output;
-};
-
 Exec run_dpo(const std::string& arguments) {
-  fs::path log =
-      fs::temp_directory_path() / ("dpo_kto_test_" + std::to_string(::getpid()) + ".log");
-  std::string command = "cd " + kSource + " && " + DPO_BINARY + " " + arguments +
-                        " --no-progress > " + log.string() + " 2>&1";
-  int raw = std::system(command.c_str());
-  Exec exec;
-  if (WIFEXITED(raw)) exec.status = WEXITSTATUS(raw);
-  std::ifstream in(log);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  exec.output = buffer.str();
-  return exec;
+  return dpo::testing::run_training_cli("dpo_kto_test", arguments);
 }
 
 fs::path fresh_dir(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("dpo_kto_test_" + std::to_string(::getpid())) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir.parent_path());
-  return dir;
-}
-
-const MetricsRow* last_with(const std::vector<MetricsRow>& rows, const std::string& name) {
-  const MetricsRow* found = nullptr;
-  for (const auto& row : rows)
-    if (row.has(name)) found = &row;
-  return found;
+  return dpo::testing::fresh_test_dir("dpo_kto_test", name);
 }
 
 TEST(KtoTrainCli, LearnsUnpairedRowsAgainstItsReference) {
@@ -74,12 +50,12 @@ TEST(KtoTrainCli, LearnsUnpairedRowsAgainstItsReference) {
                           "rewards/chosen", "grad_norm", "learning_rate"})
     EXPECT_TRUE(rows[0].has(key)) << key;
   EXPECT_FALSE(rows[0].has("rewards/accuracies"));  // not a KTOTrainer metric
-  const MetricsRow* eval = last_with(rows, "eval_rewards/margins");
+  const MetricsRow* eval = dpo::testing::last_row_with(rows, "eval_rewards/margins");
   ASSERT_NE(eval, nullptr);
   EXPECT_GT(*eval->get("eval_rewards/margins"), 0.0);
   EXPECT_GT(*eval->get("eval_rewards/chosen"), *eval->get("eval_rewards/rejected"));
   EXPECT_LT(*eval->get("eval_loss"), 0.5);
-  const MetricsRow* summary = last_with(rows, "train_runtime");
+  const MetricsRow* summary = dpo::testing::last_row_with(rows, "train_runtime");
   ASSERT_NE(summary, nullptr);
   EXPECT_GT(*summary->get("reference_forwards"), 0);
   std::ifstream report(out / "report.html");
@@ -114,7 +90,7 @@ TEST(KtoTrainCli, EvalMethodKtoAgreesWithTheTrainersEvaluation) {
                 .status,
             0);
   const std::vector<MetricsRow> rows = dpo::report::read_metrics(out / "metrics.jsonl");
-  const MetricsRow* trained = last_with(rows, "eval_loss");
+  const MetricsRow* trained = dpo::testing::last_row_with(rows, "eval_loss");
   ASSERT_NE(trained, nullptr);
   fs::path json = fs::temp_directory_path() / ("dpo_kto_eval_" + std::to_string(::getpid()));
   const std::string command =

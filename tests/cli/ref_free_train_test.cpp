@@ -13,6 +13,7 @@
 #include <sstream>
 #include <string>
 
+#include "cli/training_cli.h"
 #include "io/safetensors.h"
 #include "report/metrics_log.h"
 
@@ -21,26 +22,11 @@ using dpo::report::MetricsRow;
 
 namespace {
 
+using Exec = dpo::testing::CliRun;
 const std::string kSource = DPO_SOURCE_DIR;
 
-struct Exec {
-  int status = -1;
-  std::string output;  // stdout and stderr
-};
-
 Exec run_dpo(const std::string& arguments) {
-  fs::path log =
-      fs::temp_directory_path() / ("dpo_ref_free_test_" + std::to_string(::getpid()) + ".log");
-  std::string command = "cd " + kSource + " && " + DPO_BINARY + " " + arguments +
-                        " --no-progress > " + log.string() + " 2>&1";
-  int raw = std::system(command.c_str());
-  Exec exec;
-  if (WIFEXITED(raw)) exec.status = WEXITSTATUS(raw);
-  std::ifstream in(log);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  exec.output = buffer.str();
-  return exec;
+  return dpo::testing::run_training_cli("dpo_ref_free_test", arguments);
 }
 
 Exec run_eval(const std::string& arguments) {
@@ -59,22 +45,11 @@ Exec run_eval(const std::string& arguments) {
 }
 
 fs::path fresh_dir(const std::string& name) {
-  fs::path dir =
-      fs::temp_directory_path() / ("dpo_ref_free_test_" + std::to_string(::getpid())) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir.parent_path());
-  return dir;
+  return dpo::testing::fresh_test_dir("dpo_ref_free_test", name);
 }
 
 std::vector<MetricsRow> metrics(const fs::path& out) {
   return dpo::report::read_metrics(out / "metrics.jsonl");
-}
-
-const MetricsRow* last_with(const std::vector<MetricsRow>& rows, const std::string& name) {
-  const MetricsRow* found = nullptr;
-  for (const auto& row : rows)
-    if (row.has(name)) found = &row;
-  return found;
 }
 
 const char* const kQuick = " eval_prompts=[] report_to=[jsonl]";
@@ -99,11 +74,11 @@ TEST(RefFreeTrainCli, SimpoLearnsThePairsWithoutAReferencePass) {
   EXPECT_DOUBLE_EQ(*rows[0].get("nll_loss"), 0.0);  // cpo_alpha 0
   // SimPO's rewards: beta x the per-token mean log-prob (a random model: about -ln V each).
   EXPECT_NEAR(*rows[0].get("rewards/chosen"), 2.0 * *rows[0].get("logps/chosen"), 1e-6);
-  const MetricsRow* eval = last_with(rows, "eval_rewards/accuracies");
+  const MetricsRow* eval = dpo::testing::last_row_with(rows, "eval_rewards/accuracies");
   ASSERT_NE(eval, nullptr);
   EXPECT_GT(*eval->get("eval_rewards/accuracies"), 0.9);
   EXPECT_GT(*eval->get("eval_rewards/margins"), 0.0);
-  const MetricsRow* summary = last_with(rows, "train_runtime");
+  const MetricsRow* summary = dpo::testing::last_row_with(rows, "train_runtime");
   ASSERT_NE(summary, nullptr);
   EXPECT_EQ(*summary->get("reference_forwards"), 0);
   for (const char* name : {"adapter_model.safetensors", "adapter_config.json", "report.html",
@@ -127,7 +102,7 @@ TEST(RefFreeTrainCli, OrpoLearnsAndLogsItsOddsRatio) {
   // micro-batch: the loss and the metrics are means over the same 4 batches.
   EXPECT_NEAR(*rows[0].get("loss"), *rows[0].get("nll_loss") - 0.5 * *rows[0].get("log_odds_ratio"),
               1e-5);
-  const MetricsRow* eval = last_with(rows, "eval_log_odds_chosen");
+  const MetricsRow* eval = dpo::testing::last_row_with(rows, "eval_log_odds_chosen");
   ASSERT_NE(eval, nullptr);
   EXPECT_GT(*eval->get("eval_log_odds_chosen"), 0.0);
   EXPECT_GT(*eval->get("eval_rewards/accuracies"), 0.9);
@@ -169,7 +144,7 @@ TEST(RefFreeTrainCli, EvalMethodAgreesWithTheTrainersEvaluation) {
                   .status,
               0);
     const std::vector<MetricsRow> rows = metrics(out);
-    const MetricsRow* trained = last_with(rows, "eval_loss");
+    const MetricsRow* trained = dpo::testing::last_row_with(rows, "eval_loss");
     ASSERT_NE(trained, nullptr);
     std::string flags = method == "cpo" ? " --loss-type simpo --beta 2 --simpo-gamma 0.5 "
                                           "--cpo-alpha 0"

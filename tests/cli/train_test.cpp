@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/killed_run.h"
+#include "cli/training_cli.h"
 #include "io/safetensors.h"
 #include "report/metrics_log.h"
 #include "report/tensorboard_reader.h"
@@ -27,34 +28,15 @@ using dpo::report::MetricsRow;
 
 namespace {
 
+using Exec = dpo::testing::CliRun;
 const std::string kSource = DPO_SOURCE_DIR;
 
-struct Exec {
-  int status = -1;  // exit code, or 128 + signal
-  std::string output;
-};
-
 Exec run_dpo(const std::string& arguments, const std::string& env = "") {
-  fs::path log =
-      fs::temp_directory_path() / ("dpo_train_test_" + std::to_string(::getpid()) + ".log");
-  std::string command = "cd " + kSource + " && " + env + " " + DPO_BINARY + " " + arguments +
-                        " --no-progress > " + log.string() + " 2>&1";
-  int raw = std::system(command.c_str());
-  Exec exec;
-  if (WIFEXITED(raw)) exec.status = WEXITSTATUS(raw);
-  std::ifstream in(log);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  exec.output = buffer.str();
-  return exec;
+  return dpo::testing::run_training_cli("dpo_train_test", arguments, env);
 }
 
 fs::path fresh_dir(const std::string& name) {
-  fs::path dir =
-      fs::temp_directory_path() / ("dpo_train_test_" + std::to_string(::getpid())) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir.parent_path());
-  return dir;
+  return dpo::testing::fresh_test_dir("dpo_train_test", name);
 }
 
 // The tiny recipe with the test's output folder and overrides.
@@ -78,13 +60,6 @@ std::vector<std::map<std::string, double>> comparable(const std::vector<MetricsR
   return out;
 }
 
-const MetricsRow* last_with(const std::vector<MetricsRow>& rows, const std::string& name) {
-  const MetricsRow* found = nullptr;
-  for (const auto& row : rows)
-    if (row.has(name)) found = &row;
-  return found;
-}
-
 }  // namespace
 
 TEST(TrainCli, DpoLearnsThePairsAndLeavesTheRunFolder) {
@@ -97,13 +72,13 @@ TEST(TrainCli, DpoLearnsThePairsAndLeavesTheRunFolder) {
   EXPECT_EQ(rows[0].step, 1);
   EXPECT_NEAR(*rows[0].get("loss"), std::log(2.0), 1e-6);
   EXPECT_NEAR(*rows[0].get("rewards/margins"), 0.0, 1e-6);
-  const MetricsRow* eval = last_with(rows, "eval_rewards/accuracies");
+  const MetricsRow* eval = dpo::testing::last_row_with(rows, "eval_rewards/accuracies");
   ASSERT_NE(eval, nullptr);
   EXPECT_EQ(eval->step, 32);
   EXPECT_GT(*eval->get("eval_rewards/accuracies"), 0.9);
   EXPECT_GT(*eval->get("eval_rewards/margins"), 0.0);
   EXPECT_LT(*eval->get("eval_loss"), std::log(2.0));
-  const MetricsRow* summary = last_with(rows, "train_runtime");
+  const MetricsRow* summary = dpo::testing::last_row_with(rows, "train_runtime");
   ASSERT_NE(summary, nullptr);
   EXPECT_GT(*summary->get("reference_forwards"), 0);
 
@@ -221,8 +196,8 @@ TEST(TrainCli, SecondRunReadsReferenceLogProbsFromTheCache) {
   Exec again = run_dpo(tiny(second, settings));
   ASSERT_EQ(again.status, 0);
   auto a = metrics(first), b = metrics(second);
-  EXPECT_GT(*last_with(a, "reference_forwards")->get("reference_forwards"), 0);
-  EXPECT_EQ(*last_with(b, "reference_forwards")->get("reference_forwards"), 0);
+  EXPECT_GT(*dpo::testing::last_row_with(a, "reference_forwards")->get("reference_forwards"), 0);
+  EXPECT_EQ(*dpo::testing::last_row_with(b, "reference_forwards")->get("reference_forwards"), 0);
   EXPECT_NE(again.output.find("loaded from the cache"), std::string::npos) << again.output;
   EXPECT_EQ(comparable(a), comparable(b));
   // Without the cache the same run's numbers agree with it (the reference is the same model).
