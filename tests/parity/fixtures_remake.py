@@ -5,12 +5,16 @@ Runs tests/fixtures/make_fixtures.py --out TMP (the pinned torch / transformers 
 tokenizers, float32 eager attention on the CPU, one thread) and compares every file it wrote with
 the committed file of the same path under tests/fixtures:
   - JSON / JSONL: structurally (same keys in the same order, same list lengths); integers,
-    strings, booleans and null exactly; floats within rtol 1e-5 + atol 1e-6. One value is a
+    strings, booleans and null exactly; floats within rtol 1e-4 + atol 1e-6 (the project's
+    float32 tolerance: the remake runs on another CPU, whose SIMD width reorders float32 sums,
+    and an Adam step carries that noise into the trained values). One value is a
     bound rather than a result and passes when both sides are below it:
     `batched_vs_single_maxdiff` (float32 noise of padding, < 1e-4). versions.json compares the
     public versions (a local tag such as torch's +cu130 / +cpu is left out): another installed
     transformers / peft / tokenizers than the pinned ones is a difference.
-  - safetensors: the same tensor names, dtypes and shapes; values within rtol 1e-5 + atol 1e-6.
+  - safetensors: the same tensor names, dtypes and shapes; values within rtol 1e-4 + an atol of
+    1e-4 x the tensor's largest |value| (at least 1e-6): a logit near zero is a sum of terms of
+    the tensor's scale, and its reordering noise is of that scale, not of its own size.
   - anything else (report/*.yaml): byte for byte.
 It also remakes tests/chat/jinja_cases.json with tests/chat/make_jinja_cases.py (jinja2 only)
 in a temporary copy of its layout, compared the same way.
@@ -40,7 +44,8 @@ FIXTURES = os.path.join(ROOT, "tests", "fixtures")
 MAKE = os.path.join(FIXTURES, "make_fixtures.py")
 JINJA_MAKE = os.path.join(ROOT, "tests", "chat", "make_jinja_cases.py")
 JINJA_CASES = os.path.join(ROOT, "tests", "chat", "jinja_cases.json")
-RTOL, ATOL = 1e-5, 1e-6
+RTOL, ATOL = 1e-4, 1e-6
+SCALE_ATOL = 1e-4  # safetensors: atol = max(ATOL, SCALE_ATOL * max |committed tensor|)
 BOUNDS = {"batched_vs_single_maxdiff": 1e-4}
 SKIP = 77
 MODULES = ["torch", "transformers", "peft", "tokenizers", "safetensors", "jinja2"]
@@ -166,7 +171,8 @@ def compare_safetensors_file(made_path, committed_path, rel, diffs):
         nz = b != 0
         if bool(nz.any()):
             diffs.worst_rel = max(diffs.worst_rel, float((d[nz] / b[nz].abs()).max()))
-        ratio = d / (ATOL + RTOL * b.abs())
+        atol = max(ATOL, SCALE_ATOL * float(b.abs().max()))
+        ratio = d / (atol + RTOL * b.abs())
         worst_i = int(ratio.flatten().argmax())
         diffs.worst = max(diffs.worst, float(ratio.flatten()[worst_i]))
         bad = int((~(ratio <= 1.0)).sum())
@@ -265,7 +271,7 @@ def main():
         print()
         if failed:
             print(f"fixtures_remake: FAIL: {failed} of {len(pairs)} files differ from the committed ones "
-                  f"(tolerance rtol {RTOL:g} + atol {ATOL:g}); remake them with "
+                  f"(tolerance rtol {RTOL:g} + atol {ATOL:g}, tensors atol {SCALE_ATOL:g} x their largest value); remake them with "
                   f".venv/bin/python3 tests/fixtures/make_fixtures.py and see tests/fixtures/PROVENANCE.md")
             return 1
         print(f"fixtures_remake: OK: all {len(pairs)} files match (rtol {RTOL:g} + atol {ATOL:g})")
