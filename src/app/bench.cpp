@@ -107,18 +107,28 @@ std::vector<std::array<int64_t, 3>> load_bench_lengths(const std::filesystem::pa
 
 double step_model_flops(const ModelConfig& c,
                         const std::vector<std::array<int64_t, 3>>& pair_lengths,
-                        bool reference_pass) {
+                        bool reference_pass, bool shared_prompt) {
   const double q_out = static_cast<double>(c.num_attention_heads * c.head_dim);
   const double kv_out = static_cast<double>(c.num_key_value_heads * c.head_dim);
   const double C = static_cast<double>(c.hidden_size);
   const double layer_params = C * q_out + 2 * C * kv_out + q_out * C + 3 * C * c.intermediate_size;
   const double matmul_params = c.num_hidden_layers * layer_params + C * c.vocab_size;  // + lm_head
   double tokens = 0.0, attention = 0.0;
+  // Q K^T and P V: 2 matmuls x 2 FLOP per multiply-add x (D*H) per (query, visible key); the
+  // queries from..to-1 of a causal sequence see from+1 .. to keys.
+  auto causal = [&](int64_t from, int64_t to) {
+    const double a = static_cast<double>(from), b = static_cast<double>(to);
+    return 4.0 * q_out * (b * (b + 1) - a * (a + 1)) / 2.0;
+  };
   for (const auto& [p, ch, r] : pair_lengths) {
+    if (shared_prompt) {  // the prompt once; each answer's queries see the prompt and itself
+      tokens += static_cast<double>(p + ch + r);
+      attention += causal(0, p + ch) + causal(p, p + r);
+      continue;
+    }
     for (int64_t len : {p + ch, p + r}) {
       tokens += static_cast<double>(len);
-      // Q K^T and P V: 2 matmuls x 2 FLOP per multiply-add x (D*H) per (query, visible key)
-      attention += 4.0 * q_out * static_cast<double>(len) * static_cast<double>(len + 1) / 2.0;
+      attention += causal(0, len);
     }
   }
   const double forward = 2.0 * matmul_params * tokens + c.num_hidden_layers * attention;
@@ -281,11 +291,16 @@ BenchResult run_bench_train(const BenchOptions& options) {
   AttentionChoice attention;
   attention.varlen = options.varlen;
   model.set_attention(attention);
-  const bool varlen = model.packed_rows_use_varlen_attention();
+  const bool shared = options.layout == BatchLayout::kPromptSharing;
+  const bool varlen = model.packed_rows_use_varlen_attention(shared);
   const RowWidth packed_row_width = RowWidth::for_attention(varlen);
   if (options.layout == BatchLayout::kPadded)
     result.attention =
         varlen ? "varlen (each row's sequence, then its padding; no mask)" : "dense (padding mask)";
+  else if (shared)
+    result.attention = varlen ? "varlen (one row, no mask; the rejected answer's keys: the "
+                                "prompt's, then its own)"
+                              : "dense (prompt-sharing mask, rows as wide as the longest pair)";
   else
     result.attention = varlen ? "varlen (one row, no mask)"
                               : "dense (segment mask, rows as wide as the longest sequence)";
@@ -307,7 +322,7 @@ BenchResult run_bench_train(const BenchOptions& options) {
   // Pairs in file order (wrapping around when the run needs more than the file holds).
   std::mt19937_64 rng(options.seed);
   size_t next_pair = 0;
-  int64_t real_tokens = 0, computed_tokens = 0;
+  int64_t real_tokens = 0, computed_tokens = 0, shared_tokens = 0;
   double useful_flops = 0.0;
   reset_peak_memory(device);
   for (int64_t step = 0; step < options.warmup + options.steps; ++step) {
@@ -323,6 +338,7 @@ BenchResult run_bench_train(const BenchOptions& options) {
     batch.tokens = to_device(
         make_preference_batch(pairs, options.layout, /*pad_token_id=*/0, packed_row_width), device);
     for (int64_t i = 0; i < options.pairs_per_step; ++i) batch.rows.positions.push_back(i);
+    const int64_t batch_shared_tokens = batch.tokens.shared_tokens;
     synchronize(device);
     const auto start = std::chrono::steady_clock::now();
     StepOutput out = train_step(objective, lora, optimizer, std::move(batch));
@@ -333,7 +349,8 @@ BenchResult run_bench_train(const BenchOptions& options) {
     result.step_seconds.push_back(seconds);
     for (const auto& [p, c, r] : step_lengths) real_tokens += 2 * p + c + r;
     computed_tokens += out.computed_tokens;
-    useful_flops += step_model_flops(config, step_lengths, objective.has_reference());
+    shared_tokens += batch_shared_tokens;
+    useful_flops += step_model_flops(config, step_lengths, objective.has_reference(), shared);
     log_debug("bench step {}: {:.4f} s, loss {:.4f}", step, seconds, out.loss);
   }
   const double total = std::accumulate(result.step_seconds.begin(), result.step_seconds.end(), 0.0);
@@ -343,7 +360,8 @@ BenchResult run_bench_train(const BenchOptions& options) {
   result.real_tokens_per_s = static_cast<double>(real_tokens) / total;
   result.padded_tokens_per_s = static_cast<double>(computed_tokens) / total;
   result.pad_fraction =
-      1.0 - static_cast<double>(real_tokens) / static_cast<double>(computed_tokens);
+      1.0 - static_cast<double>(real_tokens - shared_tokens) / static_cast<double>(computed_tokens);
+  result.shared_fraction = static_cast<double>(shared_tokens) / static_cast<double>(real_tokens);
   result.peak_mem_gib = peak_memory_gib(device);
   result.model_tflops = useful_flops / total / 1e12;
   result.mfu = result.matmul_tflops > 0 ? result.model_tflops / result.matmul_tflops : 0.0;
@@ -360,7 +378,7 @@ std::string bench_result_json(const BenchResult& r) {
       {"device", o.device.is_cuda() ? "cuda" : "cpu"},
       {"device_name", r.device_name},
       {"dtype", dtype_option_name(o.dtype)},
-      {"layout", o.layout == BatchLayout::kPacked ? "packed" : "padded"},
+      {"layout", batch_layout_name(o.layout)},
       {"objective", o.objective},
       {"attention", r.attention},
       {"pairs_per_step", o.pairs_per_step},
@@ -378,6 +396,7 @@ std::string bench_result_json(const BenchResult& r) {
       {"real_tokens_per_s", r.real_tokens_per_s},
       {"padded_tokens_per_s", r.padded_tokens_per_s},
       {"pad_fraction", r.pad_fraction},
+      {"shared_fraction", r.shared_fraction},
       {"peak_mem_gib", r.peak_mem_gib},
       {"matmul_tflops", r.matmul_tflops},
       {"model_tflops", r.model_tflops},
@@ -394,8 +413,7 @@ std::string bench_result_text(const BenchResult& r) {
       "{}, {} layout, {} pairs/step, gradient checkpointing {}\n",
       o.objective, o.model_shape, r.parameters / 1e6, o.lora_r, o.lora_alpha,
       r.lora_parameters / 1e6, r.device_name, dtype_option_name(o.dtype),
-      o.layout == BatchLayout::kPacked ? "packed" : "padded", o.pairs_per_step,
-      o.gradient_checkpointing ? "on" : "off");
+      batch_layout_name(o.layout), o.pairs_per_step, o.gradient_checkpointing ? "on" : "off");
   out += fmt::format("  attention        {}\n", r.attention);
   out += fmt::format("  steps            {} timed after {} warm-up\n", o.steps, o.warmup);
   out += fmt::format("  s/step           {:.4f} (median), {:.4f} (mean)\n", r.sec_per_step_median,
@@ -405,6 +423,10 @@ std::string bench_result_text(const BenchResult& r) {
                      r.real_tokens_per_s);
   out += fmt::format("  padded tokens/s  {:.1f}\n", r.padded_tokens_per_s);
   out += fmt::format("  pad fraction     {:.3f}\n", r.pad_fraction);
+  if (o.layout == BatchLayout::kPromptSharing)
+    out += fmt::format(
+        "  shared fraction  {:.3f}   (prompt tokens computed once, of the real tokens)\n",
+        r.shared_fraction);
   out += fmt::format("  peak memory      {:.3f} GiB ({})\n", r.peak_mem_gib,
                      o.device.is_cuda() ? "CUDA caching allocator peak" : "max RSS of the process");
   out += fmt::format("  matmul rate      {:.3f} TFLOP/s ({} dense, measured now)\n",

@@ -60,12 +60,13 @@ struct BenchResult {
   double pairs_per_s = 0.0;
   double real_tokens_per_s = 0.0;    // 2*prompt + chosen + rejected per pair
   double padded_tokens_per_s = 0.0;  // every token position the model computed, padding included
-  double pad_fraction = 0.0;
-  double peak_mem_gib = 0.0;   // CUDA: caching allocator peak; CPU: max resident set size
-  double matmul_tflops = 0.0;  // dense matmul rate measured in the same run, same dtype
-  double model_tflops = 0.0;   // useful model FLOP/s (see bench.cpp: step_model_flops)
-  double mfu = 0.0;            // model_tflops / matmul_tflops
-  std::vector<double> losses;  // every step's loss (a sanity check: finite, ~ln 2 first)
+  double pad_fraction = 0.0;         // of the computed token positions
+  double shared_fraction = 0.0;  // prompt sharing: real tokens not computed (a prompt's 2nd copy)
+  double peak_mem_gib = 0.0;     // CUDA: caching allocator peak; CPU: max resident set size
+  double matmul_tflops = 0.0;    // dense matmul rate measured in the same run, same dtype
+  double model_tflops = 0.0;     // model FLOP/s of what the layout computes (step_model_flops)
+  double mfu = 0.0;              // model_tflops / matmul_tflops
+  std::vector<double> losses;    // every step's loss (a sanity check: finite, ~ln 2 first)
 };
 
 BenchResult run_bench_train(const BenchOptions& options);
@@ -77,10 +78,11 @@ std::string bench_result_text(const BenchResult& result);
 // Useful FLOPs of one DPO step over these pairs: 3 forward passes' worth of matmuls (reference
 // forward, policy forward, input-gradient backward through the frozen base weights) over the real
 // tokens only, causal attention counted over each sequence's own tokens. LoRA and padding excluded.
-// Without a reference pass (CPO, ORPO): 2 forward passes' worth.
+// Without a reference pass (CPO, ORPO): 2 forward passes' worth. shared_prompt (the prompt-sharing
+// layout): each prompt's tokens once, each answer's queries seeing the prompt and the answer.
 double step_model_flops(const ModelConfig& config,
                         const std::vector<std::array<int64_t, 3>>& pair_lengths,
-                        bool reference_pass = true);
+                        bool reference_pass = true, bool shared_prompt = false);
 
 // "dpo", "cpo", "simpo", "orpo": the objectives `dpo bench train --objective` times.
 std::vector<std::string> bench_objective_names();

@@ -28,7 +28,7 @@ int run_bench_train_command(std::vector<std::string>& args) {
       "the same run.",
       args[0]};
   BenchOptions options;
-  std::string layout = "packed", varlen = "auto";
+  std::string layout = "shared", varlen = "auto";
   PlacementOptions placement;
   bool json = false;
   app.add_option("--model-shape", options.model_shape, "tinyllama-1.1b | small | tiny")
@@ -48,8 +48,9 @@ int run_bench_train_command(std::vector<std::string>& args) {
                  "repository's bench/hh_like_lengths.json, found from the binary's folder)");
   add_placement_options(app, placement);
   app.add_option("--layout", layout,
-                 "packed (padding_free, the trainer's default) | padded (TRL's)")
-      ->check(CLI::IsMember({"padded", "packed"}))
+                 "shared (packed with each prompt computed once: prompt_sharing, the trainer's "
+                 "default) | packed (padding_free, prompt_sharing: false) | padded (TRL's)")
+      ->check(CLI::IsMember({"padded", "packed", "shared"}))
       ->capture_default_str();
   app.add_option("--varlen", varlen,
                  "variable-length attention, no mask: auto (the flash kernel where the GPU has "
@@ -67,7 +68,9 @@ int run_bench_train_command(std::vector<std::string>& args) {
   app.add_flag("--json", json, "print one JSON line instead of the text block");
   if (auto code = parse_args(app, args)) return *code;
 
-  options.layout = layout == "packed" ? BatchLayout::kPacked : BatchLayout::kPadded;
+  options.layout = layout == "shared"   ? BatchLayout::kPromptSharing
+                   : layout == "packed" ? BatchLayout::kPacked
+                                        : BatchLayout::kPadded;
   options.varlen = varlen == "on"    ? VarlenPolicy::kAlways
                    : varlen == "off" ? VarlenPolicy::kNever
                                      : VarlenPolicy::kAuto;

@@ -298,12 +298,13 @@ int run_eval(std::vector<std::string>& args) {
   }
 
   // The trainer's evaluation (dpo, kto: the reference being the model with the adapter off);
-  // packed rows as training's padding_free default (the padded layout's numbers, less compute).
+  // packed rows with prompt sharing, as training's padding_free and prompt_sharing defaults (the
+  // padded layout's numbers up to float32 reordering, less compute).
   Objective objective =
       kto ? Objective::kto(model, a.kto, Reference::adapters_off(lora ? &*lora : nullptr),
                            {{}, kto_examples.desirable})
           : eval_objective(a, model, lora ? &*lora : nullptr);
-  const Batcher batcher(model, /*padding_free=*/true,
+  const Batcher batcher(model, /*padding_free=*/true, /*prompt_sharing=*/!kto,
                         pad_token_for(tokenizer_or_null, model.config()));
   std::string per_example;
   EvalBatchObserver observe;

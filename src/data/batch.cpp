@@ -82,7 +82,8 @@ TokenBatch padded(const std::vector<Sequence>& seqs, int64_t pad) {
   return batch;
 }
 
-// Where each sequence of a packed batch goes: its row and its first column.
+// Where each sequence (or prompt-sharing segment) of a packed batch goes: its row and its first
+// column.
 struct Placement {
   std::vector<int64_t> row_of, start_of, segment_of;  // segment: its place in its row, from 0
   int64_t rows = 0, time = 0;
@@ -91,19 +92,19 @@ struct Placement {
 // max_row_tokens 0: every sequence in one row, in order. Otherwise first-fit decreasing: longest
 // sequence first, each into the first row with room (a new row when none has; a sequence longer
 // than max_row_tokens gets a row of its own), which leaves less padding than filling rows in order.
-Placement place(const std::vector<Sequence>& seqs, int64_t max_row_tokens) {
+Placement place(const std::vector<int64_t>& lengths, int64_t max_row_tokens) {
   Placement p;
-  p.row_of.assign(seqs.size(), 0);
-  p.start_of.assign(seqs.size(), 0);
-  p.segment_of.assign(seqs.size(), 0);
-  std::vector<size_t> order(seqs.size());
-  for (size_t s = 0; s < seqs.size(); ++s) order[s] = s;
+  p.row_of.assign(lengths.size(), 0);
+  p.start_of.assign(lengths.size(), 0);
+  p.segment_of.assign(lengths.size(), 0);
+  std::vector<size_t> order(lengths.size());
+  for (size_t s = 0; s < lengths.size(); ++s) order[s] = s;
   if (max_row_tokens > 0)
     std::stable_sort(order.begin(), order.end(),
-                     [&](size_t a, size_t b) { return seqs[a].length() > seqs[b].length(); });
+                     [&](size_t a, size_t b) { return lengths[a] > lengths[b]; });
   std::vector<int64_t> used, count;  // tokens and sequences per row
   for (size_t s : order) {
-    const int64_t length = seqs[s].length();
+    const int64_t length = lengths[s];
     size_t row = 0;
     while (row < used.size() && max_row_tokens > 0 && used[row] + length > max_row_tokens) ++row;
     if (row == used.size()) {
@@ -120,10 +121,27 @@ Placement place(const std::vector<Sequence>& seqs, int64_t max_row_tokens) {
   return p;
 }
 
+// The packer's max_row_tokens for `width` and the lengths to place (0: one row holding all).
+int64_t max_row_tokens(const std::vector<int64_t>& lengths, RowWidth width) {
+  switch (width.kind) {
+    case RowWidth::Kind::kOneRow:
+      return 0;
+    case RowWidth::Kind::kAtMost:
+      DPO_CHECK(width.tokens > 0, "RowWidth::at_most needs a positive width (got {})",
+                width.tokens);
+      return width.tokens;
+    case RowWidth::Kind::kLongestSequence:
+      break;
+  }
+  return lengths.empty() ? 0 : *std::max_element(lengths.begin(), lengths.end());
+}
+
 // Packed: several sequences per row (see place), segment ids numbering the sequences of each row
 // from 0 (-1 on the padding at a row's end), positions restarting at 0 for every sequence.
-TokenBatch packed(const std::vector<Sequence>& seqs, int64_t pad, int64_t max_row_tokens) {
-  const Placement p = place(seqs, max_row_tokens);
+TokenBatch packed(const std::vector<Sequence>& seqs, int64_t pad, RowWidth width) {
+  std::vector<int64_t> lengths;
+  for (const Sequence& s : seqs) lengths.push_back(s.length());
+  const Placement p = place(lengths, max_row_tokens(lengths, width));
   const std::vector<int64_t>&row_of = p.row_of, &start_of = p.start_of;  // per sequence
   const int64_t rows = p.rows, t = p.time;
   Buffers b(rows, t, pad);
@@ -142,65 +160,60 @@ TokenBatch packed(const std::vector<Sequence>& seqs, int64_t pad, int64_t max_ro
   return batch;
 }
 
-// Prompt-sharing: row p = prompt, chosen, rejected; chosen sees prompt + chosen, rejected sees
-// prompt + rejected (causally); both continue the prompt's positions.
-TokenBatch prompt_sharing(const std::vector<PreferenceExample>& pairs, int64_t pad) {
-  int64_t p_count = static_cast<int64_t>(pairs.size()), t = 0;
+// Prompt-sharing: pair q is one segment [prompt | chosen | rejected], placed as packed sequences
+// are. Branches: 0 the prompt, 1 chosen, 2 rejected; chosen sees the prompt and itself, rejected
+// sees the prompt and itself (causally), and its positions continue from the prompt's length, so
+// every token sees the positions and keys it sees in the other layouts. The prompt's tokens belong
+// to the chosen sequence q, and also (shared_sequence_index) to the rejected one P + q.
+TokenBatch prompt_sharing(const std::vector<PreferenceExample>& pairs, int64_t pad,
+                          RowWidth width) {
+  const int64_t num_pairs = static_cast<int64_t>(pairs.size());
+  std::vector<int64_t> lengths;
   for (const auto& e : pairs)
-    t = std::max<int64_t>(
-        t, static_cast<int64_t>(e.prompt_ids.size() + e.chosen_ids.size() + e.rejected_ids.size()));
-  Buffers b(p_count, t, pad);
-  at::Tensor allowed = at::zeros({p_count, t, t}, at::kBool);  // (N, T, T)
-  auto see = allowed.accessor<bool, 3>();
+    lengths.push_back(
+        static_cast<int64_t>(e.prompt_ids.size() + e.chosen_ids.size() + e.rejected_ids.size()));
+  const Placement p = place(lengths, max_row_tokens(lengths, width));
+  const int64_t rows = p.rows, t = p.time;
+  Buffers b(rows, t, pad);
+  std::vector<int64_t> segments(static_cast<size_t>(rows * t), -1);
+  std::vector<int64_t> branches(static_cast<size_t>(rows * t), 0);
+  std::vector<int64_t> shared(static_cast<size_t>(rows * t), -1);
   TokenBatch batch;
-  for (int64_t p = 0; p < p_count; ++p) {
-    const PreferenceExample& e = pairs[static_cast<size_t>(p)];
+  for (int64_t q = 0; q < num_pairs; ++q) {
+    const PreferenceExample& e = pairs[static_cast<size_t>(q)];
     const int64_t lp = static_cast<int64_t>(e.prompt_ids.size());
     const int64_t lc = static_cast<int64_t>(e.chosen_ids.size());
     const int64_t lr = static_cast<int64_t>(e.rejected_ids.size());
-    Sequence chosen{&e.prompt_ids, &e.chosen_ids}, rejected{&e.prompt_ids, &e.rejected_ids};
-    for (int64_t k = 0; k < lp; ++k) b.put(chosen, k, p, k, k, p, k - 1);  // (chosen's prompt)
-    for (int64_t k = lp; k < lp + lc; ++k) b.put(chosen, k, p, k, k, p, k - 1);
-    for (int64_t k = lp; k < lp + lr; ++k) {
-      int64_t column = lc + k;
-      b.put(rejected, k, p, column, k, p_count + p, k == lp ? lp - 1 : column - 1);
+    const int64_t row = p.row_of[static_cast<size_t>(q)],
+                  start = p.start_of[static_cast<size_t>(q)];
+    const Sequence chosen{&e.prompt_ids, &e.chosen_ids}, rejected{&e.prompt_ids, &e.rejected_ids};
+    for (int64_t k = 0; k < lp + lc; ++k) {  // the prompt, then chosen
+      const int64_t column = start + k;
+      b.put(chosen, k, row, column, k, q, column - 1);
+      branches[b.at(row, column)] = k < lp ? 0 : 1;
+      if (k < lp) shared[b.at(row, column)] = num_pairs + q;
     }
-    // Masks: prompt causal; chosen -> prompt + chosen; rejected -> prompt + rejected.
-    for (int64_t i = 0; i < lp + lc; ++i)
-      for (int64_t j = 0; j <= i; ++j) see[p][i][j] = true;
-    for (int64_t i = lp + lc; i < lp + lc + lr; ++i) {
-      for (int64_t j = 0; j < lp; ++j) see[p][i][j] = true;
-      for (int64_t j = lp + lc; j <= i; ++j) see[p][i][j] = true;
+    for (int64_t k = lp; k < lp + lr; ++k) {  // rejected, its first token after the prompt's last
+      const int64_t column = start + lc + k;
+      b.put(rejected, k, row, column, k, num_pairs + q, k == lp ? start + lp - 1 : column - 1);
+      branches[b.at(row, column)] = 2;
     }
-    for (int64_t i = lp + lc + lr; i < t; ++i) see[p][i][i] = true;  // padding sees itself only
+    for (int64_t k = 0; k < lp + lc + lr; ++k)
+      segments[b.at(row, start + k)] = p.segment_of[static_cast<size_t>(q)];
     batch.real_tokens += lp + lc + lr;
+    batch.shared_tokens += lp;
   }
   finish(b, batch);
-  batch.input.allowed = allowed;
+  batch.input.segment_ids = long_tensor(segments, rows, t);    // (N, T)
+  batch.input.branch_ids = long_tensor(branches, rows, t);     // (N, T)
+  batch.shared_sequence_index = long_tensor(shared, rows, t);  // (N, T)
   return batch;
-}
-
-// The packer's max_row_tokens for `width` (0: one row holding all).
-int64_t max_row_tokens(const std::vector<Sequence>& seqs, RowWidth width) {
-  switch (width.kind) {
-    case RowWidth::Kind::kOneRow:
-      return 0;
-    case RowWidth::Kind::kAtMost:
-      DPO_CHECK(width.tokens > 0, "RowWidth::at_most needs a positive width (got {})",
-                width.tokens);
-      return width.tokens;
-    case RowWidth::Kind::kLongestSequence:
-      break;
-  }
-  int64_t longest = 0;
-  for (const Sequence& s : seqs) longest = std::max(longest, s.length());
-  return longest;
 }
 
 TokenBatch lay_out(const std::vector<Sequence>& seqs, BatchLayout layout, int64_t pad,
                    RowWidth width) {
   if (layout == BatchLayout::kPadded) return padded(seqs, pad);
-  if (layout == BatchLayout::kPacked) return packed(seqs, pad, max_row_tokens(seqs, width));
+  if (layout == BatchLayout::kPacked) return packed(seqs, pad, width);
   throw_user_error("the prompt-sharing layout applies to preference pairs only");
 }
 
@@ -211,7 +224,7 @@ TokenBatch make_preference_batch(const std::vector<PreferenceExample>& pairs, Ba
   DPO_CHECK(!pairs.empty(), "make_preference_batch: no pairs");
   TokenBatch batch;
   if (layout == BatchLayout::kPromptSharing) {
-    batch = prompt_sharing(pairs, pad_token_id);
+    batch = prompt_sharing(pairs, pad_token_id, width);
   } else {
     std::vector<Sequence> seqs;
     for (const auto& e : pairs) seqs.push_back({&e.prompt_ids, &e.chosen_ids});
@@ -235,6 +248,18 @@ TokenBatch make_sft_batch(const std::vector<SftExample>& examples, BatchLayout l
   return batch;
 }
 
+const char* batch_layout_name(BatchLayout layout) {
+  switch (layout) {
+    case BatchLayout::kPadded:
+      return "padded";
+    case BatchLayout::kPacked:
+      return "packed";
+    case BatchLayout::kPromptSharing:
+      return "shared";
+  }
+  return "?";
+}
+
 TokenBatch to_device(const TokenBatch& batch, at::Device device) {
   auto move = [&](const at::Tensor& x) { return x.defined() ? x.to(device) : x; };
   TokenBatch out = batch;
@@ -243,6 +268,8 @@ TokenBatch to_device(const TokenBatch& batch, at::Device device) {
   out.input.attention_mask = move(batch.input.attention_mask);
   out.input.segment_ids = move(batch.input.segment_ids);
   out.input.allowed = move(batch.input.allowed);
+  out.input.branch_ids = move(batch.input.branch_ids);
+  out.shared_sequence_index = move(batch.shared_sequence_index);
   out.completion_mask = move(batch.completion_mask);
   out.sequence_index = move(batch.sequence_index);
   out.logit_index = move(batch.logit_index);

@@ -13,7 +13,8 @@ namespace dpo {
 enum class BatchLayout {
   kPadded,         // one sequence per row, right padding (TRL's layout)
   kPacked,         // several sequences per row, segment_ids, positions restart per sequence
-  kPromptSharing,  // prompt once, then chosen and rejected, each seeing the prompt and itself
+  kPromptSharing,  // per pair one segment [prompt | chosen | rejected], packed as kPacked: the
+                   // prompt computed once, chosen and rejected each seeing the prompt and itself
 };
 
 struct TokenBatch {
@@ -29,9 +30,15 @@ struct TokenBatch {
   // token with a predecessor has one, so losses over whole sequences (ORPO's NLL) can score the
   // prompt too; completion_mask picks the tokens the DPO family scores.
   at::Tensor logit_index;
+  // Prompt-sharing only (undefined otherwise): the second sequence a shared prompt token belongs
+  // to (its pair's rejected sequence), -1 elsewhere: (N, T) int64. Losses over whole sequences
+  // and per-position statistics count a shared prompt token for both sequences of its pair.
+  at::Tensor shared_sequence_index;
   int64_t num_sequences = 0;  // S: 2P for preference batches (chosen 0..P-1, rejected P..2P-1)
   int64_t num_pairs = 0;      // P (0 for SFT batches)
-  int64_t real_tokens = 0;    // non-pad tokens (throughput)
+  int64_t real_tokens = 0;    // non-pad token positions, the ones computed
+  int64_t shared_tokens = 0;  // prompt-sharing: prompt tokens computed once instead of twice
+                              // (real_tokens + shared_tokens = the pairs' tokens, as unshared)
   std::vector<int64_t> example_indices;  // PreferenceExample::index per pair (or SftExample)
 };
 
@@ -60,11 +67,16 @@ struct RowWidth {
 
 // Builders. Rows are built on the CPU; `.to(device)` is the caller's. Packed rows are `width`
 // wide, filled first-fit, longest sequence first (one row holds all in order: chosen 0..P-1, then
-// rejected); sequence_index keeps the order. Prompt-sharing is for preference pairs only (N = P).
+// rejected); sequence_index keeps the order. Prompt-sharing (preference pairs only) places each
+// pair's segment [prompt | chosen | rejected] the same way (one row: pairs in order), with
+// branch_ids 0 / 1 / 2 and the rejected tokens' positions continuing from the prompt's length.
 TokenBatch make_preference_batch(const std::vector<PreferenceExample>& pairs, BatchLayout layout,
                                  int64_t pad_token_id, RowWidth width = RowWidth::one_row());
 TokenBatch make_sft_batch(const std::vector<SftExample>& examples, BatchLayout layout,
                           int64_t pad_token_id, RowWidth width = RowWidth::one_row());
+
+// "padded", "packed" or "shared" (prompt sharing): the names dpo bench train --layout takes.
+const char* batch_layout_name(BatchLayout layout);
 
 // Moves every tensor of the batch to `device`.
 TokenBatch to_device(const TokenBatch& batch, at::Device device);

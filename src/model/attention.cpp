@@ -86,6 +86,11 @@ at::Tensor build_allowed_mask(const ModelInput& input, int64_t T, at::Device dev
   } else if (input.segment_ids.defined()) {
     at::Tensor seg = input.segment_ids.to(device);
     allowed = (seg.unsqueeze(2) == seg.unsqueeze(1)).logical_and(causal);
+    if (input.branch_ids.defined()) {  // prompt sharing: the prefix, or the query's own branch
+      at::Tensor branch = input.branch_ids.to(device);
+      at::Tensor same_branch = branch.unsqueeze(2) == branch.unsqueeze(1);  // (N, T, T)
+      allowed = allowed.logical_and(same_branch.logical_or(branch.eq(0).unsqueeze(1)));
+    }
   } else if (input.attention_mask.defined()) {
     at::Tensor real_keys = input.attention_mask.to(device).ne(0).unsqueeze(1);  // (N, 1, T)
     allowed = real_keys.logical_and(causal);

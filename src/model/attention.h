@@ -33,7 +33,8 @@ struct AttentionChoice {
 };
 
 // "Query i may attend key j" for a full forward over T tokens: (N, 1, T, T) bool, or undefined
-// for plain causal attention. Causality is always included; every query may at least see itself,
+// for plain causal attention. With branch_ids (prompt sharing) a query sees its segment's
+// prefix and its own branch. Causality is always included; every query may at least see itself,
 // so fully padded query rows stay finite instead of NaN.
 at::Tensor build_allowed_mask(const ModelInput& input, int64_t T, at::Device device);
 

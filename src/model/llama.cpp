@@ -77,9 +77,9 @@ at::Tensor decoder_layer(const DecoderLayerWeights& l, const ModelConfig& c, con
   return x + mlp(l, rms_norm(x, l.post_attention_layernorm, eps));  // (N, T, C)
 }
 
-// The segments of a batch whose attention variable-length sequences can compute: packed rows as
-// they are; right-padded rows as their sequence (0) then their padding (-1). Undefined for an
-// explicit `allowed` mask, plain causal rows, and a padding mask with holes.
+// The segments of a batch whose attention variable-length sequences can compute: packed (and
+// prompt-sharing) rows as they are; right-padded rows as their sequence (0) then their padding
+// (-1). Undefined for an explicit `allowed` mask, plain causal rows, and a padding mask with holes.
 at::Tensor varlen_segments(const ModelInput& input) {
   if (input.allowed.defined()) return at::Tensor();
   if (input.segment_ids.defined()) return input.segment_ids;
@@ -95,12 +95,13 @@ LayerInputs layer_inputs(const LlamaWeights& w, const ModelInput& input) {
   int64_t N = input.input_ids.size(0), T = input.input_ids.size(1);
   at::Tensor positions = resolve_position_ids(input).to(w.device);  // (N, T)
   auto [cos, sin] = w.rope.cos_sin(positions, w.dtype);             // (N, T, D)
-  if (uses_varlen_attention(w.device, w.dtype, w.config.head_dim, w.attention)) {
+  const bool shared_prefix = input.branch_ids.defined();
+  if (uses_varlen_attention(w.device, w.dtype, w.config.head_dim, w.attention, shared_prefix)) {
     at::Tensor segments = varlen_segments(input);  // (N, T)
     if (segments.defined()) {
       int64_t D = cos.size(-1);
       return {cos.reshape({N * T, D}), sin.reshape({N * T, D}), at::Tensor(),
-              build_varlen_layout(segments, w.device), w.attention.backend};
+              build_varlen_layout(segments, input.branch_ids, w.device), w.attention.backend};
     }
   }
   return {cos, sin, build_allowed_mask(input, T, w.device), VarlenLayout(), w.attention.backend};
@@ -274,8 +275,9 @@ std::unique_ptr<KVCache> LlamaModel::make_cache(int64_t max_tokens) const {
                                    max_tokens, w_->dtype, w_->device);
 }
 
-bool LlamaModel::packed_rows_use_varlen_attention() const {
-  return uses_varlen_attention(w_->device, w_->dtype, w_->config.head_dim, w_->attention);
+bool LlamaModel::packed_rows_use_varlen_attention(bool shared_prefix) const {
+  return uses_varlen_attention(w_->device, w_->dtype, w_->config.head_dim, w_->attention,
+                               shared_prefix);
 }
 
 void LlamaModel::set_attention(const AttentionChoice& choice) {

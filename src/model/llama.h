@@ -59,8 +59,9 @@ class LlamaModel {
   // Whether packed rows (segment_ids) and right-padded rows (attention_mask) run variable-length
   // attention on this model's device and dtype under its choice (model/varlen_attention.h): then
   // no mask is built, the width of packed rows costs nothing and one row can hold a whole batch;
-  // otherwise they take a dense (N, 1, T, T) mask.
-  bool packed_rows_use_varlen_attention() const;
+  // otherwise they take a dense (N, 1, T, T) mask. `shared_prefix`: rows in the prompt-sharing
+  // layout (data/batch.h).
+  bool packed_rows_use_varlen_attention(bool shared_prefix = false) const;
 
   void set_gradient_checkpointing(bool on);
   bool gradient_checkpointing() const;

@@ -23,8 +23,11 @@ struct MicroBatch {
 class Batcher {
  public:
   // padding_free: packed rows (data/batch.h), as wide as the model's attention path makes
-  // cheapest; else TRL's right-padded rows. Batches go to the model's device.
-  Batcher(const LlamaModel& model, bool padding_free, int64_t pad_token_id);
+  // cheapest; else TRL's right-padded rows. prompt_sharing (with padding_free): a pair's prompt
+  // is laid out once, its chosen and rejected completions both attending to it
+  // (BatchLayout::kPromptSharing); SFT examples are packed either way. Batches go to the
+  // model's device.
+  Batcher(const LlamaModel& model, bool padding_free, bool prompt_sharing, int64_t pad_token_id);
 
   TokenBatch preference(const std::vector<PreferenceExample>& pairs) const;
   TokenBatch sft(const std::vector<SftExample>& examples) const;
@@ -32,12 +35,16 @@ class Batcher {
   MicroBatch preference(const std::vector<PreferenceExample>& all, BatchRows rows) const;
   MicroBatch sft(const std::vector<SftExample>& all, BatchRows rows) const;
 
-  BatchLayout layout() const { return layout_; }
+  // The layout of preference batches (SFT batches: sft_layout()).
+  BatchLayout layout() const { return preference_layout_; }
+  BatchLayout sft_layout() const { return sft_layout_; }
   int64_t pad_token_id() const { return pad_token_id_; }
 
  private:
-  BatchLayout layout_;
-  RowWidth row_width_;
+  BatchLayout preference_layout_;
+  BatchLayout sft_layout_;
+  RowWidth preference_width_;
+  RowWidth sft_width_;
   int64_t pad_token_id_;
   at::Device device_;
 };

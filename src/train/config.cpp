@@ -260,6 +260,9 @@ const std::vector<ModeKeys>& mode_keys() {
       {{"max_prompt_length", "max_completion_length", "truncation_mode"},
        {M::kPreference, M::kSft, M::kCpo, M::kOrpo},
        "not a KTO key (TRL's KTOConfig cuts prompt + completion to max_length, keeping the start)"},
+      {{"prompt_sharing"},
+       {M::kPreference, M::kSft, M::kCpo, M::kOrpo},
+       "a preference-pair layout key (dpo kto's examples are unpaired)"},
   };
   return table;
 }

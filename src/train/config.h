@@ -102,6 +102,7 @@ struct TrainConfig {
   int64_t max_steps = -1;  // > 0 overrides num_train_epochs
   bool gradient_checkpointing = false;
   bool padding_free = true;                        // packed micro-batches: no compute on padding
+  bool prompt_sharing = true;                      // a pair's prompt computed once (padding_free)
   std::string train_sampling_strategy = "random";  // random | sequential (kto: sequential)
   int64_t seed = 42;
   int64_t max_nonfinite_steps = 5;  // stop after this many non-finite steps in a row

@@ -358,6 +358,14 @@ std::vector<ConfigKey> build_table() {
                "compute. With variable-length attention (the flash kernel on CUDA, and the CPU) "
                "one row holds the micro-batch and nothing is padding; otherwise rows as wide as "
                "its longest sequence, with segment masks. On by default (TRL: off)."),
+      make_key(
+          "prompt_sharing", O, &C::prompt_sharing,
+          "With padding_free: lay out each preference pair as [prompt | chosen | "
+          "rejected], the prompt computed once and both completions attending to it (the "
+          "rejected one's positions continuing from the prompt): the same numbers up to "
+          "float32 reordering, fewer token positions the longer the prompts are. TRL has no "
+          "such option; dpo sft leaves it unused, dpo kto (unpaired examples) refuses it. On by "
+          "default."),
       make_key("seed", O, &C::seed, "Seed of initialization, shuffling, dropout and sampling."),
       make_key("max_nonfinite_steps", O, &C::max_nonfinite_steps,
                "Non-finite loss or gradients: steps skipped in a row before the run stops."),

@@ -6,6 +6,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "util/error.h"
 
@@ -122,6 +123,15 @@ at::Tensor sum_per_sequence(const at::Tensor& values, const at::Tensor& sequence
   return at::zeros({num_sequences}, values.options()).index_add(0, sequence, values);
 }
 
+// Prompt sharing (TokenBatch::shared_sequence_index): the tokens at `positions` (M) that also
+// belong to a second sequence, as indices into `positions`, and that sequence of each: (M'), (M').
+std::pair<at::Tensor, at::Tensor> shared_tokens(const TokenBatch& batch,
+                                                const at::Tensor& positions) {
+  at::Tensor also = batch.shared_sequence_index.reshape({-1}).index_select(0, positions);  // (M)
+  at::Tensor shared = at::nonzero(also.ge(0)).squeeze(1);                                  // (M')
+  return {shared, also.index_select(0, shared)};
+}
+
 }  // namespace
 
 at::Tensor chunked_token_log_probs(const at::Tensor& hidden, const at::Tensor& weight,
@@ -174,7 +184,13 @@ at::Tensor position_logit_mean_sums(const at::Tensor& hidden, const at::Tensor& 
   at::Tensor h = hidden.detach().reshape({-1, channels}).index_select(0, positions);  // (Q, C)
   at::Tensor means = at::matmul(h.to(at::kFloat), mean_row).to(at::kDouble);          // (Q)
   counts = at::bincount(sequence, {}, batch.num_sequences).to(at::kLong);
-  return at::zeros({batch.num_sequences}, means.options()).index_add(0, sequence, means);
+  at::Tensor sums = sum_per_sequence(means, sequence, batch.num_sequences);
+  if (batch.shared_sequence_index.defined()) {  // a shared prompt position counts for both
+    auto [shared, also] = shared_tokens(batch, positions);
+    counts += at::bincount(also, {}, batch.num_sequences).to(at::kLong);
+    sums += sum_per_sequence(means.index_select(0, shared), also, batch.num_sequences);
+  }
+  return sums;
 }
 
 }  // namespace
@@ -204,6 +220,12 @@ SequenceLogProbs sequence_log_probs(const at::Tensor& hidden, const at::Tensor& 
   if (options.every_token) {  // the whole sequences' sums, then the completion tokens only
     out.all_logps = sum_per_sequence(token_logps, sequence, num_sequences);
     out.all_tokens = at::bincount(sequence, {}, num_sequences).to(at::kLong);
+    if (batch.shared_sequence_index.defined()) {  // a shared prompt token counts for both
+      auto [shared, also] = shared_tokens(batch, positions);
+      out.all_logps = out.all_logps +
+                      sum_per_sequence(token_logps.index_select(0, shared), also, num_sequences);
+      out.all_tokens += at::bincount(also, {}, num_sequences).to(at::kLong);
+    }
     at::Tensor completion =
         at::nonzero(batch.completion_mask.to(at::kBool).reshape({-1}).index_select(0, positions))
             .squeeze(1);  // (M') indices into the scored tokens

@@ -117,8 +117,13 @@ AccumulatedStep Objective::accumulate(const std::vector<MicroBatch>& batches) {
     }
     (result.loss * scale).backward();
     out.loss += result.loss_value * scale;
-    out.tokens += result.trained_tokens >= 0 ? result.trained_tokens : batch.tokens.real_tokens;
+    // a shared prompt counts for both of its sequences, as TRL counts them
+    out.tokens += result.trained_tokens >= 0
+                      ? result.trained_tokens
+                      : batch.tokens.real_tokens + batch.tokens.shared_tokens;
     out.positions += batch.tokens.input.input_ids.numel();
+    out.real_positions += batch.tokens.real_tokens;
+    out.shared_positions += batch.tokens.shared_tokens;
     out.batch_metrics.push_back(std::move(result.metrics));
   }
   return out;

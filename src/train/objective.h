@@ -42,7 +42,9 @@ struct AccumulatedStep {
   double loss = 0.0;   // sum of the scaled micro-batch losses (the step's mean loss)
   bool finite = true;  // false: a micro-batch loss was not finite (`loss` is that loss)
   int64_t tokens = 0;
-  int64_t positions = 0;  // token positions computed (rows x row length), padding included
+  int64_t positions = 0;         // token positions computed (rows x row length), padding included
+  int64_t real_positions = 0;    // of them, the non-padding ones
+  int64_t shared_positions = 0;  // prompt tokens computed once for two sequences (prompt sharing)
   std::vector<std::map<std::string, double>> batch_metrics;
 };
 

@@ -390,7 +390,7 @@ Reference reference_for(RunSetup& run) {
 
 void setup_objective(RunSetup& run) {
   const TrainConfig& c = run.config;
-  run.batcher.emplace(*run.model, c.padding_free,
+  run.batcher.emplace(*run.model, c.padding_free, c.prompt_sharing && run.is_pairwise(),
                       pad_token_for(&*run.tokenizer, run.model->config()));
   if (!run.is_pairwise()) {
     run.objective.emplace(Objective::sft(*run.model));

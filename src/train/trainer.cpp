@@ -333,8 +333,25 @@ TrainResult Trainer::make_result(bool interrupted, int signal, bool stopped_nonf
     result.final_metrics = last_train_metrics_;
     for (const auto& [name, value] : last_eval_metrics_) result.final_metrics[name] = value;
     result.padding_fraction = throughput_.padding_fraction();
+    result.shared_fraction = throughput_.shared_fraction();
   }
   return result;
+}
+
+// Which batch layout the steps ran, for the summary line.
+std::string layout_note(BatchLayout layout, const TrainResult& result) {
+  switch (layout) {
+    case BatchLayout::kPromptSharing:
+      return fmt::format(
+          ", packed with prompt sharing: each prompt computed once, {:.1f}% of the token "
+          "positions saved",
+          100.0 * result.shared_fraction);
+    case BatchLayout::kPacked:
+      return ", packed: padding_free";
+    case BatchLayout::kPadded:
+      break;
+  }
+  return result.padding_fraction > 0.2 ? "; padding_free: true (the default) reduces it" : "";
 }
 
 void Trainer::print_summary(const TrainResult& result) const {
@@ -347,11 +364,8 @@ void Trainer::print_summary(const TrainResult& result) const {
       "done: {} steps in {:.1f} s ({:.2f} samples/s, {:.0f} tokens/s, {:.1f}% of the computed "
       "token positions padding{}){}; outputs in {}",
       result.global_step, result.runtime_s, result.samples_per_second, result.tokens_per_second,
-      100.0 * result.padding_fraction,
-      setup_.config.padding_free      ? ", packed: padding_free"
-      : result.padding_fraction > 0.2 ? "; padding_free: true (the default) reduces it"
-                                      : "",
-      reference, result.output_dir.string());
+      100.0 * result.padding_fraction, layout_note(setup_.batcher->layout(), result), reference,
+      result.output_dir.string());
   for (const auto& [name, value] : result.final_metrics)
     if (!report::is_timing_key(name)) text += fmt::format("\n  {:<28} {:.6g}", name, value);
   log_info("{}", text);

@@ -42,7 +42,9 @@ struct TrainResult {
   double runtime_s = 0.0;
   double samples_per_second = 0.0;
   double tokens_per_second = 0.0;
-  double padding_fraction = 0.0;   // of the token positions the training steps computed
+  double padding_fraction = 0.0;  // of the token positions the training steps computed
+  // prompt sharing: the share of the token positions of the unshared layout not computed
+  double shared_fraction = 0.0;
   int64_t reference_forwards = 0;  // reference passes run (0 when the cache served them)
   std::map<std::string, double> final_metrics;  // last train log merged with the final eval_*
 };

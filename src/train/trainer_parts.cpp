@@ -48,6 +48,8 @@ void Throughput::add(const StepOutcome& step) {
   ++steps;
   tokens += step.tokens;
   positions += step.positions;
+  real_positions += step.real_positions;
+  shared_positions += step.shared_positions;
 }
 
 double Throughput::per_second(int64_t count, double seconds) const {
@@ -55,7 +57,13 @@ double Throughput::per_second(int64_t count, double seconds) const {
 }
 
 double Throughput::padding_fraction() const {
-  return positions > 0 ? 1.0 - static_cast<double>(tokens) / static_cast<double>(positions) : 0.0;
+  return positions > 0 ? 1.0 - static_cast<double>(real_positions) / static_cast<double>(positions)
+                       : 0.0;
+}
+
+double Throughput::shared_fraction() const {
+  const int64_t unshared = real_positions + shared_positions;
+  return unshared > 0 ? static_cast<double>(shared_positions) / static_cast<double>(unshared) : 0.0;
 }
 
 ProgressStatus step_status(const StepOutcome& step, int64_t global_step, int64_t max_steps,

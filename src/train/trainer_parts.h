@@ -65,10 +65,13 @@ struct Throughput {
   int64_t samples = 0;
   int64_t steps = 0;
   int64_t tokens = 0;
-  int64_t positions = 0;  // token positions computed; padding = 1 - tokens / positions
+  int64_t positions = 0;         // token positions computed
+  int64_t real_positions = 0;    // of them, not padding
+  int64_t shared_positions = 0;  // prompt positions that prompt sharing did not compute again
   void add(const StepOutcome& step);
   double per_second(int64_t count, double seconds) const;
-  double padding_fraction() const;
+  double padding_fraction() const;  // of the computed positions
+  double shared_fraction() const;   // of the positions the unshared layout computes for the tokens
 };
 
 // The progress line's status after a step: loss, reward accuracy and margin of its last batch.

@@ -52,31 +52,37 @@ namespace detail {
 // then `scale`, as from 2.2 to 2.11); otherwise the overload below, so that a changed signature
 // turns into the masked fallback at run time instead of a build error.
 template <typename T>
-auto flash_varlen(const T& q, const T& k, const T& v, const T& cu, int64_t max, double scale, int)
-    -> decltype(void(at::_flash_attention_forward(q, k, v, cu, cu, max, max, 0.0, true, false,
-                                                  scale)),
+auto flash_varlen(const T& q, const T& k, const T& v, const T& cu_q, const T& cu_k, int64_t max_q,
+                  int64_t max_k, double scale, int)
+    -> decltype(void(at::_flash_attention_forward(q, k, v, cu_q, cu_k, max_q, max_k, 0.0, true,
+                                                  false, scale)),
                 T()) {
-  return std::get<0>(at::_flash_attention_forward(q, k, v, cu, cu, max, max, /*dropout_p=*/0.0,
-                                                  /*is_causal=*/true,
+  return std::get<0>(at::_flash_attention_forward(q, k, v, cu_q, cu_k, max_q, max_k,
+                                                  /*dropout_p=*/0.0, /*is_causal=*/true,
                                                   /*return_debug_mask=*/false, scale));
 }
 template <typename T>
-T flash_varlen(const T&, const T&, const T&, const T&, int64_t, double, long) {
+T flash_varlen(const T&, const T&, const T&, const T&, const T&, int64_t, int64_t, double, long) {
   throw std::logic_error("at::_flash_attention_forward of this libtorch takes other arguments");
 }
 }  // namespace detail
 #endif
 
-// Flash attention over variable-length sequences laid end to end: q (L, H, D), k/v (L, Hkv, D)
-// with Hkv dividing H, cu_seqlens (B + 1) int32 on q's device, causal within each sequence ->
+// Flash attention over variable-length sequences laid end to end: q (L, H, D), k/v (Lk, Hkv, D)
+// with Hkv dividing H; query sequence b is q's rows cu_seqlens_q[b] .. cu_seqlens_q[b+1] and
+// attends to k/v's rows cu_seqlens_k[b] .. cu_seqlens_k[b+1] (both (B + 1) int32 on q's device),
+// causally with its queries the last of its keys (flash-attention's bottom-right alignment) ->
 // (L, H, D). CUDA, bf16/fp16 only; throws where the build or the device lacks the kernel.
 inline at::Tensor flash_varlen_attention(const at::Tensor& q, const at::Tensor& k,
-                                         const at::Tensor& v, const at::Tensor& cu_seqlens,
-                                         int64_t max_seqlen, double scale) {
+                                         const at::Tensor& v, const at::Tensor& cu_seqlens_q,
+                                         const at::Tensor& cu_seqlens_k, int64_t max_seqlen_q,
+                                         int64_t max_seqlen_k, double scale) {
 #if DPO_HAS_FLASH_VARLEN
-  return detail::flash_varlen<at::Tensor>(q, k, v, cu_seqlens, max_seqlen, scale, 0);
+  return detail::flash_varlen<at::Tensor>(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q,
+                                          max_seqlen_k, scale, 0);
 #else
-  (void)q, (void)k, (void)v, (void)cu_seqlens, (void)max_seqlen, (void)scale;
+  (void)q, (void)k, (void)v, (void)cu_seqlens_q, (void)cu_seqlens_k, (void)max_seqlen_q,
+      (void)max_seqlen_k, (void)scale;
   throw std::logic_error("flash varlen attention needs libtorch >= 2.2");
 #endif
 }

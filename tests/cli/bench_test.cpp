@@ -183,6 +183,10 @@ TEST(BenchFlops, CountsThreeForwardsOverRealTokens) {
   EXPECT_DOUBLE_EQ(dpo::step_model_flops(c, {{1, 1, 1}}), 3.0 * (2.0 * params * 4 + 2 * attention));
   EXPECT_DOUBLE_EQ(dpo::step_model_flops(c, {{1, 1, 1}}, /*reference_pass=*/false),
                    2.0 * (2.0 * params * 4 + 2 * attention));
+  // Prompt sharing: 3 tokens; the prompt and chosen (queries see 1, 2 keys), rejected (sees 2).
+  const double shared_attention = 4.0 * C * (1 + 2 + 2);
+  EXPECT_DOUBLE_EQ(dpo::step_model_flops(c, {{1, 1, 1}}, true, /*shared_prompt=*/true),
+                   3.0 * (2.0 * params * 3 + 2 * shared_attention));
 }
 
 }  // namespace

@@ -133,6 +133,10 @@ TEST(KtoTrainCli, SettingsTheKlEstimateCannotWorkWithAreRefused) {
        "override 'max_prompt_length=8': max_prompt_length is not a KTO key (TRL's KTOConfig "
        "cuts prompt + completion to max_length, keeping the start): dpo kto does not read it (it "
        "is read by dpo train, dpo cpo, dpo orpo); remove it"},
+      {"kto examples/tiny-cpu-kto.yaml prompt_sharing=false",
+       "override 'prompt_sharing=false': prompt_sharing is a preference-pair layout key (dpo "
+       "kto's examples are unpaired): dpo kto does not read it (it is read by dpo train, dpo cpo, "
+       "dpo orpo); remove it"},
       {"train examples/tiny-cpu.yaml desirable_weight=2",
        "override 'desirable_weight=2': desirable_weight is a KTO key (TRL's KTOConfig): dpo "
        "train does not read it (it is read by dpo kto); remove it"},

@@ -12,6 +12,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -292,31 +293,25 @@ TEST(TrainCli, AdapterNameOrPathThatIsNoFolderIsAnError) {
 }
 
 // padding_free (the default) packs each micro-batch (on a CPU: into one row, variable-length
-// attention): the numbers of the padded layout (float32 summation order aside), no padding.
-TEST(TrainCli, PaddingFreeGivesThePaddedNumbersWithoutPadding) {
-  for (const std::string command :
-       {"train examples/tiny-cpu.yaml", "sft examples/tiny-cpu-sft.yaml"}) {
+// attention), and prompt_sharing (the default, DPO-family runs) computes each pair's prompt once:
+// the numbers of the padded layout (float32 summation order aside), no padding.
+TEST(TrainCli, PaddingFreeAndPromptSharingGiveThePaddedNumbersWithoutPadding) {
+  struct Layout {
+    std::string settings, summary;
+  };
+  const std::string shared_note = "packed with prompt sharing: each prompt computed once, ";
+  const std::vector<std::pair<std::string, std::vector<Layout>>> commands = {
+      {"train examples/tiny-cpu.yaml",
+       {{"", shared_note}, {" prompt_sharing=false", "packed: padding_free"}}},
+      {"sft examples/tiny-cpu-sft.yaml", {{"", "packed: padding_free"}}}};
+  for (const auto& [command, layouts] : commands) {
     SCOPED_TRACE(command);
     const std::string settings =
         " max_steps=2 logging_steps=1 eval_steps=1 save_steps=2 eval_prompts=[] "
         "per_device_train_batch_size=8 per_device_eval_batch_size=16";
-    fs::path padded = fresh_dir("padded"), packed = fresh_dir("packed");
+    fs::path padded = fresh_dir("padded");
     Exec a = run_dpo(command + " output_dir=" + padded.string() + settings + " padding_free=false");
-    Exec b = run_dpo(command + " output_dir=" + packed.string() + settings);
     ASSERT_EQ(a.status, 0) << a.output;
-    ASSERT_EQ(b.status, 0) << b.output;
-    const auto rows_a = comparable(metrics(padded)), rows_b = comparable(metrics(packed));
-    ASSERT_EQ(rows_a.size(), rows_b.size());
-    for (size_t i = 0; i < rows_a.size(); ++i) {
-      ASSERT_EQ(rows_a[i].size(), rows_b[i].size()) << "row " << i;
-      for (const auto& [name, value] : rows_a[i]) {
-        // step 1 and its evaluation exactly as padded; after one AdamW update, float32 noise on
-        // near-zero gradient entries (normalized by Adam) moves the numbers a little
-        const double rtol = rows_a[i].at("step") <= 1 ? 1e-5 : 1e-3;
-        EXPECT_NEAR(rows_b[i].at(name), value, rtol * std::max(1e-3, std::fabs(value)))
-            << name << " at step " << rows_a[i].at("step");
-      }
-    }
     auto padding_of = [](const std::string& output) {
       const size_t at = output.find("% of the computed token positions padding");
       EXPECT_NE(at, std::string::npos) << output;
@@ -325,9 +320,35 @@ TEST(TrainCli, PaddingFreeGivesThePaddedNumbersWithoutPadding) {
       return std::stod(output.substr(start, at - start));
     };
     EXPECT_GT(padding_of(a.output), 20.0);
-    EXPECT_EQ(padding_of(b.output), 0.0);
     EXPECT_NE(a.output.find("padding_free: true (the default) reduces it"), std::string::npos)
         << a.output;
-    EXPECT_NE(b.output.find("packed: padding_free"), std::string::npos) << b.output;
+    const auto rows_a = comparable(metrics(padded));
+    for (const Layout& layout : layouts) {
+      SCOPED_TRACE(layout.summary);
+      fs::path packed = fresh_dir("packed");
+      Exec b = run_dpo(command + " output_dir=" + packed.string() + settings + layout.settings);
+      ASSERT_EQ(b.status, 0) << b.output;
+      const auto rows_b = comparable(metrics(packed));
+      ASSERT_EQ(rows_a.size(), rows_b.size());
+      for (size_t i = 0; i < rows_a.size(); ++i) {
+        ASSERT_EQ(rows_a[i].size(), rows_b[i].size()) << "row " << i;
+        for (const auto& [name, value] : rows_a[i]) {
+          // step 1 and its evaluation exactly as padded; after one AdamW update, float32 noise on
+          // near-zero gradient entries (normalized by Adam) moves the numbers a little
+          const double rtol = rows_a[i].at("step") <= 1 ? 1e-5 : 1e-3;
+          EXPECT_NEAR(rows_b[i].at(name), value, rtol * std::max(1e-3, std::fabs(value)))
+              << name << " at step " << rows_a[i].at("step");
+        }
+      }
+      EXPECT_EQ(padding_of(b.output), 0.0);
+      EXPECT_NE(b.output.find(layout.summary), std::string::npos) << b.output;
+      if (layout.summary == shared_note) {  // the tiny dataset's prompts: a sizeable share
+        const size_t at = b.output.find(shared_note) + shared_note.size();
+        const double saved = std::stod(b.output.substr(at));
+        EXPECT_GT(saved, 5.0) << b.output;
+        EXPECT_LT(saved, 50.0) << b.output;
+        EXPECT_NE(b.output.find("% of the token positions saved"), std::string::npos);
+      }
+    }
   }
 }

@@ -1,15 +1,19 @@
 // The fixture checks on CUDA in bf16 (per-token log-probs within 5e-2 absolute), both attention
 // backends where libtorch has SDPA; packed rows through the flash varlen kernel against the
-// segment mask, forward and gradients. Skipped without a CUDA device. Its own binary (test_cuda),
-// so that the GPU bundle (scripts/gpu_bundle.sh) carries it without the CPU suites.
+// segment mask, forward and gradients, and prompt-sharing rows (a later branch's keys: the
+// prompt's, then its own) against the prompt-sharing mask. Skipped without a CUDA device. Its own
+// binary (test_cuda), so that the GPU bundle (scripts/gpu_bundle.sh) carries it without the CPU
+// suites.
 #include <ATen/Context.h>
 #include <gtest/gtest.h>
 
+#include "data/batch.h"
 #include "model/attention.h"
 #include "model/fixture_util.h"
 #include "model/generate.h"
 #include "model/llama.h"
 #include "model/varlen_attention.h"
+#include "train/fixture_pairs.h"
 #include "util/torch_compat.h"
 
 using namespace dpo;
@@ -124,5 +128,64 @@ TEST(Cuda, PackedRowsThroughFlashVarlenEqualTheSegmentMask) {
   std::printf(
       "  packed rows, flash varlen vs segment mask (bf16): log-prob max abs diff %.3g, "
       "gradient max diff / largest %.3g\n",
+      logp_diff, worst);
+}
+
+namespace {
+
+// The completion-token log-probs of a batch, fp32: (M), in row-major order.
+at::Tensor completion_logps(const LlamaModel& model, const TokenBatch& batch) {
+  at::Tensor logits = model.logits(model.forward_hidden(batch.input)).to(at::kFloat);  // (N, T, V)
+  at::Tensor flat = logits.reshape({-1, logits.size(-1)});                             // (N*T, V)
+  at::Tensor scored = batch.completion_mask.reshape({-1}).nonzero().squeeze(1);        // (M)
+  at::Tensor from = batch.logit_index.reshape({-1}).index_select(0, scored);           // (M)
+  at::Tensor tokens = batch.input.input_ids.reshape({-1}).index_select(0, scored);     // (M)
+  return flat.index_select(0, from).log_softmax(-1).gather(1, tokens.unsqueeze(1)).squeeze(1);
+}
+
+}  // namespace
+
+TEST(Cuda, PromptSharingRowsThroughFlashVarlenEqualTheMask) {
+  if (!at::hasCUDA()) GTEST_SKIP() << kNoCuda;
+  const at::Device cuda(at::kCUDA, 0);
+  auto model = LlamaModel::load(fixture_dir("llama") / "model", at::kBFloat16, cuda);
+  if (compat::kHasFlashVarlen) {
+    EXPECT_TRUE(model.packed_rows_use_varlen_attention(/*shared_prefix=*/true))
+        << "the flash varlen kernel with a shared prefix was not taken (see the warning above)";
+  }
+  const TokenBatch batch = to_device(
+      make_preference_batch(fixture_pairs("llama"), BatchLayout::kPromptSharing, 0), cuda);
+  std::vector<at::Tensor> weights;
+  for (auto& [name, w] : model.named_parameters())
+    if (name.find("layers.0.self_attn") != std::string::npos) weights.push_back(w);
+  auto run = [&](VarlenPolicy policy, std::vector<at::Tensor>* grads) {
+    AttentionChoice choice;
+    choice.varlen = policy;
+    model.set_attention(choice);
+    for (at::Tensor& w : weights) w.requires_grad_(true);
+    at::Tensor logps = completion_logps(model, batch);
+    logps.sum().backward();
+    for (at::Tensor& w : weights) {
+      grads->push_back(w.grad().to(at::kFloat).cpu());
+      w.mutable_grad() = at::Tensor();
+      w.requires_grad_(false);
+    }
+    return logps.detach().cpu();
+  };
+  std::vector<at::Tensor> flash_grads, mask_grads;
+  at::Tensor flash = run(VarlenPolicy::kAuto, &flash_grads);
+  at::Tensor masked = run(VarlenPolicy::kNever, &mask_grads);
+  const double logp_diff = max_abs_diff(flash, masked);
+  EXPECT_LE(logp_diff, 5e-2);
+  double worst = 0;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    const double relative =
+        max_abs_diff(flash_grads[i], mask_grads[i]) / mask_grads[i].abs().max().item<double>();
+    worst = std::max(worst, relative);
+    EXPECT_LE(relative, 5e-2) << "weight " << i;
+  }
+  std::printf(
+      "  prompt-sharing rows, flash varlen vs mask (bf16): log-prob max abs diff %.3g, gradient "
+      "max diff / largest %.3g\n",
       logp_diff, worst);
 }

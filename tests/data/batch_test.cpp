@@ -4,6 +4,7 @@
 
 #include <map>
 #include <set>
+#include <string>
 #include <tuple>
 
 #include "data/sampler.h"
@@ -54,6 +55,13 @@ std::multiset<Scored> scored_tokens(const TokenBatch& b) {
       b.input.segment_ids.defined() ? values(b.input.segment_ids) : std::vector<int64_t>{};
   std::vector<int64_t> allowed =
       b.input.allowed.defined() ? values(b.input.allowed) : std::vector<int64_t>{};
+  // Prompt sharing: a key is visible in its segment when it is on the query's branch or on the
+  // shared prompt (branch 0), as model/attention.h builds the mask.
+  std::vector<int64_t> branches =
+      b.input.branch_ids.defined() ? values(b.input.branch_ids) : std::vector<int64_t>{};
+  auto same_branch = [&](int64_t key, int64_t query) {
+    return branches.empty() || branches[key] == 0 || branches[key] == branches[query];
+  };
   std::multiset<Scored> out;
   for (int64_t r = 0; r < n; ++r)
     for (int64_t i = 0; i < t; ++i) {
@@ -63,7 +71,7 @@ std::multiset<Scored> scored_tokens(const TokenBatch& b) {
       for (int64_t j = 0; j <= i; ++j) {
         int64_t key = r * t + j;
         bool sees = !allowed.empty()    ? allowed[r * t * t + i * t + j] != 0
-                    : !segments.empty() ? segments[key] == segments[at]
+                    : !segments.empty() ? segments[key] == segments[at] && same_branch(key, at)
                                         : attn[key] != 0;
         if (sees) visible.insert({ids[key], pos[key]});
       }
@@ -92,10 +100,19 @@ TEST(Batch, PackedAndPromptSharingScoreTheSameTokensAsPadded) {
     EXPECT_EQ(scored_tokens(packed), reference) << "max_row_tokens " << max_row;
     EXPECT_EQ(packed.real_tokens, 28);
   }
-  TokenBatch sharing = make_preference_batch(pairs, BatchLayout::kPromptSharing, 0);
-  EXPECT_EQ(scored_tokens(sharing), reference);
-  EXPECT_EQ(sharing.input.input_ids.size(0), 4);
-  EXPECT_EQ(sharing.real_tokens, 28 - (3 + 2 + 1));  // each prompt once
+  for (int64_t max_row : {0, 6, 9, 100}) {
+    const RowWidth width = max_row > 0 ? RowWidth::at_most(max_row) : RowWidth::one_row();
+    TokenBatch sharing = make_preference_batch(pairs, BatchLayout::kPromptSharing, 0, width);
+    EXPECT_EQ(scored_tokens(sharing), reference) << "max_row_tokens " << max_row;
+    EXPECT_EQ(sharing.real_tokens, 28 - (3 + 2 + 1));  // each prompt once
+    EXPECT_EQ(sharing.shared_tokens, 3 + 2 + 1);
+  }
+  // One row holds them all; rows of at most 9 tokens take 3 (segments 7, 6, 6, 3: [7] [6 3] [6]).
+  EXPECT_EQ(make_preference_batch(pairs, BatchLayout::kPromptSharing, 0).input.input_ids.size(0),
+            1);
+  EXPECT_EQ(make_preference_batch(pairs, BatchLayout::kPromptSharing, 0, RowWidth::at_most(9))
+                .input.input_ids.size(0),
+            3);
 }
 
 TEST(Batch, PackedLayoutSegmentsAndPositions) {
@@ -131,17 +148,29 @@ TEST(Batch, PackedRowsAreFilledFirstFitLongestFirst) {
 }
 
 TEST(Batch, PromptSharingLayout) {
-  std::vector<PreferenceExample> pairs = {{{1, 2}, {3}, {4, 5}, 0}};
+  // Pair 0: prompt [1 2], chosen [3], rejected [4 5]; pair 1: prompt [6], chosen [7 8], rejected
+  // [9]; pair 2 has an empty prompt. One row: [1 2 3 4 5 | 6 7 8 9 | 10 11].
+  std::vector<PreferenceExample> pairs = {
+      {{1, 2}, {3}, {4, 5}, 0}, {{6}, {7, 8}, {9}, 1}, {{}, {10}, {11}, 2}};
   TokenBatch b = make_preference_batch(pairs, BatchLayout::kPromptSharing, 0);
-  EXPECT_EQ(values(b.input.input_ids), (std::vector<int64_t>{1, 2, 3, 4, 5}));
-  EXPECT_EQ(values(b.input.position_ids), (std::vector<int64_t>{0, 1, 2, 2, 3}));
-  EXPECT_EQ(values(b.sequence_index), (std::vector<int64_t>{0, 0, 0, 1, 1}));
-  EXPECT_EQ(values(b.logit_index), (std::vector<int64_t>{-1, 0, 1, 1, 3}));
-  EXPECT_EQ(values(b.input.allowed), (std::vector<int64_t>{1, 0, 0, 0, 0,  //
-                                                           1, 1, 0, 0, 0,  //
-                                                           1, 1, 1, 0, 0,  //
-                                                           1, 1, 0, 1, 0,  //
-                                                           1, 1, 0, 1, 1}));
+  EXPECT_EQ(values(b.input.input_ids), (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}));
+  EXPECT_EQ(values(b.input.segment_ids), (std::vector<int64_t>{0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2}));
+  EXPECT_EQ(values(b.input.branch_ids), (std::vector<int64_t>{0, 0, 1, 2, 2, 0, 1, 1, 2, 1, 2}));
+  // Rejected positions continue from the prompt: as if it followed the prompt directly.
+  EXPECT_EQ(values(b.input.position_ids), (std::vector<int64_t>{0, 1, 2, 2, 3, 0, 1, 2, 1, 0, 0}));
+  // Chosen sequences 0..2, rejected 3..5; the prompt belongs to chosen and (shared) to rejected.
+  EXPECT_EQ(values(b.sequence_index), (std::vector<int64_t>{0, 0, 0, 3, 3, 1, 1, 1, 4, 2, 5}));
+  EXPECT_EQ(values(b.shared_sequence_index),
+            (std::vector<int64_t>{3, 3, -1, -1, -1, 4, -1, -1, -1, -1, -1}));
+  // The first rejected token is predicted from the prompt's last position; without a prompt,
+  // nothing predicts a sequence's first token.
+  EXPECT_EQ(values(b.logit_index), (std::vector<int64_t>{-1, 0, 1, 1, 3, -1, 5, 6, 5, -1, -1}));
+  EXPECT_EQ(values(b.completion_mask), (std::vector<int64_t>{0, 0, 1, 1, 1, 0, 1, 1, 1, 0, 0}));
+  EXPECT_FALSE(b.input.allowed.defined());
+  EXPECT_EQ(b.real_tokens, 11);
+  EXPECT_EQ(b.shared_tokens, 3);
+  EXPECT_EQ(b.num_sequences, 6);
+  EXPECT_EQ(std::string(batch_layout_name(BatchLayout::kPromptSharing)), "shared");
 }
 
 TEST(Batch, SftBatches) {

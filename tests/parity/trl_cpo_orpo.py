@@ -66,11 +66,14 @@ CASES = {
                                              "alpha": 0.25, "beta": 2.0}},
     "orpo": {"trainer": "orpo", "shared": {"beta": 0.1}},
     "orpo_beta": {"trainer": "orpo", "shared": {"beta": 0.5}},
-    # dpo's right-padded rows give the same numbers as its packed ones
+    # dpo's right-padded rows, and its packed rows without prompt sharing, give the same numbers
+    # as its default (packed, each prompt computed once)
     "cpo_padded": {"trainer": "cpo", "shared": {"loss_type": "sigmoid"},
                    "dpo": {"padding_free": False}, "trl_same_as": "cpo_sigmoid"},
     "orpo_padded": {"trainer": "orpo", "shared": {"beta": 0.1},
                     "dpo": {"padding_free": False}, "trl_same_as": "orpo"},
+    "orpo_packed": {"trainer": "orpo", "shared": {"beta": 0.1},
+                    "dpo": {"prompt_sharing": False}, "trl_same_as": "orpo"},
 }
 LOGIT_KEYS = ("logits/chosen", "logits/rejected", "eval_logits/chosen", "eval_logits/rejected")
 

@@ -103,7 +103,9 @@ CASES = {
     "truncation": {
         "shared": {"max_length": TRUNCATION_MAX_LENGTH, "truncation_mode": "keep_start"},
     },
+    # dpo's default layout: packed rows, each pair's prompt computed once (prompt_sharing)
     "padding_free": {"dpo": {"padding_free": True}, "trl_same_as": "sigmoid"},
+    "packed": {"dpo": {"padding_free": True, "prompt_sharing": False}, "trl_same_as": "sigmoid"},
 }
 # `--case extended`: more row formats and loss options, compared like the cases above. Kept out of
 # `all` so that `all` stays under 4 minutes with 1 thread on a 2-core machine (each is a TRL run

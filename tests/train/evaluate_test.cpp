@@ -29,7 +29,8 @@ Evaluated evaluate_in_batches(int64_t batch_size) {
   LlamaModel model = LlamaModel::load(kLlama / "model", at::kFloat, at::kCPU);
   LoraModel lora = LoraModel::load(model, kLlama / "adapter");
   Objective objective = Objective::preference(model, LossConfig(), Reference::adapters_off(&lora));
-  const Batcher batcher(model, /*padding_free=*/false, /*pad_token_id=*/0);
+  const Batcher batcher(model, /*padding_free=*/false, /*prompt_sharing=*/false,
+                        /*pad_token_id=*/0);
   const std::vector<PreferenceExample> pairs = fixture_pairs();
   EvalExamples examples;
   examples.preference = &pairs;

@@ -1,6 +1,7 @@
-// The preference pairs of the llama fixture (tests/fixtures/hf/llama/expected.json), in order.
+// The preference pairs of a fixture model (tests/fixtures/hf/KIND/expected.json), in order.
 #pragma once
 #include <nlohmann/json.hpp>
+#include <string>
 #include <vector>
 
 #include "data/examples.h"
@@ -10,8 +11,12 @@ namespace dpo::testing {
 
 inline const fs::path kLlamaFixture = fs::path(DPO_FIXTURES) / "hf" / "llama";
 
-inline std::vector<PreferenceExample> llama_fixture_pairs() {
-  nlohmann::json expected = nlohmann::json::parse(read_file(kLlamaFixture / "expected.json"));
+inline fs::path hf_fixture(const std::string& kind) {
+  return fs::path(DPO_FIXTURES) / "hf" / kind;
+}
+
+inline std::vector<PreferenceExample> fixture_pairs(const std::string& kind) {
+  nlohmann::json expected = nlohmann::json::parse(read_file(hf_fixture(kind) / "expected.json"));
   std::vector<PreferenceExample> pairs;
   for (const auto& pair : expected["pairs"]) {
     PreferenceExample example;
@@ -22,6 +27,10 @@ inline std::vector<PreferenceExample> llama_fixture_pairs() {
     pairs.push_back(example);
   }
   return pairs;
+}
+
+inline std::vector<PreferenceExample> llama_fixture_pairs() {
+  return fixture_pairs("llama");
 }
 
 }  // namespace dpo::testing

@@ -4,8 +4,13 @@
 
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
+#include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+
+#include "model/attention.h"
 #include "train/fixture_pairs.h"
 #include "train/metrics.h"
 #include "train/objective.h"
@@ -130,6 +135,70 @@ TEST_F(Preference, TokenMetricsEqualThoseOfTheFullLogits) {
   EXPECT_EQ(mean["eval_rewards/chosen"], 2.0);
   EXPECT_EQ(mean["eval_num_tokens"], 25);
 }
+
+// Prompt sharing (each prompt computed once, both completions attending to it) against the padded
+// layout on every fixture model, through the segment mask and through variable-length attention:
+// the completion and whole-sequence log-probs, the per-position statistics and the adapters'
+// gradients.
+class PromptSharing : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(PromptSharing, GivesThePaddedNumbersAndGradients) {
+  const fs::path dir = testing::hf_fixture(GetParam());
+  LlamaModel model = LlamaModel::load(dir / "model", at::kFloat, at::kCPU);
+  LoraModel lora = LoraModel::load(model, dir / "adapter");
+  const std::vector<PreferenceExample> pairs = testing::fixture_pairs(GetParam());
+  LogProbOptions options;
+  options.token_stats = options.every_token = options.position_logit_means = true;
+  auto run = [&](const TokenBatch& batch, VarlenPolicy policy) {
+    AttentionChoice choice = model.attention();
+    choice.varlen = policy;
+    model.set_attention(choice);
+    Reference source = Reference::adapters_off(&lora);
+    PreferenceForward forward = preference_forward(model, batch, options, source);
+    at::Tensor loss = preference_loss(LossConfig(), forward.logps).loss;
+    (loss + 0.01 * forward.policy.all_logps.sum()).backward();
+    std::vector<at::Tensor> grads;
+    for (at::Tensor& w : lora.parameters()) {
+      grads.push_back(w.grad().clone());
+      w.mutable_grad() = at::Tensor();
+    }
+    return std::make_pair(forward, grads);
+  };
+  const AttentionChoice saved = model.attention();
+  auto [padded, padded_grads] =
+      run(make_preference_batch(pairs, BatchLayout::kPadded, 0), VarlenPolicy::kNever);
+  for (VarlenPolicy policy : {VarlenPolicy::kNever, VarlenPolicy::kAlways})
+    for (RowWidth width : {RowWidth::one_row(), RowWidth::at_most(40)}) {
+      TokenBatch batch = make_preference_batch(pairs, BatchLayout::kPromptSharing, 0, width);
+      auto [shared, shared_grads] = run(batch, policy);
+      const std::string where =
+          fmt::format("varlen {} rows {}", static_cast<int>(policy), batch.input.input_ids.size(0));
+      const SequenceLogProbs &a = shared.policy, &b = padded.policy;
+      EXPECT_TRUE(at::allclose(a.logps, b.logps, 1e-5, 1e-4)) << where;
+      EXPECT_TRUE(at::allclose(a.all_logps, b.all_logps, 1e-5, 1e-4)) << where;
+      EXPECT_TRUE(at::equal(a.all_tokens, b.all_tokens)) << where;
+      EXPECT_TRUE(at::equal(a.num_tokens, b.num_tokens)) << where;
+      EXPECT_TRUE(at::equal(a.num_positions, b.num_positions)) << where;
+      EXPECT_TRUE(at::allclose(a.position_logit_mean_sum, b.position_logit_mean_sum, 1e-5, 1e-6))
+          << where;
+      EXPECT_TRUE(at::allclose(a.entropy_sum, b.entropy_sum, 1e-5, 1e-6)) << where;
+      EXPECT_TRUE(at::equal(a.correct_tokens, b.correct_tokens)) << where;
+      EXPECT_TRUE(at::allclose(shared.logps.ref_rejected_logps, padded.logps.ref_rejected_logps,
+                               1e-5, 1e-4))
+          << where;
+      ASSERT_EQ(shared_grads.size(), padded_grads.size());
+      for (size_t i = 0; i < padded_grads.size(); ++i) {
+        const double scale = padded_grads[i].abs().max().item<double>();
+        EXPECT_GT(scale, 0.0) << where << " adapter tensor " << i;
+        EXPECT_LE((shared_grads[i] - padded_grads[i]).abs().max().item<double>(), 1e-5 * scale)
+            << where << " adapter tensor " << i;
+      }
+    }
+  model.set_attention(saved);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, PromptSharing,
+                         ::testing::Values("llama", "qwen2", "llama3rope"));
 
 }  // namespace
 }  // namespace dpo
