@@ -294,7 +294,7 @@ TEST(TrainCli, AdapterNameOrPathThatIsNoFolderIsAnError) {
 
 // padding_free (the default) packs each micro-batch (on a CPU: into one row, variable-length
 // attention), and prompt_sharing (the default, DPO-family runs) computes each pair's prompt once:
-// the numbers of the padded layout (float32 summation order aside), no padding.
+// the numbers of the padded layout over 10 steps (float32 summation order aside), no padding.
 TEST(TrainCli, PaddingFreeAndPromptSharingGiveThePaddedNumbersWithoutPadding) {
   struct Layout {
     std::string settings, summary;
@@ -307,7 +307,7 @@ TEST(TrainCli, PaddingFreeAndPromptSharingGiveThePaddedNumbersWithoutPadding) {
   for (const auto& [command, layouts] : commands) {
     SCOPED_TRACE(command);
     const std::string settings =
-        " max_steps=2 logging_steps=1 eval_steps=1 save_steps=2 eval_prompts=[] "
+        " max_steps=10 logging_steps=1 eval_steps=5 save_steps=10 eval_prompts=[] "
         "per_device_train_batch_size=8 per_device_eval_batch_size=16";
     fs::path padded = fresh_dir("padded");
     Exec a = run_dpo(command + " output_dir=" + padded.string() + settings + " padding_free=false");

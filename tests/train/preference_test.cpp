@@ -146,7 +146,23 @@ TEST_P(PromptSharing, GivesThePaddedNumbersAndGradients) {
   const fs::path dir = testing::hf_fixture(GetParam());
   LlamaModel model = LlamaModel::load(dir / "model", at::kFloat, at::kCPU);
   LoraModel lora = LoraModel::load(model, dir / "adapter");
-  const std::vector<PreferenceExample> pairs = testing::fixture_pairs(GetParam());
+  // The fixture's pairs, and rows with a one-token prompt, completions cut to their first 2
+  // tokens (keep_start truncation), no prompt (what keep_end truncation can leave) and a long
+  // prompt (every fixture prompt in turn).
+  std::vector<PreferenceExample> pairs = testing::fixture_pairs(GetParam());
+  const PreferenceExample first = pairs[0], second = pairs[1];
+  auto add = [&](TokenIds prompt, TokenIds chosen, TokenIds rejected) {
+    pairs.push_back({std::move(prompt), std::move(chosen), std::move(rejected),
+                     static_cast<int64_t>(pairs.size())});
+  };
+  add({first.prompt_ids[0]}, first.chosen_ids, first.rejected_ids);
+  add(second.prompt_ids, {second.chosen_ids.begin(), second.chosen_ids.begin() + 2},
+      {second.rejected_ids.begin(), second.rejected_ids.begin() + 2});
+  add({}, first.chosen_ids, second.rejected_ids);
+  TokenIds long_prompt;
+  for (const PreferenceExample& e : testing::fixture_pairs(GetParam()))
+    long_prompt.insert(long_prompt.end(), e.prompt_ids.begin(), e.prompt_ids.end());
+  add(long_prompt, second.chosen_ids, first.rejected_ids);
   LogProbOptions options;
   options.token_stats = options.every_token = options.position_logit_means = true;
   auto run = [&](const TokenBatch& batch, VarlenPolicy policy) {
