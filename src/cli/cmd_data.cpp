@@ -83,7 +83,10 @@ int run_data_inspect(std::vector<std::string>& args) {
     result = inspect(text.encoder, text.renderer_or_null());
   }
   if (as_json) {
-    std::printf("%s\n", inspect_json(result).dump(2).c_str());
+    // the examples are decoded ids: without --model (bytes), or mid-character cuts, not UTF-8
+    std::printf("%s\n", inspect_json(result)
+                            .dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace)
+                            .c_str());
   } else {
     std::printf("%s", inspect_text(result).c_str());
   }

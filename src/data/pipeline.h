@@ -48,7 +48,7 @@ struct DataReport {
   int64_t dropped_rows = 0;  // prompt alone >= max_length (keep_start)
   int64_t kept_rows = 0;
   // Rows where the prompt's tokens are not a prefix of prompt + completion's (the boundary falls
-  // inside a token): split at the prompt's token count as TRL does, and warned about.
+  // inside a token): split where they stop agreeing, as TRL 1.16 does, and warned about.
   int64_t boundary_mismatches = 0;
   std::string first_boundary_mismatch;  // FILE:LINE of the first
   // Preference pairs whose chosen and rejected tokens are identical (as given, or after

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -121,6 +122,46 @@ TEST(Robustness, DataInspectReadsSftDataWithTrainDefaults) {
       << pairs.out;
   EXPECT_NE(pairs.out.find(std::to_string(truncated) + " rows truncated"), std::string::npos)
       << pairs.out;
+}
+
+// dpo data tokenize writes the pipeline's token ids as pretokenized rows, which read back as the
+// same dataset: the same rows and the same token lengths as the text rows with the model.
+TEST(Robustness, DataTokenizeWritesPretokenizedRowsThatReadBackTheSame) {
+  const fs::path tokens = work_dir() / "tiny_pairs.tokens.jsonl";
+  fs::remove(tokens);
+  const std::string tokenize = "data tokenize examples/data/tiny_pairs.jsonl --model " + kModel +
+                               " --output " + tokens.string();
+  Exec written = run_dpo(tokenize);
+  ASSERT_EQ(written.status, 0) << written.err;
+  EXPECT_NE(written.err.find("wrote 16 rows to"), std::string::npos) << written.err;
+  Exec text = run_dpo("data inspect examples/data/tiny_pairs.jsonl --model " + kModel + " --json");
+  Exec ids = run_dpo("data inspect " + tokens.string() + " --model " + kModel +
+                     " --format pretokenized --json");
+  // without --model the examples are the ids read as bytes: not UTF-8, still valid JSON
+  Exec bytes = run_dpo("data inspect " + tokens.string() + " --format pretokenized --json");
+  ASSERT_EQ(bytes.status, 0) << bytes.err;
+  EXPECT_EQ(nlohmann::json::parse(bytes.out)["kept_rows"], 16);
+  ASSERT_EQ(text.status, 0) << text.err;
+  ASSERT_EQ(ids.status, 0) << ids.err;
+  const nlohmann::json a = nlohmann::json::parse(text.out), b = nlohmann::json::parse(ids.out);
+  EXPECT_EQ(b["format"], "pretokenized");
+  EXPECT_EQ(b["kept_rows"], 16);
+  EXPECT_EQ(a["lengths"], b["lengths"]) << text.out << "\n" << ids.out;
+  // The first row: BOS + prompt, and completions ending in EOS (2).
+  const nlohmann::json first =
+      nlohmann::json::parse(slurp(tokens).substr(0, slurp(tokens).find('\n')));
+  EXPECT_EQ(first["prompt_ids"][0], 1);
+  EXPECT_EQ(first["chosen_ids"].back(), 2);
+  EXPECT_EQ(first["rejected_ids"].back(), 2);
+  // An existing output only with --overwrite; then replaced whole.
+  Exec again = run_dpo(tokenize);
+  EXPECT_EQ(again.status, 1);
+  EXPECT_NE(again.err.find("exists; pass --overwrite to replace it"), std::string::npos)
+      << again.err;
+  Exec replaced = run_dpo(tokenize + " --overwrite --max-rows 3");
+  ASSERT_EQ(replaced.status, 0) << replaced.err;
+  const std::string contents = slurp(tokens);
+  EXPECT_EQ(std::count(contents.begin(), contents.end(), '\n'), 3);
 }
 
 TEST(Robustness, DataInspectReadsUnpairedKtoRows) {
