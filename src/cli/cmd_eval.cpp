@@ -7,6 +7,7 @@
 #include <ATen/Context.h>
 
 #include <cstdio>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -47,6 +48,7 @@ struct EvalArgs {
   KtoLossConfig kto;           // kto
   int64_t kl_chunk_size = 0;   // kto: 0 = --batch-size
   bool json = false;
+  bool overwrite = false;  // --per-example may replace any existing file
   std::string format = "auto", chat_template = "auto";
   int64_t batch_size = 8, max_length = 0, max_prompt_length = 0, max_completion_length = 0;
   int64_t max_samples = 0;
@@ -139,7 +141,18 @@ nlohmann::json kto_example_row(const PreferenceExample& example, bool desirable,
           {"loss", at(result.pairs.per_pair_loss)}};
 }
 
-// --per-example must not overwrite what eval reads: inside the model folder, or an input file.
+// A previous --per-example output (or an empty file): its first line a JSON object with the
+// "index" and "loss" every row has.
+bool is_per_example_output(const fs::path& file) {
+  std::ifstream in(file);
+  std::string line;
+  if (!std::getline(in, line)) return true;
+  const nlohmann::json row = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+  return row.is_object() && row.contains("index") && row.contains("loss");
+}
+
+// --per-example must not overwrite what eval reads (inside the model folder, or an input file),
+// nor an existing file that is not a previous --per-example output (without --overwrite).
 void check_per_example_output(const EvalArgs& a) {
   std::vector<ProtectedPath> inputs = {{a.model_dir, "model", "--model"}};
   if (!a.adapter_dir.empty())
@@ -147,6 +160,15 @@ void check_per_example_output(const EvalArgs& a) {
       inputs.push_back({fs::path(a.adapter_dir) / name, "adapter", "--adapter", false});
   for (const std::string& data : a.data) inputs.push_back({data, "data", "--data", false});
   check_output_apart(a.per_example, "--per-example", inputs, "write it elsewhere");
+  const fs::path out(a.per_example);
+  if (fs::is_directory(out))
+    throw_user_error("--per-example {} is a folder; give the path of the .jsonl file to write",
+                     a.per_example);
+  if (fs::exists(out) && !a.overwrite && !is_per_example_output(out))
+    throw_user_error(
+        "--per-example {} exists and is not a previous --per-example output; pass --overwrite "
+        "to replace it",
+        a.per_example);
 }
 nlohmann::json per_example_row(const PreferenceExample& example, const LossOutput& loss,
                                const PreferenceLogps& l, int64_t i) {
@@ -266,7 +288,9 @@ int run_eval(std::vector<std::string>& args) {
   app.add_option("--max-samples", a.max_samples, "evaluate the first N pairs only (0 = all)")
       ->check(at_least(0));
   app.add_option("--per-example", a.per_example,
-                 "write one JSON object per pair to this .jsonl file");
+                 "write one JSON object per pair to this .jsonl file (a previous one there is "
+                 "replaced)");
+  app.add_flag("--overwrite", a.overwrite, "--per-example may replace any existing file");
   app.add_flag("--json", a.json, "print the metrics as one JSON object");
   add_placement_options(app, a.placement);
   if (auto code = parse_args(app, args)) return *code;

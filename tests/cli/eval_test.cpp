@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -273,6 +274,36 @@ TEST(MergeCli, WritesAModelWhoseLogProbsAreThePolicys) {
   EXPECT_EQ(size.status, 1);
   EXPECT_NE(size.err.find("--max-shard-size: 'lots' is not a size"), std::string::npos) << size.err;
   fs::remove_all(out);
+}
+
+// --per-example replaces an empty file or a previous --per-example output, and any other file
+// only with --overwrite: eval never destroys a file it did not write.
+TEST(EvalCli, PerExampleKeepsFilesItDidNotWrite) {
+  const std::string kPairs = (fs::path(DPO_SOURCE_DIR) / "examples/data/tiny_pairs.jsonl").string();
+  const fs::path file = work_dir() / "notes.jsonl";
+  { std::ofstream(file) << "my notes\n"; }
+  const std::string eval = "eval --model " + (kFixtures / "llama" / "model").string() + " --data " +
+                           kPairs + " --max-samples 2 --per-example " + file.string();
+  Exec refused = run_dpo(eval);
+  EXPECT_EQ(refused.status, 1) << refused.err;
+  EXPECT_NE(refused.err.find("--per-example " + file.string() +
+                             " exists and is not a previous --per-example output; pass "
+                             "--overwrite to replace it"),
+            std::string::npos)
+      << refused.err;
+  EXPECT_EQ(slurp(file), "my notes\n");
+  Exec replaced = run_dpo(eval + " --overwrite");
+  ASSERT_EQ(replaced.status, 0) << replaced.err;
+  Exec again = run_dpo(eval);  // a previous output: replaced without --overwrite
+  ASSERT_EQ(again.status, 0) << again.err;
+  const std::string rows = slurp(file);
+  EXPECT_EQ(std::count(rows.begin(), rows.end(), '\n'), 2) << rows;
+  Exec folder = run_dpo("eval --model " + (kFixtures / "llama" / "model").string() + " --data " +
+                        kPairs + " --per-example " + work_dir().string());
+  EXPECT_EQ(folder.status, 1);
+  EXPECT_NE(folder.err.find("is a folder; give the path of the .jsonl file to write"),
+            std::string::npos)
+      << folder.err;
 }
 
 }  // namespace
