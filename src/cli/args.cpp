@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <functional>
 
+#include "data/pipeline.h"
 #include "util/error.h"
 
 namespace dpo::cli {
@@ -38,6 +39,19 @@ void add_model_options(CLI::App& app, std::string& model_dir, std::string& adapt
       ->required();
   CLI::Option* adapter = app.add_option("--adapter", adapter_dir, adapter_help);
   if (adapter_required) adapter->required();
+}
+
+void add_dataset_reading_options(CLI::App& app, DataOptions& options) {
+  app.add_option("--format", options.dataset_format,
+                 "auto | standard | conversational | implicit | hh | pretokenized")
+      ->capture_default_str();
+  app.add_flag("--hh-to-messages", options.hh_to_messages,
+               "hh: turn the dialogue into chat messages and apply the chat template");
+  app.add_option("--chat-template", options.chat_template,
+                 "auto (the tokenizer's) | llama-2 | zephyr | chatml | llama-3 | FILE")
+      ->capture_default_str();
+  app.add_option("--max-rows", options.max_rows, "read at most N rows (0 = all)")
+      ->check(at_least(0));
 }
 
 void add_threads_option(CLI::App& app, int64_t& threads) {

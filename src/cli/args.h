@@ -7,6 +7,10 @@
 #include <string>
 #include <vector>
 
+namespace dpo {
+struct DataOptions;  // data/pipeline.h
+}  // namespace dpo
+
 namespace dpo::cli {
 
 // Parses args (args[0] = "dpo <command>"). Returns an exit code when the command must stop now
@@ -23,6 +27,10 @@ void add_model_options(CLI::App& app, std::string& model_dir, std::string& adapt
 // --threads of the commands that run libtorch on the CPU: 0 (the default) for every core, a
 // negative count refused as the command line is parsed. set_threads (command.h) applies it.
 void add_threads_option(CLI::App& app, int64_t& threads);
+
+// How `dpo data` subcommands read a dataset's rows: --format, --hh-to-messages, --chat-template,
+// --max-rows (into DataOptions, whose defaults they show).
+void add_dataset_reading_options(CLI::App& app, DataOptions& options);
 
 // Checks of numeric options. NaN and infinity never pass; CLI11 reports
 // "OPTION: must be a number RANGE (got TEXT)", naming the range as written here (never a bound

@@ -44,16 +44,7 @@ int run_data_inspect(std::vector<std::string>& args) {
       ->check(at_least(0));
   app.add_option("--truncation-mode", options.truncation_mode, "keep_start | keep_end")
       ->capture_default_str();
-  app.add_option("--format", options.dataset_format,
-                 "auto | standard | conversational | implicit | hh | pretokenized")
-      ->capture_default_str();
-  app.add_flag("--hh-to-messages", options.hh_to_messages,
-               "hh: turn the dialogue into chat messages and apply the chat template");
-  app.add_option("--chat-template", options.chat_template,
-                 "auto (the tokenizer's) | llama-2 | zephyr | chatml | llama-3 | FILE")
-      ->capture_default_str();
-  app.add_option("--max-rows", options.max_rows, "read at most N rows (0 = all)")
-      ->check(at_least(0));
+  add_dataset_reading_options(app, options);
   app.add_option("--examples", examples, "rendered examples to show")
       ->check(at_least(0))
       ->capture_default_str();

@@ -66,16 +66,7 @@ int run_data_tokenize(std::vector<std::string>& args) {
   app.add_option("--model", model_dir, "model folder with tokenizer.json (and its chat template)")
       ->required();
   app.add_option("--output", output, "the .jsonl file to write")->required();
-  app.add_option("--format", options.dataset_format,
-                 "auto | standard | conversational | implicit | hh | pretokenized")
-      ->capture_default_str();
-  app.add_flag("--hh-to-messages", options.hh_to_messages,
-               "hh: turn the dialogue into chat messages and apply the chat template");
-  app.add_option("--chat-template", options.chat_template,
-                 "auto (the tokenizer's) | llama-2 | zephyr | chatml | llama-3 | FILE")
-      ->capture_default_str();
-  app.add_option("--max-rows", options.max_rows, "read at most N rows (0 = all)")
-      ->check(at_least(0));
+  add_dataset_reading_options(app, options);
   app.add_flag("--overwrite", overwrite, "replace --output if it exists");
   if (auto code = parse_args(app, args)) return *code;
   options.dataset = {file};

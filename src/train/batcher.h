@@ -35,9 +35,8 @@ class Batcher {
   MicroBatch preference(const std::vector<PreferenceExample>& all, BatchRows rows) const;
   MicroBatch sft(const std::vector<SftExample>& all, BatchRows rows) const;
 
-  // The layout of preference batches (SFT batches: sft_layout()).
+  // The layout of preference batches (SFT batches are packed or padded, never shared).
   BatchLayout layout() const { return preference_layout_; }
-  BatchLayout sft_layout() const { return sft_layout_; }
   int64_t pad_token_id() const { return pad_token_id_; }
 
  private:

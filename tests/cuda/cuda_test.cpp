@@ -7,6 +7,9 @@
 #include <ATen/Context.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <functional>
+
 #include "data/batch.h"
 #include "model/attention.h"
 #include "model/fixture_util.h"
@@ -78,6 +81,57 @@ at::Tensor packed_logps(const LlamaModel& model, const ModelInput& input) {
       .squeeze(-1);
 }
 
+// The scored log-probs `logps_of()` gives (differentiable, fp32) through the varlen path the
+// model picks (kAuto: flash where it runs) and through the mask (kNever), and the gradients of
+// the first layer's attention weights of their sum: equal within bf16 noise. `what` names the
+// rows in the printed line.
+void expect_varlen_equals_mask(LlamaModel& model, const std::function<at::Tensor()>& logps_of,
+                               const char* what) {
+  std::vector<at::Tensor> weights;
+  for (auto& [name, w] : model.named_parameters())
+    if (name.find("layers.0.self_attn") != std::string::npos) weights.push_back(w);
+  auto run = [&](VarlenPolicy policy, std::vector<at::Tensor>* grads) {
+    AttentionChoice choice;
+    choice.varlen = policy;
+    model.set_attention(choice);
+    for (at::Tensor& w : weights) w.requires_grad_(true);
+    at::Tensor logps = logps_of();
+    logps.sum().backward();
+    for (at::Tensor& w : weights) {
+      grads->push_back(w.grad().to(at::kFloat).cpu());
+      w.mutable_grad() = at::Tensor();
+      w.requires_grad_(false);
+    }
+    return logps.detach().cpu();
+  };
+  std::vector<at::Tensor> flash_grads, mask_grads;
+  at::Tensor flash = run(VarlenPolicy::kAuto, &flash_grads);
+  at::Tensor masked = run(VarlenPolicy::kNever, &mask_grads);
+  const double logp_diff = max_abs_diff(flash, masked);
+  EXPECT_LE(logp_diff, 5e-2) << what;
+  double worst = 0;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    const double relative =
+        max_abs_diff(flash_grads[i], mask_grads[i]) / mask_grads[i].abs().max().item<double>();
+    worst = std::max(worst, relative);
+    EXPECT_LE(relative, 5e-2) << what << ", weight " << i;
+  }
+  std::printf(
+      "  %s, flash varlen vs mask (bf16): log-prob max abs diff %.3g, gradient max diff / "
+      "largest %.3g\n",
+      what, logp_diff, worst);
+}
+
+// The completion-token log-probs of a batch, fp32: (M), in row-major order.
+at::Tensor completion_logps(const LlamaModel& model, const TokenBatch& batch) {
+  at::Tensor logits = model.logits(model.forward_hidden(batch.input)).to(at::kFloat);  // (N, T, V)
+  at::Tensor flat = logits.reshape({-1, logits.size(-1)});                             // (N*T, V)
+  at::Tensor scored = batch.completion_mask.reshape({-1}).nonzero().squeeze(1);        // (M)
+  at::Tensor from = batch.logit_index.reshape({-1}).index_select(0, scored);           // (M)
+  at::Tensor tokens = batch.input.input_ids.reshape({-1}).index_select(0, scored);     // (M)
+  return flat.index_select(0, from).log_softmax(-1).gather(1, tokens.unsqueeze(1)).squeeze(1);
+}
+
 }  // namespace
 
 TEST(Cuda, PackedRowsThroughFlashVarlenEqualTheSegmentMask) {
@@ -96,54 +150,9 @@ TEST(Cuda, PackedRowsThroughFlashVarlenEqualTheSegmentMask) {
   at::Tensor seg = packed.segment_ids;
   at::Tensor scored = (seg.narrow(1, 0, seg.size(1) - 1) == seg.narrow(1, 1, seg.size(1) - 1))
                           .logical_and(seg.narrow(1, 0, seg.size(1) - 1).ge(0));
-  std::vector<at::Tensor> weights;
-  for (auto& [name, w] : model.named_parameters())
-    if (name.find("layers.0.self_attn") != std::string::npos) weights.push_back(w);
-  auto run = [&](VarlenPolicy policy, std::vector<at::Tensor>* grads) {
-    AttentionChoice choice;
-    choice.varlen = policy;
-    model.set_attention(choice);
-    for (at::Tensor& w : weights) w.requires_grad_(true);
-    at::Tensor logps = packed_logps(model, packed);
-    logps.masked_select(scored).sum().backward();
-    for (at::Tensor& w : weights) {
-      grads->push_back(w.grad().to(at::kFloat).cpu());
-      w.mutable_grad() = at::Tensor();
-      w.requires_grad_(false);
-    }
-    return logps.detach().masked_select(scored).cpu();
-  };
-  std::vector<at::Tensor> flash_grads, mask_grads;
-  at::Tensor flash = run(VarlenPolicy::kAuto, &flash_grads);
-  at::Tensor masked = run(VarlenPolicy::kNever, &mask_grads);
-  const double logp_diff = max_abs_diff(flash, masked);
-  EXPECT_LE(logp_diff, 5e-2);
-  double worst = 0;
-  for (size_t i = 0; i < weights.size(); ++i) {
-    const double relative =
-        max_abs_diff(flash_grads[i], mask_grads[i]) / mask_grads[i].abs().max().item<double>();
-    worst = std::max(worst, relative);
-    EXPECT_LE(relative, 5e-2) << "weight " << i;
-  }
-  std::printf(
-      "  packed rows, flash varlen vs segment mask (bf16): log-prob max abs diff %.3g, "
-      "gradient max diff / largest %.3g\n",
-      logp_diff, worst);
+  expect_varlen_equals_mask(
+      model, [&] { return packed_logps(model, packed).masked_select(scored); }, "packed rows");
 }
-
-namespace {
-
-// The completion-token log-probs of a batch, fp32: (M), in row-major order.
-at::Tensor completion_logps(const LlamaModel& model, const TokenBatch& batch) {
-  at::Tensor logits = model.logits(model.forward_hidden(batch.input)).to(at::kFloat);  // (N, T, V)
-  at::Tensor flat = logits.reshape({-1, logits.size(-1)});                             // (N*T, V)
-  at::Tensor scored = batch.completion_mask.reshape({-1}).nonzero().squeeze(1);        // (M)
-  at::Tensor from = batch.logit_index.reshape({-1}).index_select(0, scored);           // (M)
-  at::Tensor tokens = batch.input.input_ids.reshape({-1}).index_select(0, scored);     // (M)
-  return flat.index_select(0, from).log_softmax(-1).gather(1, tokens.unsqueeze(1)).squeeze(1);
-}
-
-}  // namespace
 
 TEST(Cuda, PromptSharingRowsThroughFlashVarlenEqualTheMask) {
   if (!at::hasCUDA()) GTEST_SKIP() << kNoCuda;
@@ -155,37 +164,6 @@ TEST(Cuda, PromptSharingRowsThroughFlashVarlenEqualTheMask) {
   }
   const TokenBatch batch = to_device(
       make_preference_batch(fixture_pairs("llama"), BatchLayout::kPromptSharing, 0), cuda);
-  std::vector<at::Tensor> weights;
-  for (auto& [name, w] : model.named_parameters())
-    if (name.find("layers.0.self_attn") != std::string::npos) weights.push_back(w);
-  auto run = [&](VarlenPolicy policy, std::vector<at::Tensor>* grads) {
-    AttentionChoice choice;
-    choice.varlen = policy;
-    model.set_attention(choice);
-    for (at::Tensor& w : weights) w.requires_grad_(true);
-    at::Tensor logps = completion_logps(model, batch);
-    logps.sum().backward();
-    for (at::Tensor& w : weights) {
-      grads->push_back(w.grad().to(at::kFloat).cpu());
-      w.mutable_grad() = at::Tensor();
-      w.requires_grad_(false);
-    }
-    return logps.detach().cpu();
-  };
-  std::vector<at::Tensor> flash_grads, mask_grads;
-  at::Tensor flash = run(VarlenPolicy::kAuto, &flash_grads);
-  at::Tensor masked = run(VarlenPolicy::kNever, &mask_grads);
-  const double logp_diff = max_abs_diff(flash, masked);
-  EXPECT_LE(logp_diff, 5e-2);
-  double worst = 0;
-  for (size_t i = 0; i < weights.size(); ++i) {
-    const double relative =
-        max_abs_diff(flash_grads[i], mask_grads[i]) / mask_grads[i].abs().max().item<double>();
-    worst = std::max(worst, relative);
-    EXPECT_LE(relative, 5e-2) << "weight " << i;
-  }
-  std::printf(
-      "  prompt-sharing rows, flash varlen vs mask (bf16): log-prob max abs diff %.3g, gradient "
-      "max diff / largest %.3g\n",
-      logp_diff, worst);
+  expect_varlen_equals_mask(
+      model, [&] { return completion_logps(model, batch); }, "prompt-sharing rows");
 }

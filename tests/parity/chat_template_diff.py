@@ -32,14 +32,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
-TOKENIZERS = [
-    ("mistral", "tokenizers/mistral"),
-    ("llama3", "tokenizers/llama3"),
-    ("qwen3", "tokenizers/qwen3"),
-    ("hf-llama", "hf/llama/model"),
-    ("hf-qwen2", "hf/qwen2/model"),
-    ("hf-llama3rope", "hf/llama3rope/model"),
-]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tokenizer_diff import TOKENIZERS  # noqa: E402  (name, folder under tests/fixtures)
 BUILTINS = ["llama-2", "zephyr", "chatml", "llama-3"]
 # chat_template_cases.json labels -> the fixture tokenizer they were rendered with (PROVENANCE.md)
 CASE_TOKENIZER = {"llama3": "llama3", "qwen3": "qwen3", "llama2-chat": "mistral",

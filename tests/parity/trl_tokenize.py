@@ -45,15 +45,7 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
 sys.path.insert(0, HERE)
 import trl_dpo  # noqa: E402  (the parity rows, the built-in template, the tokenizer TRL gets)
-
-TOKENIZERS = [  # name, folder under tests/fixtures
-    ("mistral", "tokenizers/mistral"),
-    ("llama3", "tokenizers/llama3"),
-    ("qwen3", "tokenizers/qwen3"),
-    ("hf-llama", "hf/llama/model"),
-    ("hf-qwen2", "hf/qwen2/model"),
-    ("hf-llama3rope", "hf/llama3rope/model"),
-]
+from tokenizer_diff import TOKENIZERS  # noqa: E402  (name, folder under tests/fixtures)
 BOS_ROW_MARK = "bos_prefixed"  # the corner row whose prompt starts with the BOS text
 
 
