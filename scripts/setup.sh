@@ -5,7 +5,7 @@
 #   DPO_TORCH=debian bash scripts/setup.sh   # Debian packages only (the apt-only route)
 #
 # 1. Debian packages (apt): compilers, CMake, the libraries dpo.cpp links (yaml-cpp, fmt, CLI11,
-#    nlohmann-json, PCRE2, zlib), GoogleTest, Debian's libtorch-dev 1.13 (the apt-only build) with
+#    nlohmann-json, PCRE2, zlib, Gloo's headers for data-parallel runs), GoogleTest, Debian's libtorch-dev 1.13 (the apt-only build) with
 #    OpenBLAS, and what some tests use (chromium renders report.html, python3-protobuf reads
 #    TensorBoard files). Run as root, or with sudo available.
 # 2. Unless DPO_TORCH=debian: a project-local virtual environment .venv/ holding requirements.txt:
@@ -26,6 +26,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git ccache
   libtorch-dev libopenblas0-openmp
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libfmt-dev libpcre2-dev zlib1g-dev
+  libgloo-dev
   googletest libgtest-dev
   python3 python3-venv
   # test-only: report.html rendered in a real browser; TensorBoard files checked with Google's protobuf

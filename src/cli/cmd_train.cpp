@@ -6,8 +6,12 @@
 
 #include "cli/args.h"
 #include "cli/command.h"
+#include "dist/env.h"
+#include "dist/launch.h"
 #include "train/config.h"
 #include "train/trainer.h"
+#include "util/error.h"
+#include "util/strings.h"
 
 namespace dpo::cli {
 namespace {
@@ -40,11 +44,12 @@ CommandText command_text(TrainMode mode) {
           "keys and data as dpo train.",
           "beta=0.1 learning_rate=8e-6 ", "YAML recipe (examples/tiny-cpu-orpo.yaml)"};
     case TrainMode::kKto:
-      return {"Kahneman-Tversky Optimization (TRL KTOTrainer semantics): preference training on "
-              "unpaired data, each completion marked desirable or not (prompt, completion, "
-              "label rows; preference pairs are unpaired), against a reference model.",
-              "desirable_weight=1.0 undesirable_weight=1.33 ",
-              "YAML recipe (examples/tiny-cpu-kto.yaml)"};
+      return {
+          "Kahneman-Tversky Optimization (TRL KTOTrainer semantics): preference training on "
+          "unpaired data, each completion marked desirable or not (prompt, completion, "
+          "label rows; preference pairs are unpaired), against a reference model.",
+          "desirable_weight=1.0 undesirable_weight=1.33 ",
+          "YAML recipe (examples/tiny-cpu-kto.yaml)"};
     case TrainMode::kPreference:
       break;
   }
@@ -53,6 +58,20 @@ CommandText command_text(TrainMode mode) {
       "model folder, from a YAML recipe.",
       "beta=0.2 loss_type=[sigmoid,sft] ",
       "YAML recipe (examples/tiny-cpu.yaml, examples/tinyllama-hh.yaml)"};
+}
+
+// The command line of one rank: `args` (args[0] "dpo train") without --nproc and its value.
+std::vector<std::string> rank_command_line(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = split(args[0], ' ');
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--nproc") {
+      ++i;
+      continue;
+    }
+    if (starts_with(args[i], "--nproc=")) continue;
+    argv.push_back(args[i]);
+  }
+  return argv;
 }
 
 int run_train_command(std::vector<std::string>& args, TrainMode mode) {
@@ -66,13 +85,32 @@ int run_train_command(std::vector<std::string>& args, TrainMode mode) {
   std::string config_path;
   std::vector<std::string> overrides;
   bool no_progress = false;
+  int nproc = 1;
   app.add_option("CONFIG", config_path, text.example_recipe)->required();
+  app.add_option("--nproc", nproc,
+                 "data-parallel: start N processes on this machine (as torchrun "
+                 "--nproc-per-node N); under torchrun, leave it out")
+      ->check(CLI::Range(1, 1024));
   app.add_option("overrides", overrides, "key=value settings applied after the file");
   app.add_flag("--no-progress", no_progress, "plain log lines only, no progress bar");
   if (auto code = parse_args(app, args)) return *code;
 
+  const dist::DistEnv env = dist::read_dist_env();
+  if (nproc > 1) {
+    if (env.data_parallel())
+      throw_user_error(
+          "--nproc {}: this process already is {} (WORLD_SIZE is set, as by torchrun): "
+          "leave out --nproc, or unset WORLD_SIZE",
+          nproc, dist::describe(env));
+    (void)load_train_config(config_path, overrides, mode);  // a bad config fails once, here
+    dist::LaunchOptions launch;
+    launch.nproc = nproc;
+    launch.argv = rank_command_line(args);
+    return dist::launch_local(launch);
+  }
   TrainConfig config = load_train_config(config_path, overrides, mode);
   RunOptions options;
+  options.dist_env = env;
   options.handle_signals = true;
   options.show_progress = !no_progress;
   TrainResult result = run_training(config, mode, options);

@@ -56,6 +56,19 @@ std::string ResumeState::to_json() const {
   j["train_loss_steps"] = totals.train_loss_steps;
   j["cpu_generator"] = to_hex(generators.cpu);
   if (generators.cuda.defined()) j["cuda_generator"] = to_hex(generators.cuda);
+  if (world_size > 1) {
+    j["world_size"] = world_size;
+    nlohmann::ordered_json ranks = nlohmann::ordered_json::array();
+    for (size_t r = 0; r < rank_generators.size(); ++r) {
+      nlohmann::ordered_json rank;
+      rank["rank"] = r + 1;
+      rank["cpu_generator"] = to_hex(rank_generators[r].cpu);
+      if (rank_generators[r].cuda.defined())
+        rank["cuda_generator"] = to_hex(rank_generators[r].cuda);
+      ranks.push_back(rank);
+    }
+    j["rank_generators"] = ranks;
+  }
   return j.dump(2) + "\n";
 }
 
@@ -72,10 +85,41 @@ ResumeState ResumeState::from_json(const std::string& text, const std::string& s
         from_hex(j.at("cpu_generator").get<std::string>(), source, "cpu_generator");
     state.generators.cuda =
         from_hex(j.value("cuda_generator", std::string()), source, "cuda_generator");
+    state.world_size = j.value("world_size", int64_t{1});
+    if (state.world_size < 1) throw_user_error("{}: world_size must be >= 1", source);
+    if (state.world_size > 1) {
+      const auto& ranks = j.at("rank_generators");
+      if (!ranks.is_array() || static_cast<int64_t>(ranks.size()) != state.world_size - 1)
+        throw_user_error("{}: rank_generators must hold world_size - 1 = {} entries", source,
+                         state.world_size - 1);
+      for (const auto& rank : ranks) {
+        Generators generators;
+        generators.cpu = from_hex(rank.at("cpu_generator").get<std::string>(), source,
+                                  "rank_generators.cpu_generator");
+        generators.cuda = from_hex(rank.value("cuda_generator", std::string()), source,
+                                   "rank_generators.cuda_generator");
+        state.rank_generators.push_back(std::move(generators));
+      }
+    }
   } catch (const nlohmann::json::exception& e) {
     throw_user_error("{}: malformed rng state: {}", source, e.what());
   }
   return state;
+}
+
+std::string Generators::to_text() const {
+  std::string text = to_hex(cpu);
+  if (cuda.defined()) text += ":" + to_hex(cuda);
+  return text;
+}
+
+Generators Generators::from_text(const std::string& text, const std::string& source) {
+  const size_t colon = text.find(':');
+  Generators generators;
+  generators.cpu = from_hex(text.substr(0, colon), source, "cpu generator");
+  if (colon != std::string::npos)
+    generators.cuda = from_hex(text.substr(colon + 1), source, "cuda generator");
+  return generators;
 }
 
 Generators Generators::capture(at::Device device) {

@@ -45,6 +45,9 @@ struct Generators {
   // Undefined / nothing where CUDA is unavailable.
   static at::Tensor capture_cuda();
   static void restore_cuda(const at::Tensor& state);
+  // One line of hex (cpu, then ':' and cuda when there is one), to send between ranks.
+  std::string to_text() const;
+  static Generators from_text(const std::string& text, const std::string& source);
 };
 
 // rng_state.json (transformers' name for it): besides the weights, the optimizer and the trainer
@@ -52,7 +55,10 @@ struct Generators {
 struct ResumeState {
   DataPosition position;
   RunTotals totals;
-  Generators generators;
+  Generators generators;  // rank 0's (the process's, in a run of one process)
+  // Data-parallel runs: the number of ranks, and the generators of ranks 1..world_size-1.
+  int64_t world_size = 1;
+  std::vector<Generators> rank_generators;
 
   std::string to_json() const;
   static ResumeState from_json(const std::string& text, const std::string& source);

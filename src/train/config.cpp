@@ -211,6 +211,7 @@ void validate(const TrainConfig& c, const Origins& origins, const std::string& s
   check.require(c.max_steps == -1 || c.max_steps >= 1, "max_steps", c.max_steps,
                 ">= 1, or -1 to train num_train_epochs");
   check.require(c.max_nonfinite_steps >= 1, "max_nonfinite_steps", c.max_nonfinite_steps, ">= 1");
+  check.require(c.ddp_timeout >= 1, "ddp_timeout", c.ddp_timeout, ">= 1 (seconds)");
 
   check.require(c.logging_steps > 0, "logging_steps", c.logging_steps,
                 "> 0 (an integer, or a fraction < 1 of the run)");

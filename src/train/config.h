@@ -106,6 +106,7 @@ struct TrainConfig {
   std::string train_sampling_strategy = "random";  // random | sequential (kto: sequential)
   int64_t seed = 42;
   int64_t max_nonfinite_steps = 5;  // stop after this many non-finite steps in a row
+  int64_t ddp_timeout = 1800;       // data-parallel runs: seconds a rank waits for the others
 
   // --- logging and saving
   std::string output_dir = "trainer_output";

@@ -369,6 +369,9 @@ std::vector<ConfigKey> build_table() {
       make_key("seed", O, &C::seed, "Seed of initialization, shuffling, dropout and sampling."),
       make_key("max_nonfinite_steps", O, &C::max_nonfinite_steps,
                "Non-finite loss or gradients: steps skipped in a row before the run stops."),
+      make_key("ddp_timeout", O, &C::ddp_timeout,
+               "Data-parallel runs (torchrun, --nproc): seconds a rank waits for the others "
+               "(rendezvous, every collective) before it stops with an error."),
 
       make_key("output_dir", S, &C::output_dir,
                "The run folder; never the model or tokenizer folder, nor a folder inside or "

@@ -102,6 +102,17 @@ std::map<std::string, double> kto_batch_metrics(const KtoLossOutput& loss, const
   return m;
 }
 
+std::map<std::string, double> metric_weights(const std::map<std::string, double>& metrics,
+                                             double pairs,
+                                             const std::map<std::string, double>& per_token) {
+  std::map<std::string, double> weights;
+  for (const auto& [name, value] : metrics) {
+    const auto tokens = per_token.find(name);
+    weights[name] = tokens == per_token.end() ? pairs : tokens->second;
+  }
+  return weights;
+}
+
 void MetricAverager::add(const std::map<std::string, double>& batch_metrics) {
   for (const auto& [name, value] : batch_metrics) values_[name].push_back(value);
 }

@@ -62,6 +62,13 @@ std::map<std::string, double> kto_batch_metrics(const KtoLossOutput& loss, const
 
 // Averages metrics over the batches since the last clear(), as TRL does between logs: every key
 // is the mean of its per-batch values, except num_tokens (a running total: the latest value).
+// The weight of each metric of a batch when batches (or data-parallel ranks' shares of one) are
+// merged: the denominator of its mean. Every metric of `metrics` gets `pairs` unless named in
+// `per_token` (metric -> the tokens its ratio divides by).
+std::map<std::string, double> metric_weights(const std::map<std::string, double>& metrics,
+                                             double pairs,
+                                             const std::map<std::string, double>& per_token);
+
 class MetricAverager {
  public:
   void add(const std::map<std::string, double>& batch_metrics);

@@ -76,6 +76,15 @@ BatchResult Objective::preference_loss_of(const MicroBatch& batch) {
   result.metrics =
       preference_batch_metrics(result.pairs, forward.logps, forward.policy, batch.tokens.num_pairs);
   result.scored_tokens = forward.policy.num_tokens.sum().item<int64_t>();
+  const int64_t p = batch.tokens.num_pairs;
+  const double chosen = forward.policy.num_tokens.slice(0, 0, p).sum().item<double>();
+  const double rejected = forward.policy.num_tokens.slice(0, p).sum().item<double>();
+  result.metric_weights = metric_weights(result.metrics, static_cast<double>(p),
+                                         {{"logits/chosen", chosen},
+                                          {"mean_token_accuracy", chosen},
+                                          {"nll_loss", chosen},
+                                          {"logits/rejected", rejected},
+                                          {"entropy", chosen + rejected}});
   return result;
 }
 
@@ -92,23 +101,31 @@ BatchResult Objective::sft_loss_of(const MicroBatch& batch, double token_normali
   const double per_token = std::max(tokens, 1.0);
   result.metrics["entropy"] = seq.entropy_sum.sum().item<double>() / per_token;
   result.metrics["mean_token_accuracy"] = seq.correct_tokens.sum().item<double>() / per_token;
+  result.metric_weights = metric_weights(result.metrics, tokens, {});
   return result;
 }
 
-AccumulatedStep Objective::accumulate(const std::vector<MicroBatch>& batches) {
+AccumulatedStep Objective::accumulate(const std::vector<MicroBatch>& batches,
+                                      const StepShare& share) {
   double sft_tokens = 0.0;  // the step's completion tokens: SFT's loss normalizer
-  if (!is_pairwise())
+  if (!is_pairwise()) {
     for (const MicroBatch& batch : batches)
       sft_tokens += static_cast<double>(scored_token_count(batch.tokens));
+    if (share.sum_over_ranks) sft_tokens = share.sum_over_ranks(sft_tokens);
+  }
+  const double micro_batches = static_cast<double>(
+      share.micro_batches > 0 ? share.micro_batches : static_cast<int64_t>(batches.size()));
   AccumulatedStep out;
-  for (const MicroBatch& batch : batches) {
+  for (size_t i = 0; i < batches.size(); ++i) {
+    const MicroBatch& batch = batches[i];
     BatchResult result = loss(batch, sft_tokens);
     double scale = 1.0;
     if (is_pairwise()) {
-      scale = 1.0 / static_cast<double>(batches.size());
+      scale = (share.weights.empty() ? 1.0 : share.weights[i]) / micro_batches;
     } else {  // the batch's own per-token loss, for the log
       result.metrics["loss"] =
           result.loss_value * sft_tokens / std::max<double>(1, result.scored_tokens);
+      result.metric_weights["loss"] = static_cast<double>(result.scored_tokens);
     }
     if (!std::isfinite(result.loss_value)) {
       out.finite = false;
@@ -125,6 +142,7 @@ AccumulatedStep Objective::accumulate(const std::vector<MicroBatch>& batches) {
     out.real_positions += batch.tokens.real_tokens;
     out.shared_positions += batch.tokens.shared_tokens;
     out.batch_metrics.push_back(std::move(result.metrics));
+    out.batch_metric_weights.push_back(std::move(result.metric_weights));
   }
   return out;
 }

@@ -8,6 +8,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -28,6 +29,9 @@ struct BatchResult {
   at::Tensor loss;  // () differentiable (undefined under no-grad use)
   double loss_value = 0.0;
   std::map<std::string, double> metrics;  // TRL names, no prefix
+  // Each metric's weight when batches (or ranks' shares of one) are merged: the denominator of its
+  // mean (pairs, or the tokens of a per-token ratio).
+  std::map<std::string, double> metric_weights;
   int64_t scored_tokens = 0;
   // Tokens this batch trains on, for num_tokens (-1: every real token of the batch; KTO: its
   // examples' sequences, not the KL ones).
@@ -46,6 +50,15 @@ struct AccumulatedStep {
   int64_t real_positions = 0;    // of them, the non-padding ones
   int64_t shared_positions = 0;  // prompt tokens computed once for two sequences (prompt sharing)
   std::vector<std::map<std::string, double>> batch_metrics;
+  std::vector<std::map<std::string, double>> batch_metric_weights;  // BatchResult::metric_weights
+};
+
+// This process's share of an optimizer step whose micro-batches are split over data-parallel
+// ranks (train/data_parallel.h). The default is the whole step in one process.
+struct StepShare {
+  int64_t micro_batches = 0;    // of the whole step (0: the batches given)
+  std::vector<double> weights;  // per given batch: its examples / its global micro-batch's
+  std::function<double(double)> sum_over_ranks;  // SFT's token count of the step; null: identity
 };
 
 struct PreferenceForward {
@@ -84,7 +97,10 @@ class Objective {
   // Forward and backward over the micro-batches of one optimizer step, as transformers
   // accumulates: each loss divided by the number of micro-batches (SFT: by the completion tokens
   // of the whole step), so the gradient is that of the mean over the whole step's data.
-  AccumulatedStep accumulate(const std::vector<MicroBatch>& batches);
+  // Data-parallel ranks pass their `share`: each pairwise loss is weighted by its share of its
+  // global micro-batch and SFT's normalizer counts every rank's tokens, so that the gradients
+  // summed over ranks are those of one process over the whole step.
+  AccumulatedStep accumulate(const std::vector<MicroBatch>& batches, const StepShare& share = {});
 
   const LossConfig& loss_config() const { return loss_; }
   const RefFreeLossConfig& ref_free_config() const { return ref_free_; }

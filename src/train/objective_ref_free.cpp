@@ -42,6 +42,13 @@ BatchResult Objective::ref_free_loss_of(const MicroBatch& batch) {
   result.loss_value = result.loss.item<double>();
   result.metrics = ref_free_batch_metrics(config, loss, logps.detach(), policy, p);
   result.scored_tokens = policy.num_tokens.sum().item<int64_t>();
+  const at::Tensor& nll_counts =
+      config.nll_over_whole_sequence() ? policy.all_tokens : policy.num_tokens;  // (S)
+  result.metric_weights =
+      metric_weights(result.metrics, static_cast<double>(p),
+                     {{"logits/chosen", policy.num_positions.slice(0, 0, p).sum().item<double>()},
+                      {"logits/rejected", policy.num_positions.slice(0, p).sum().item<double>()},
+                      {"nll_loss", nll_counts.slice(0, 0, p).sum().item<double>()}});
   result.pairs.loss = loss.loss.detach();  // the per-pair view dpo eval --per-example writes
   result.pairs.per_pair_loss = loss.per_pair_loss;
   result.pairs.chosen_rewards = loss.chosen_rewards;

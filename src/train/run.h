@@ -22,6 +22,7 @@
 #include "train/batcher.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
+#include "train/data_parallel.h"
 #include "train/evaluate.h"
 #include "train/objective.h"
 #include "train/optimizer.h"
@@ -33,7 +34,8 @@ namespace dpo {
 
 struct StepPlan {
   int64_t num_examples = 0;
-  int64_t batches_per_epoch = 0;  // ceil(examples / batch size)
+  // ceil(examples / (batch size x world size)): global micro-batches, each split over the ranks
+  int64_t batches_per_epoch = 0;
   int64_t updates_per_epoch = 0;  // ceil(batches / gradient_accumulation_steps), at least 1
   int64_t max_steps = 0;
   int64_t logging_steps = 0;
@@ -86,6 +88,7 @@ struct RunSetup {
   std::optional<Batcher> batcher;
   std::optional<Objective> objective;  // with its Reference (preference runs)
   StepPlan plan;
+  DataParallel parallel;  // one process unless the run is data-parallel
 
   bool is_pairwise() const { return is_pairwise_mode(mode); }  // chosen / rejected pairs
   bool has_reference() const { return mode == TrainMode::kPreference || mode == TrainMode::kKto; }

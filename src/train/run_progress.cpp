@@ -57,7 +57,17 @@ void resume(RunProgress& progress, const RunSetup& setup) {
   state.log_history = checkpoint.state.log_history;
   progress.position = checkpoint.resume.position;
   progress.totals = checkpoint.resume.totals;
-  checkpoint.resume.generators.restore(setup.device);
+  const ResumeState& saved = checkpoint.resume;
+  const int world = setup.parallel.world_size();
+  if (saved.world_size != world)
+    throw_user_error(
+        "{}: the checkpoint was written by a run of {} process{} (WORLD_SIZE), this run has {}: "
+        "resume with WORLD_SIZE={} (--nproc {}), so that every rank continues its own data "
+        "and generators",
+        source, saved.world_size, saved.world_size == 1 ? "" : "es", world, saved.world_size,
+        saved.world_size);
+  const int rank = setup.parallel.rank();
+  (rank == 0 ? saved.generators : saved.rank_generators[rank - 1]).restore(setup.device);
   log_info("resuming from {} at step {} (epoch {:.3f})", source, state.global_step, state.epoch);
 }
 
@@ -69,6 +79,14 @@ std::filesystem::path save_checkpoint(const RunSetup& setup, const RunProgress& 
   data.resume.position = progress.position;
   data.resume.totals = progress.totals;
   data.resume.generators = Generators::capture(setup.device);
+  data.resume.world_size = setup.parallel.world_size();
+  const std::vector<std::string> generators =
+      setup.parallel.gather_bytes(data.resume.generators.to_text(), "gathering generator states");
+  if (!setup.parallel.is_main())  // rank 0 writes the checkpoint
+    return checkpoint_path(setup.output_dir, progress.state.global_step);
+  for (size_t r = 1; r < generators.size(); ++r)
+    data.resume.rank_generators.push_back(
+        Generators::from_text(generators[r], fmt::format("rank {}'s generators", r)));
   data.state = &progress.state;
   data.config_yaml = train_config_to_yaml(setup.config);
   std::filesystem::path dir = write_checkpoint(setup.output_dir, progress.state.global_step, data);

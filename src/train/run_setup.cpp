@@ -319,21 +319,33 @@ void setup_model(RunSetup& run) {
   }
 }
 
-// One reference pass over `examples`, in eval-sized batches, in order.
+// One reference pass over `examples`, in eval-sized batches, in order. Data-parallel: each rank
+// computes its contiguous share, the others' rows stay 0 and the sum over ranks fills the table.
 RefLogps compute_reference_table(RunSetup& run, const std::vector<PreferenceExample>& examples) {
   Reference& reference = run.objective->reference();
   const LogProbOptions options = logprob_options_for(run.objective->loss_config(), false);
+  const auto [first, last] = run.parallel.share_of(static_cast<int64_t>(examples.size()));
   std::vector<at::Tensor> chosen, rejected;
   const int64_t batch_size = run.config.per_device_eval_batch_size;
-  for (size_t begin = 0; begin < examples.size(); begin += batch_size) {
-    size_t end = std::min(examples.size(), begin + batch_size);
+  for (int64_t begin = first; begin < last; begin += batch_size) {
+    const int64_t end = std::min(last, begin + batch_size);
     std::vector<PreferenceExample> slice(examples.begin() + begin, examples.begin() + end);
     RefLogps logps = reference.logps(*run.model, run.batcher->preference(slice), options, {});
     chosen.push_back(logps.chosen.to(at::kCPU).to(at::kFloat));
     rejected.push_back(logps.rejected.to(at::kCPU).to(at::kFloat));
   }
-  if (chosen.empty()) return {at::empty({0}), at::empty({0})};
-  return {at::cat(chosen), at::cat(rejected)};
+  const int64_t n = static_cast<int64_t>(examples.size());
+  if (!run.parallel.active()) {
+    if (chosen.empty()) return {at::empty({0}), at::empty({0})};
+    return {at::cat(chosen), at::cat(rejected)};
+  }
+  at::Tensor table = at::zeros({2, n}, at::kFloat);  // (chosen | rejected, examples)
+  if (!chosen.empty()) {
+    table[0].slice(0, first, last).copy_(at::cat(chosen));
+    table[1].slice(0, first, last).copy_(at::cat(rejected));
+  }
+  run.parallel.sum_tensor(table, "gathering the reference log-probs");
+  return {table[0].clone(), table[1].clone()};
 }
 
 // precompute_ref_log_probs: the tables from the cache, or one pass now (then cached).
@@ -355,6 +367,9 @@ void precompute_reference(RunSetup& run) {
   const std::string key = ref_cache_key(key_input);
   const fs::path dir = ref_cache_dir(c.ref_cache_dir);
   std::optional<RefTables> tables = load_ref_cache(dir, key, data.train.size(), data.eval.size());
+  // data-parallel: the cache serves only when every rank found it (ranks may not share a disk)
+  const double found = run.parallel.sum(tables ? 1.0 : 0.0, "checking the reference cache");
+  if (found < run.parallel.world_size()) tables.reset();
   if (tables) {
     log_info("reference log-probs: loaded from the cache {}",
              (dir / (key + ".safetensors")).string());
@@ -364,7 +379,7 @@ void precompute_reference(RunSetup& run) {
     tables.emplace();
     tables->train = compute_reference_table(run, data.train);
     tables->eval = compute_reference_table(run, data.eval);
-    save_ref_cache(dir, key, *tables);
+    if (run.parallel.is_main()) save_ref_cache(dir, key, *tables);
     log_info("reference log-probs cached in {}", (dir / (key + ".safetensors")).string());
   }
   reference.use_tables(std::move(*tables));  // the frozen copy is no longer needed
@@ -414,9 +429,10 @@ void setup_objective(RunSetup& run) {
 void setup_plan(RunSetup& run) {
   const TrainConfig& c = run.config;
   StepPlan& plan = run.plan;
+  const int64_t world = run.parallel.world_size();
+  const int64_t global_batch = c.per_device_train_batch_size * world;
   plan.num_examples = run.data.train_size();
-  plan.batches_per_epoch =
-      (plan.num_examples + c.per_device_train_batch_size - 1) / c.per_device_train_batch_size;
+  plan.batches_per_epoch = (plan.num_examples + global_batch - 1) / global_batch;
   plan.updates_per_epoch =
       std::max<int64_t>(1, (plan.batches_per_epoch + c.gradient_accumulation_steps - 1) /
                                c.gradient_accumulation_steps);
@@ -429,16 +445,35 @@ void setup_plan(RunSetup& run) {
   plan.eval_steps = c.eval_steps ? resolve_steps(*c.eval_steps, plan.max_steps) : 0;
   plan.save_steps = resolve_steps(c.save_steps, plan.max_steps);
   plan.warmup_steps = warmup_steps_for(c.warmup_steps, c.warmup_ratio, plan.max_steps);
+  const std::string ranks =
+      world > 1 ? fmt::format(" ({} ranks x {})", world, c.per_device_train_batch_size) : "";
   log_info(
-      "{} examples, {} micro-batches of {} per epoch, {} optimizer steps ({} per epoch, "
+      "{} examples, {} micro-batches of {}{} per epoch, {} optimizer steps ({} per epoch, "
       "gradient accumulation {})",
-      plan.num_examples, plan.batches_per_epoch, c.per_device_train_batch_size, plan.max_steps,
+      plan.num_examples, plan.batches_per_epoch, global_batch, ranks, plan.max_steps,
       plan.updates_per_epoch, c.gradient_accumulation_steps);
+}
+
+// What a data-parallel run cannot do yet, refused before any work.
+void check_data_parallel(const RunSetup& run) {
+  if (!run.parallel.active()) return;
+  if (run.mode == TrainMode::kKto)
+    throw_user_error(
+        "dpo kto: data-parallel runs (WORLD_SIZE={}) are not supported yet: KTO's KL term is "
+        "a mean over the whole batch; run it in one process",
+        run.parallel.world_size());
+  for (const std::string& type : run.config.loss_type)
+    if (type == "bco_pair")
+      throw_user_error(
+          "loss_type: bco_pair keeps a running mean of the rewards, which a data-parallel run "
+          "(WORLD_SIZE={}) would keep per rank; run it in one process",
+          run.parallel.world_size());
 }
 
 }  // namespace
 
 void set_up_run(RunSetup& run) {
+  check_data_parallel(run);
   setup_device(run);
   setup_tokenizer(run);
   setup_data(run);

@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include <optional>
+
 #include <algorithm>
 #include <cmath>
 #include <csignal>
@@ -123,7 +125,7 @@ TrainResult Trainer::train() {
       progress_line_.update(step_status(step, global_step, plan.max_steps, seconds_since(started_)),
                             log_now);
     if (setup_.options.after_step) setup_.options.after_step(global_step);
-    if ((stop_signal = signals.requested())) {
+    if ((stop_signal = setup_.parallel.agree_on_stop(signals.requested()))) {
       if (last_saved_step_ != global_step) save();
       progress_line_.finish();
       log_warn(
@@ -148,12 +150,12 @@ TrainResult Trainer::train() {
   return out;
 }
 
-// The next micro-batches of the epochs (shuffled, or in dataset order with
+// The next global micro-batches of the epochs (shuffled, or in dataset order with
 // train_sampling_strategy sequential): gradient_accumulation_steps of them, fewer at the end of an
-// epoch.
+// epoch. One process: its micro-batches; data-parallel: each rank trains on its slice of each.
 std::vector<std::vector<int64_t>> Trainer::next_group() {
-  SamplerOptions sampler;
-  sampler.batch_size = setup_.config.per_device_train_batch_size;
+  SamplerOptions sampler;  // global micro-batches: every rank's examples of a micro-batch
+  sampler.batch_size = setup_.config.per_device_train_batch_size * setup_.parallel.world_size();
   sampler.seed = static_cast<uint64_t>(setup_.config.seed);
   sampler.shuffle = setup_.config.train_sampling_strategy == "random";
   DataPosition& position = progress_.position;
@@ -171,18 +173,36 @@ std::vector<std::vector<int64_t>> Trainer::next_group() {
   return {epoch_batches_.begin() + begin, epoch_batches_.begin() + end};
 }
 
-// One optimizer step: the micro-batches' gradients (Objective::accumulate), clipped, applied.
+// One optimizer step: the micro-batches' gradients (Objective::accumulate), summed over the
+// ranks of a data-parallel run, clipped, applied.
 StepOutcome Trainer::optimizer_step(const std::vector<std::vector<int64_t>>& group) {
   AdamW& optimizer = *progress_.optimizer;
+  DataParallel& parallel = setup_.parallel;
   optimizer.zero_grad();
   std::vector<MicroBatch> batches;
+  StepShare share;
+  share.micro_batches = static_cast<int64_t>(group.size());
+  std::vector<int64_t> batch_of;  // the global micro-batch of each of this rank's batches
   StepOutcome out;
-  for (const auto& positions : group) {
+  for (size_t j = 0; j < group.size(); ++j) {
+    const std::vector<int64_t> positions =
+        parallel.shard(group[j], setup_.config.per_device_train_batch_size);
+    if (positions.empty()) continue;  // the end of an epoch: nothing left for this rank
     batches.push_back(setup_.data.train_batch(*setup_.batcher, positions));
+    share.weights.push_back(static_cast<double>(positions.size()) /
+                            static_cast<double>(group[j].size()));
+    batch_of.push_back(static_cast<int64_t>(j));
     out.samples += static_cast<int64_t>(positions.size());
   }
-  static_cast<AccumulatedStep&>(out) = setup_.objective->accumulate(batches);
-  out.grad_norm = clip_grad_norm(setup_.trainable_parameters(), setup_.config.max_grad_norm);
+  if (parallel.active())
+    share.sum_over_ranks = [&parallel](double tokens) {
+      return parallel.sum(tokens, "counting the step's tokens");
+    };
+  static_cast<AccumulatedStep&>(out) = setup_.objective->accumulate(batches, share);
+  const std::vector<at::Tensor> parameters = setup_.trainable_parameters();
+  parallel.sum_gradients(parameters, "summing the gradients");
+  parallel.merge_step(out, out.samples, batch_of, share.micro_batches);
+  out.grad_norm = clip_grad_norm(parameters, setup_.config.max_grad_norm);
   if (!std::isfinite(out.grad_norm)) out.finite = false;
   if (out.finite) {
     optimizer.set_lr(progress_.schedule->lr(progress_.state.global_step));
@@ -233,9 +253,15 @@ void Trainer::log_train(const StepOutcome& step) {
   window_.reset();
 }
 
+// Data-parallel: rank 0 evaluates the whole eval set (the numbers of one process), the others wait.
 void Trainer::run_evaluation() {
   const EvalExamples examples = setup_.data.eval();
   if (examples.size() == 0) return;
+  last_eval_step_ = progress_.state.global_step;
+  if (!setup_.parallel.is_main()) {
+    setup_.parallel.barrier("waiting for rank 0's evaluation");
+    return;
+  }
   std::map<std::string, double> metrics;
   {
     const DropoutOff dropout_off(setup_);
@@ -249,21 +275,25 @@ void Trainer::run_evaluation() {
   row.set("eval_num_tokens", progress_.state.num_input_tokens_seen);  // TRL: the train count
   write_row(row, /*to_history=*/true);
   last_eval_metrics_ = metrics;
-  last_eval_step_ = progress_.state.global_step;
   std::string line = fmt::format("eval at step {}", row.step);
   for (const auto& [name, value] : metrics)
     if (!report::is_timing_key(name)) line += fmt::format(" | {} {:.6g}", name, value);
   progress_line_.message(line);
+  setup_.parallel.barrier("waiting for rank 0's evaluation");
 }
 
+// Data-parallel: every rank's generator state goes to rank 0, which writes the checkpoint while
+// the others wait, so that none runs ahead of a checkpoint that may not be complete.
 void Trainer::save() {
   last_checkpoint_ = save_checkpoint(setup_, progress_);
   last_saved_step_ = progress_.state.global_step;
-  progress_line_.message(fmt::format("saved {}", last_checkpoint_.string()));
+  if (setup_.parallel.is_main())
+    progress_line_.message(fmt::format("saved {}", last_checkpoint_.string()));
+  setup_.parallel.barrier("waiting for rank 0's checkpoint");
 }
 
 void Trainer::answer_prompts(const std::string& phase) {
-  if (setup_.config.eval_prompts.empty()) return;
+  if (setup_.config.eval_prompts.empty() || !setup_.parallel.is_main()) return;
   PromptAnswerer answerer;
   answerer.model = &*setup_.model;
   answerer.tokenizer = &*setup_.tokenizer;
@@ -281,6 +311,10 @@ void Trainer::finish() {
   if (last_eval_step_ != global_step) run_evaluation();
   if (last_saved_step_ != global_step) save();
   answer_prompts("after");
+  if (!setup_.parallel.is_main()) {  // rank 0 writes the final outputs
+    setup_.parallel.barrier("waiting for rank 0's final outputs");
+    return;
+  }
 
   const double runtime = seconds_since(started_);
   const RunTotals& totals = progress_.totals;
@@ -304,6 +338,7 @@ void Trainer::finish() {
   } catch (const std::exception& e) {
     log_warn("report.html not written: {}", e.what());
   }
+  setup_.parallel.barrier("waiting for rank 0's final outputs");
 }
 
 // The final trainer_state.json, written last by finish() after the final weights, is at the end.
@@ -402,6 +437,23 @@ std::unique_ptr<report::MetricsLog> open_metrics_log(const RunSetup& setup,
   return std::make_unique<report::MetricsLog>(setup.output_dir, options);
 }
 
+// Data-parallel: the group formed first (every rank), then rank 0 alone makes the run folder
+// ready while the others wait; they read the checkpoint to resume from themselves.
+std::unique_ptr<dist::ProcessGroup> join_data_parallel(const TrainConfig& config,
+                                                       const RunOptions& options) {
+  const dist::DistEnv& env = options.dist_env;
+  if (!env.data_parallel()) return nullptr;
+  dist::GroupOptions group;
+  group.timeout = std::chrono::seconds(config.ddp_timeout);
+  const bool cuda = config.device == "cuda" || (config.device == "auto" && at::hasCUDA());
+  if (cuda) group.device = at::Device(at::kCUDA, env.local_rank);
+  if (!env.is_main()) set_log_level(std::max(log_level(), LogLevel::kWarn));
+  auto joined = dist::ProcessGroup::connect(env, group);
+  log_info("data-parallel: {} ranks ({}), {} per node, c10d {}", env.world_size,
+           dist::describe(env), env.local_world_size, joined->backend());
+  return joined;
+}
+
 }  // namespace
 
 TrainResult run_training(const TrainConfig& config, TrainMode mode, const RunOptions& options) {
@@ -410,13 +462,26 @@ TrainResult run_training(const TrainConfig& config, TrainMode mode, const RunOpt
   setup.mode = mode;
   setup.options = options;
   setup.output_dir = config.output_dir;
-  ensure_directory(setup.output_dir);
-  const OutputDirLock output_lock(setup.output_dir);  // held until training returns
-  open_run_dir(setup);
+  if (auto group = join_data_parallel(config, options))
+    setup.parallel = DataParallel(std::move(group));
+  std::optional<OutputDirLock> output_lock;  // rank 0's, held until training returns
+  if (setup.parallel.is_main()) {
+    ensure_directory(setup.output_dir);
+    output_lock.emplace(setup.output_dir);
+    open_run_dir(setup);
+  }
+  setup.parallel.barrier("waiting for rank 0 to open the run folder");
+  if (!setup.parallel.is_main()) {
+    setup.options.show_progress = false;
+    if (config.resume_from_checkpoint)
+      setup.resume_from = read_checkpoint(
+          resolve_resume_checkpoint(*config.resume_from_checkpoint, setup.output_dir));
+  }
   set_up_run(setup);
   RunProgress progress = start_progress(setup);
   if (setup.resume_from) resume(progress, setup);
-  Trainer trainer(setup, progress, open_metrics_log(setup, progress));
+  Trainer trainer(setup, progress,
+                  setup.parallel.is_main() ? open_metrics_log(setup, progress) : nullptr);
   return trainer.train();
 }
 

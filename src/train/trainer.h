@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 
+#include "dist/env.h"
 #include "train/config.h"
 
 namespace dpo {
@@ -26,6 +27,10 @@ struct RunOptions {
   // Called after every optimizer step (its log, eval and save done) with the global step: a hook
   // for tests (e.g. a SIGKILL at step N to check exact resume).
   std::function<void(int64_t global_step)> after_step;
+  // This process's place in a data-parallel run (torchrun's environment, dist/env.h); the
+  // default is one process. With world_size > 1 every rank calls run_training with the same
+  // config: rank 0 writes the run folder, the others train their shards and wait for it.
+  dist::DistEnv dist_env;
 };
 
 struct TrainResult {

@@ -6,6 +6,12 @@
 
 #include <optional>
 #include <stdexcept>
+#include <type_traits>
+
+namespace c10d {
+class Backend;
+class ProcessGroup;
+}  // namespace c10d
 
 namespace dpo::compat {
 
@@ -19,6 +25,10 @@ constexpr bool kSdpaHasGqa = TORCH_VERSION_MAJOR > 2 ||
 #define DPO_HAS_FLASH_VARLEN \
   (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 2))
 constexpr bool kHasFlashVarlen = DPO_HAS_FLASH_VARLEN;
+
+// c10d's interface of one collective backend (ProcessGroupGloo, ProcessGroupNCCL derive from it):
+// c10d::Backend from 2.0 on, c10d::ProcessGroup in 1.13.
+using C10dBackend = std::conditional_t<kTorch2, c10d::Backend, c10d::ProcessGroup>;
 
 inline const char* torch_version() {
   return TORCH_VERSION;

@@ -1,0 +1,146 @@
+#include "train/data_parallel.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "util/error.h"
+#include "util/strings.h"
+
+namespace dpo {
+
+DataParallel::DataParallel(std::unique_ptr<dist::ProcessGroup> group) : group_(std::move(group)) {}
+
+std::string DataParallel::describe() const {
+  return group_ ? dist::describe(group_->env()) : "one process";
+}
+
+std::vector<int64_t> DataParallel::shard(const std::vector<int64_t>& global_batch,
+                                         int64_t per_device) const {
+  if (!active()) return global_batch;
+  const int64_t size = static_cast<int64_t>(global_batch.size());
+  const int64_t begin = std::min<int64_t>(size, rank() * per_device);
+  const int64_t end = std::min<int64_t>(size, begin + per_device);
+  return {global_batch.begin() + begin, global_batch.begin() + end};
+}
+
+std::pair<int64_t, int64_t> DataParallel::share_of(int64_t count) const {
+  const int64_t w = world_size(), r = rank();
+  return {count * r / w, count * (r + 1) / w};
+}
+
+void DataParallel::sum_gradients(const std::vector<at::Tensor>& parameters,
+                                 const std::string& what) const {
+  if (!active()) return;
+  std::vector<at::Tensor> grads;
+  for (const at::Tensor& parameter : parameters) {
+    at::Tensor& grad = parameter.mutable_grad();
+    if (!grad.defined()) grad = at::zeros_like(parameter);  // this rank had no example
+    grads.push_back(grad);
+  }
+  group_->all_reduce_sum(grads, what);
+}
+
+double DataParallel::sum(double value, const std::string& what) const {
+  if (!active()) return value;
+  return group_->sum_values({value}, what)[0];
+}
+
+void DataParallel::sum_tensor(at::Tensor& tensor, const std::string& what) const {
+  if (active()) group_->all_reduce_sum({tensor}, what);
+}
+
+void DataParallel::merge_step(AccumulatedStep& step, int64_t& samples,
+                              const std::vector<int64_t>& batch_of, int64_t micro_batches) {
+  if (!active()) return;
+  // a non-finite local batch left no metrics (the step is skipped on every rank anyway)
+  const bool aligned = batch_of.size() == step.batch_metrics.size();
+  if (metric_names_.empty()) {  // rank 0 always has the first micro-batch's first examples
+    std::string names;
+    if (is_main() && !step.batch_metrics.empty())
+      for (const auto& [name, value] : step.batch_metrics[0]) names += name + "\n";
+    names = group_->broadcast_from_main(names, "agreeing on the metric names");
+    metric_names_ = split(names, '\n');
+    metric_names_.erase(std::remove(metric_names_.begin(), metric_names_.end(), std::string()),
+                        metric_names_.end());
+  }
+  const size_t k = metric_names_.size();
+  // [loss, tokens, positions, real, shared, samples, non-finite], then per global micro-batch
+  // and metric: weight x value, weight
+  constexpr size_t kHead = 7;
+  std::vector<double> values(kHead + static_cast<size_t>(micro_batches) * k * 2, 0.0);
+  values[0] = step.loss;
+  values[1] = static_cast<double>(step.tokens);
+  values[2] = static_cast<double>(step.positions);
+  values[3] = static_cast<double>(step.real_positions);
+  values[4] = static_cast<double>(step.shared_positions);
+  values[5] = static_cast<double>(samples);
+  values[6] = step.finite ? 0.0 : 1.0;
+  for (size_t i = 0; aligned && i < batch_of.size(); ++i) {
+    const auto& metrics = step.batch_metrics[i];
+    const auto& weights = step.batch_metric_weights[i];
+    for (size_t m = 0; m < k; ++m) {
+      const auto value = metrics.find(metric_names_[m]);
+      if (value == metrics.end()) continue;
+      const auto weight = weights.find(metric_names_[m]);
+      const double w = weight == weights.end() ? 1.0 : weight->second;
+      const size_t at = kHead + (static_cast<size_t>(batch_of[i]) * k + m) * 2;
+      values[at] += w * value->second;
+      values[at + 1] += w;
+    }
+  }
+  values = group_->sum_values(std::move(values), "summing the step over the ranks");
+  step.loss = values[0];
+  step.tokens = static_cast<int64_t>(std::llround(values[1]));
+  step.positions = static_cast<int64_t>(std::llround(values[2]));
+  step.real_positions = static_cast<int64_t>(std::llround(values[3]));
+  step.shared_positions = static_cast<int64_t>(std::llround(values[4]));
+  samples = static_cast<int64_t>(std::llround(values[5]));
+  step.finite = values[6] == 0.0;
+  std::vector<std::map<std::string, double>> merged(static_cast<size_t>(micro_batches));
+  std::vector<std::map<std::string, double>> merged_weights(merged.size());
+  for (size_t j = 0; j < merged.size(); ++j)
+    for (size_t m = 0; m < k; ++m) {
+      const size_t at = kHead + (j * k + m) * 2;
+      // no denominator on any rank (a ratio over no tokens): 0, as TRL's ratios
+      merged[j][metric_names_[m]] = values[at + 1] > 0 ? values[at] / values[at + 1] : 0.0;
+      merged_weights[j][metric_names_[m]] = values[at + 1];
+    }
+  step.batch_metrics = std::move(merged);
+  step.batch_metric_weights = std::move(merged_weights);
+}
+
+int DataParallel::agree_on_stop(int local_signal) const {
+  if (!active()) return local_signal;
+  const std::vector<std::vector<double>> signals =
+      group_->all_gather({static_cast<double>(local_signal)}, "agreeing on a stop request");
+  int signal = 0;
+  for (const auto& row : signals) signal = std::max(signal, static_cast<int>(row[0]));
+  return signal;
+}
+
+std::vector<std::string> DataParallel::gather_bytes(const std::string& bytes,
+                                                    const std::string& what) const {
+  if (!active()) return {bytes};
+  double longest = 0;
+  for (const auto& row : group_->all_gather({static_cast<double>(bytes.size())}, what))
+    longest = std::max(longest, row[0]);
+  std::vector<double> padded(static_cast<size_t>(longest) + 1, 0.0);  // [length, bytes...]
+  padded[0] = static_cast<double>(bytes.size());
+  for (size_t i = 0; i < bytes.size(); ++i)
+    padded[i + 1] = static_cast<double>(static_cast<unsigned char>(bytes[i]));
+  std::vector<std::string> out;
+  for (const auto& row : group_->all_gather(padded, what)) {
+    std::string text(static_cast<size_t>(row[0]), '\0');
+    for (size_t i = 0; i < text.size(); ++i) text[i] = static_cast<char>(row[i + 1]);
+    out.push_back(std::move(text));
+  }
+  return out;
+}
+
+void DataParallel::barrier(const std::string& what) const {
+  if (active()) group_->barrier(what);
+}
+
+}  // namespace dpo
