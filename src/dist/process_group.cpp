@@ -58,6 +58,14 @@ std::shared_ptr<::gloo::transport::Device> gloo_device(const DistEnv& env) {
   return c10d::ProcessGroupGloo::createDefaultDevice();
 }
 
+// c10d's message without the stack trace it appends (libtorch 1.13 does).
+std::string cause_of(const std::exception& e) {
+  std::string text = e.what();
+  const size_t end = text.find("\nException raised from");
+  if (end != std::string::npos) text.resize(end);
+  return text.substr(0, 300);
+}
+
 std::string seconds_text(std::chrono::milliseconds timeout) {
   return fmt::format("{:g} s", static_cast<double>(timeout.count()) / 1000.0);
 }
@@ -72,7 +80,7 @@ c10::intrusive_ptr<c10d::Store> open_store(const DistEnv& env, const GroupOption
   try {
     return c10::make_intrusive<c10d::TCPStore>(env.master_addr, store);
   } catch (const std::exception& e) {
-    const std::string cause = e.what();
+    const std::string cause = cause_of(e);
     if (env.is_main() && (cause.find("EADDRINUSE") != std::string::npos ||
                           cause.find("address already in use") != std::string::npos))
       throw_user_error(
@@ -84,12 +92,11 @@ c10::intrusive_ptr<c10d::Store> open_store(const DistEnv& env, const GroupOption
           "{}: not all WORLD_SIZE={} ranks arrived at {}:{} within ddp_timeout ({}): start "
           "them all with the same WORLD_SIZE, MASTER_ADDR and MASTER_PORT (c10d: {})",
           describe(env), env.world_size, env.master_addr, env.master_port,
-          seconds_text(options.timeout), cause.substr(0, 300));
+          seconds_text(options.timeout), cause);
     throw_user_error(
         "{}: cannot reach rank 0 at MASTER_ADDR={} MASTER_PORT={} within ddp_timeout ({}): "
         "check that rank 0 runs and that the address is reachable from this host (c10d: {})",
-        describe(env), env.master_addr, env.master_port, seconds_text(options.timeout),
-        cause.substr(0, 300));
+        describe(env), env.master_addr, env.master_port, seconds_text(options.timeout), cause);
   }
 }
 
@@ -128,9 +135,11 @@ std::unique_ptr<ProcessGroup> ProcessGroup::connect(const DistEnv& env,
   } catch (const UserError&) {
     throw;
   } catch (const std::exception& e) {
-    throw_user_error("{}: the process group (c10d {}) did not form within ddp_timeout ({}): {}",
-                     describe(env), impl->nccl ? "NCCL" : "Gloo", seconds_text(options.timeout),
-                     std::string(e.what()).substr(0, 400));
+    throw_user_error(
+        "{}: the process group (c10d {}) did not form within ddp_timeout ({}): not all "
+        "WORLD_SIZE={} ranks arrived, or one could not connect to the others (c10d: {})",
+        describe(env), impl->nccl ? "NCCL" : "Gloo", seconds_text(options.timeout), env.world_size,
+        cause_of(e));
   }
   return std::unique_ptr<ProcessGroup>(new ProcessGroup(env, std::move(impl)));
 }
@@ -151,7 +160,7 @@ void run_collective(const DistEnv& env, std::chrono::milliseconds timeout, const
     throw_user_error(
         "{}: {} failed: another rank stopped or stopped answering within ddp_timeout ({}); "
         "its own log says why (c10d: {})",
-        describe(env), what, seconds_text(timeout), std::string(e.what()).substr(0, 300));
+        describe(env), what, seconds_text(timeout), cause_of(e));
   }
 }
 
