@@ -3,6 +3,7 @@
 // the precomputed cache), batcher, step plan.
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
+#include <ATen/detail/CUDAHooksInterface.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -130,7 +131,16 @@ void setup_device(RunSetup& run) {
     throw_user_error(
         "device: cuda, but this build of dpo has no CUDA support or no GPU is visible (dpo "
         "--version tells which); use device: cpu or build against a CUDA libtorch");
-  run.device = cuda ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
+  // data-parallel: one GPU per local rank (LOCAL_RANK), as torchrun's workers use them
+  const dist::DistEnv& env = run.options.dist_env;
+  const int gpu = env.data_parallel() ? env.local_rank : 0;
+  if (cuda && gpu >= at::detail::getCUDAHooks().getNumGPUs())
+    throw_user_error(
+        "{}: LOCAL_RANK {} needs GPU {}, but {} GPU(s) are visible: start at most that many "
+        "ranks per node (LOCAL_WORLD_SIZE), or set device: cpu",
+        dist::describe(env), env.local_rank, gpu, at::detail::getCUDAHooks().getNumGPUs());
+  run.device =
+      cuda ? at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(gpu)) : at::Device(at::kCPU);
   run.dtype = run.config.bf16.value_or(cuda) ? at::kBFloat16 : at::kFloat;
   const int threads = resolve_thread_count(run.config.threads, "threads");
   at::set_num_threads(threads);
