@@ -147,16 +147,19 @@ TEST(DataParallel, ResumesWithTheSameWorldSizeAndRefusesAnother) {
 TEST(DataParallel, ARankThatDiesStopsTheOtherWithAnError) {
   SKIP_WITHOUT_GLOO();
   const fs::path out = fresh_dir("killed");
-  // rank 1 alone, under a torchrun-like environment, killed by the timeout after its start;
-  // rank 0 must not hang: it reports the lost peer and exits 1
+  // rank 1 in the background, under a torchrun-like environment, SIGKILLed once training runs
+  // (rank 0 has logged its first step); rank 0 must not hang: it reports the lost peer, exits 1
   const std::string port = std::to_string(dpo::dist::free_local_port());
   const std::string env0 = "WORLD_SIZE=2 RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + port;
   const std::string env1 = "WORLD_SIZE=2 RANK=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + port;
   const std::string args = recipe("train", out,
                                   "per_device_train_batch_size=2 max_steps=400 "
                                   "save_steps=100 ddp_timeout=20");
-  const std::string rank1 = "(" + env1 + " timeout -s KILL 4 " + DPO_BINARY + " " + args +
-                            " --no-progress > /dev/null 2>&1 &) ; ";
+  const std::string metrics = (out / "metrics.jsonl").string();
+  const std::string rank1 = "((" + env1 + " " + DPO_BINARY + " " + args +
+                            " --no-progress > /dev/null 2>&1 & pid=$!; for i in $(seq 600); do "
+                            "[ -s " +
+                            metrics + " ] && break; sleep 0.1; done; kill -9 $pid) &) ; ";
   CliRun rank0 = run_dpo(args, rank1 + env0);
   EXPECT_EQ(rank0.status, 1) << rank0.output;
   EXPECT_NE(rank0.output.find("rank 0 of 2"), std::string::npos) << rank0.output;
