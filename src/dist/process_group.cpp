@@ -30,16 +30,6 @@ bool group_support_built() {
 #endif
 }
 
-std::string group_backends() {
-#if defined(DPO_WITH_GLOO) && defined(DPO_WITH_NCCL)
-  return "gloo, nccl";
-#elif defined(DPO_WITH_GLOO)
-  return "gloo";
-#else
-  return "none";
-#endif
-}
-
 #if defined(DPO_WITH_GLOO)
 
 namespace {

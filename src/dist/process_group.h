@@ -24,9 +24,8 @@ struct GroupOptions {
   at::Device device = at::kCPU;  // CUDA: NCCL where built with it, else Gloo through the host
 };
 
-// Whether this build can form a group (it found Gloo's headers), and "gloo", "gloo, nccl".
+// Whether this build can form a group (it found Gloo's headers).
 bool group_support_built();
-std::string group_backends();
 
 class ProcessGroup {
  public:

@@ -12,10 +12,6 @@ namespace dpo {
 
 DataParallel::DataParallel(std::unique_ptr<dist::ProcessGroup> group) : group_(std::move(group)) {}
 
-std::string DataParallel::describe() const {
-  return group_ ? dist::describe(group_->env()) : "one process";
-}
-
 std::vector<int64_t> DataParallel::shard(const std::vector<int64_t>& global_batch,
                                          int64_t per_device) const {
   if (!active()) return global_batch;
@@ -99,16 +95,14 @@ void DataParallel::merge_step(AccumulatedStep& step, int64_t& samples,
   samples = static_cast<int64_t>(std::llround(values[5]));
   step.finite = values[6] == 0.0;
   std::vector<std::map<std::string, double>> merged(static_cast<size_t>(micro_batches));
-  std::vector<std::map<std::string, double>> merged_weights(merged.size());
   for (size_t j = 0; j < merged.size(); ++j)
     for (size_t m = 0; m < k; ++m) {
       const size_t at = kHead + (j * k + m) * 2;
       // no denominator on any rank (a ratio over no tokens): 0, as TRL's ratios
       merged[j][metric_names_[m]] = values[at + 1] > 0 ? values[at] / values[at + 1] : 0.0;
-      merged_weights[j][metric_names_[m]] = values[at + 1];
     }
   step.batch_metrics = std::move(merged);
-  step.batch_metric_weights = std::move(merged_weights);
+  step.batch_metric_weights.clear();  // merged: the weights were spent
 }
 
 int DataParallel::agree_on_stop(int local_signal) const {

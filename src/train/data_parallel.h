@@ -26,7 +26,6 @@ class DataParallel {
   int rank() const { return group_ ? group_->rank() : 0; }
   int world_size() const { return group_ ? group_->world_size() : 1; }
   bool is_main() const { return rank() == 0; }
-  std::string describe() const;
 
   // This rank's examples of a global micro-batch of up to world_size x per_device positions: the
   // rank-th slice of `per_device` (as accelerate shards a batch sampler); shorter or empty at the
