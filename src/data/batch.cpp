@@ -234,6 +234,10 @@ TokenBatch make_preference_batch(const std::vector<PreferenceExample>& pairs, Ba
   batch.num_pairs = static_cast<int64_t>(pairs.size());
   batch.num_sequences = 2 * batch.num_pairs;
   for (const auto& e : pairs) batch.example_indices.push_back(e.index);
+  for (const auto& e : pairs)
+    batch.sequence_lengths.push_back(Sequence{&e.prompt_ids, &e.chosen_ids}.length());
+  for (const auto& e : pairs)
+    batch.sequence_lengths.push_back(Sequence{&e.prompt_ids, &e.rejected_ids}.length());
   return batch;
 }
 
@@ -245,6 +249,7 @@ TokenBatch make_sft_batch(const std::vector<SftExample>& examples, BatchLayout l
   TokenBatch batch = lay_out(seqs, layout, pad_token_id, width);
   batch.num_sequences = static_cast<int64_t>(examples.size());
   for (const auto& e : examples) batch.example_indices.push_back(e.index);
+  for (const auto& s : seqs) batch.sequence_lengths.push_back(s.length());
   return batch;
 }
 

@@ -40,6 +40,9 @@ struct TokenBatch {
   int64_t shared_tokens = 0;  // prompt-sharing: prompt tokens computed once instead of twice
                               // (real_tokens + shared_tokens = the pairs' tokens, as unshared)
   std::vector<int64_t> example_indices;  // PreferenceExample::index per pair (or SftExample)
+  // (S) each sequence's tokens, prompt + completion, whatever the layout (a shared prompt counts
+  // for both sequences of its pair): what TRL's right-padded batch of the same examples holds.
+  std::vector<int64_t> sequence_lengths;
 };
 
 // How wide the rows of a packed batch are.

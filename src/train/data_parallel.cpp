@@ -62,9 +62,9 @@ void DataParallel::merge_step(AccumulatedStep& step, int64_t& samples,
                         metric_names_.end());
   }
   const size_t k = metric_names_.size();
-  // [loss, tokens, positions, real, shared, samples, non-finite], then per global micro-batch
-  // and metric: weight x value, weight
-  constexpr size_t kHead = 7;
+  // [loss, tokens, positions, real, shared, samples, non-finite, TRL's positions], then per
+  // global micro-batch and metric: weight x value, weight
+  constexpr size_t kHead = 8;
   std::vector<double> values(kHead + static_cast<size_t>(micro_batches) * k * 2, 0.0);
   values[0] = step.loss;
   values[1] = static_cast<double>(step.tokens);
@@ -73,6 +73,7 @@ void DataParallel::merge_step(AccumulatedStep& step, int64_t& samples,
   values[4] = static_cast<double>(step.shared_positions);
   values[5] = static_cast<double>(samples);
   values[6] = step.finite ? 0.0 : 1.0;
+  values[7] = static_cast<double>(step.trl_input_positions);
   for (size_t i = 0; aligned && i < batch_of.size(); ++i) {
     const auto& metrics = step.batch_metrics[i];
     const auto& weights = step.batch_metric_weights[i];
@@ -94,6 +95,7 @@ void DataParallel::merge_step(AccumulatedStep& step, int64_t& samples,
   step.shared_positions = static_cast<int64_t>(std::llround(values[4]));
   samples = static_cast<int64_t>(std::llround(values[5]));
   step.finite = values[6] == 0.0;
+  step.trl_input_positions = static_cast<int64_t>(std::llround(values[7]));
   std::vector<std::map<std::string, double>> merged(static_cast<size_t>(micro_batches));
   for (size_t j = 0; j < merged.size(); ++j)
     for (size_t m = 0; m < k; ++m) {

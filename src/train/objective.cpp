@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "train/flos.h"
 #include "train/metrics.h"
 #include "train/preference.h"
 
@@ -119,6 +120,7 @@ AccumulatedStep Objective::accumulate(const std::vector<MicroBatch>& batches,
   for (size_t i = 0; i < batches.size(); ++i) {
     const MicroBatch& batch = batches[i];
     BatchResult result = loss(batch, sft_tokens);
+    out.trl_input_positions += trl_input_positions(batch.tokens, kind_ == Kind::kKto);
     double scale = 1.0;
     if (is_pairwise()) {
       scale = (share.weights.empty() ? 1.0 : share.weights[i]) / micro_batches;

@@ -49,6 +49,9 @@ struct AccumulatedStep {
   int64_t positions = 0;         // token positions computed (rows x row length), padding included
   int64_t real_positions = 0;    // of them, the non-padding ones
   int64_t shared_positions = 0;  // prompt tokens computed once for two sequences (prompt sharing)
+  // The positions of TRL's padded input_ids for every micro-batch, non-finite ones included
+  // (train/flos.h: total_flos).
+  int64_t trl_input_positions = 0;
   std::vector<std::map<std::string, double>> batch_metrics;
   std::vector<std::map<std::string, double>> batch_metric_weights;  // BatchResult::metric_weights
 };

@@ -54,6 +54,7 @@ void resume(RunProgress& progress, const RunSetup& setup) {
   state.global_step = checkpoint.state.global_step;
   state.epoch = checkpoint.state.epoch;
   state.num_input_tokens_seen = checkpoint.state.num_input_tokens_seen;
+  state.total_flos = checkpoint.state.total_flos;
   state.log_history = checkpoint.state.log_history;
   progress.position = checkpoint.resume.position;
   progress.totals = checkpoint.resume.totals;

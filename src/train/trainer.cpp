@@ -17,6 +17,7 @@
 #include "data/sampler.h"
 #include "report/html_report.h"
 #include "report/metrics_log.h"
+#include "train/flos.h"
 #include "train/generations.h"
 #include "train/resume_check.h"
 #include "train/run.h"
@@ -53,7 +54,10 @@ class Trainer {
       : setup_(setup),
         progress_(progress),
         metrics_(std::move(metrics)),
-        nonfinite_(setup.config.max_nonfinite_steps) {}
+        nonfinite_(setup.config.max_nonfinite_steps),
+        flos_parameters_(non_embedding_parameters(
+            *setup.model, setup.lora ? &*setup.lora : nullptr,
+            setup.has_reference() && setup.config.adapter_name_or_path.has_value())) {}
   TrainResult train();
 
  private:
@@ -73,6 +77,7 @@ class Trainer {
   RunProgress& progress_;
   std::unique_ptr<report::MetricsLog> metrics_;
   NonfinitePolicy nonfinite_;
+  int64_t flos_parameters_;  // the model's parameters outside the embeddings, for total_flos
   ProgressLine progress_line_;
   LogWindow window_;
   Throughput throughput_;
@@ -109,6 +114,7 @@ TrainResult Trainer::train() {
                   static_cast<double>(progress_.position.batch_in_epoch) /
                       static_cast<double>(plan.batches_per_epoch);
     state.num_input_tokens_seen += step.tokens;
+    state.total_flos += floating_point_ops(step.trl_input_positions, flos_parameters_);
     throughput_.add(step);
     const int64_t global_step = state.global_step;
     if (nonfinite_.stop_after(step, global_step, progress_.totals, window_, progress_line_)) {
@@ -325,6 +331,7 @@ void Trainer::finish() {
   summary.set("train_samples_per_second", throughput_.per_second(throughput_.samples, runtime));
   summary.set("train_steps_per_second", throughput_.per_second(throughput_.steps, runtime));
   summary.set("train_tokens_per_second", throughput_.per_second(throughput_.tokens, runtime));
+  summary.set("total_flos", progress_.state.total_flos);
   summary.set("train_loss",
               totals.train_loss_steps > 0 ? totals.train_loss_sum / totals.train_loss_steps : NAN);
   summary.set("reference_forwards", static_cast<double>(setup_.objective->reference_passes()));

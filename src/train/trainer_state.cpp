@@ -24,7 +24,7 @@ std::string TrainerState::to_json() const {
   j["num_train_epochs"] = num_train_epochs;
   j["save_steps"] = save_steps;
   j["stateful_callbacks"] = nlohmann::ordered_json::object();
-  j["total_flos"] = 0;
+  j["total_flos"] = total_flos;
   j["train_batch_size"] = train_batch_size;
   j["trial_name"] = nullptr;
   j["trial_params"] = nullptr;
@@ -46,6 +46,7 @@ TrainerState TrainerState::from_file(const std::filesystem::path& path) {
     state.save_steps = j.value("save_steps", int64_t{0});
     state.train_batch_size = j.value("train_batch_size", int64_t{0});
     state.num_input_tokens_seen = j.value("num_input_tokens_seen", int64_t{0});
+    state.total_flos = j.value("total_flos", 0.0);
     state.log_history = j.at("log_history");
   } catch (const nlohmann::json::exception& e) {
     throw_user_error("{}: not a trainer_state.json written by dpo.cpp or transformers: {}",

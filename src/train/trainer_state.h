@@ -18,6 +18,7 @@ struct TrainerState {
   int64_t save_steps = 0;
   int64_t train_batch_size = 0;
   int64_t num_input_tokens_seen = 0;
+  double total_flos = 0.0;  // transformers' estimate (train/flos.h)
   // One object per log / eval, HF keys: metrics plus "epoch" and "step".
   nlohmann::json log_history = nlohmann::json::array();
 

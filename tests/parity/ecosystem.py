@@ -88,8 +88,7 @@ DPO_EVAL_KEYS = EVAL_KEYS + ["eval_rewards/chosen", "eval_rewards/rejected",
                              "eval_rewards/accuracies", "eval_rewards/margins",
                              "eval_logps/chosen", "eval_logps/rejected"]
 SUMMARY_KEYS = ["train_runtime", "train_samples_per_second", "train_steps_per_second",
-                "train_loss", "epoch", "step"]
-SUMMARY_OPTIONAL = ["total_flos"]  # transformers logs it; noted, not failed, when absent
+                "total_flos", "train_loss", "epoch", "step"]
 
 
 def missing_reference(what):
@@ -409,10 +408,12 @@ def check_trainer_state(refs, checks, model, label, path, kind, expected_step, e
                 problems.append(f"{what} entry: step {entry.get('step')!r} is not an int")
     if len(summary) != (1 if final else 0):
         problems.append(f"{len(summary)} summary entries, expected {1 if final else 0}")
+    if not (isinstance(state.total_flos, (int, float)) and state.total_flos > 0):
+        problems.append(f"total_flos {state.total_flos!r}: not a positive number")
     for entry in summary:
-        absent = [k for k in SUMMARY_OPTIONAL if k not in entry]
-        if absent:
-            notes.append(f"summary lacks {absent} (transformers logs it)")
+        if entry.get("total_flos") != state.total_flos:
+            problems.append(f"summary total_flos {entry.get('total_flos')!r} is not the "
+                            f"state's {state.total_flos!r}")
     try:
         _, lines, _ = refs.parse_log_history(state.log_history)
         if final and len(lines or []) != len(want_evals):  # (only with the summary entry)

@@ -40,8 +40,9 @@ matches when max |dpo - trl| <= ADAPTER_TOL * max |trl| (per tensor).
 
 Keys not compared (EXCLUDED_KEYS): the wall-clock timings train_runtime,
 train_samples_per_second, train_steps_per_second, eval_runtime, eval_samples_per_second,
-eval_steps_per_second (they measure the machine, not the training), and total_flos (transformers'
-estimate 6 x parameters x tokens for reporting, not a training quantity). Keys only dpo logs
+eval_steps_per_second (they measure the machine, not the training). total_flos (transformers'
+estimate, 6 x TRL's padded input_ids positions x the parameters outside the embeddings) is
+compared like any number (src/train/flos.h). Keys only dpo logs
 (tokens_per_second, elapsed_seconds, reference_forwards, ...) are listed, not failed.
 
 Data order: dpo's sampler (src/data/sampler.cpp) draws the order TRL's Trainer draws
@@ -87,7 +88,6 @@ EXCLUDED_KEYS = {
     "eval_runtime": "wall-clock time",
     "eval_samples_per_second": "wall-clock rate",
     "eval_steps_per_second": "wall-clock rate",
-    "total_flos": "transformers' FLOP estimate for reporting, not a training quantity",
 }
 
 # The cases. `shared`: settings with the same name and meaning in DPOConfig and dpo's YAML.
@@ -695,8 +695,10 @@ def at_reference(entry, accuracies_key):
     return all(v is not None and abs(float(v)) < 1e-5 for v in values)
 
 
-def compare_logs(trl_history, dpo_history):
-    """(mismatches, dpo_only): rows (kind, step, key, trl, dpo, why)."""
+def compare_logs(trl_history, dpo_history, excluded=None):
+    """(mismatches, dpo_only): rows (kind, step, key, trl, dpo, why). `excluded`: the keys not
+    compared (default EXCLUDED_KEYS)."""
+    excluded = EXCLUDED_KEYS if excluded is None else excluded
     trl, dpo = by_step(trl_history), by_step(dpo_history)
     mismatches, dpo_only = [], set()
     order = {"train": 0, "eval": 1, "summary": 2}
@@ -707,7 +709,7 @@ def compare_logs(trl_history, dpo_history):
             mismatches.append((kind, step, "(entry)", "logged", "absent", "no such log entry"))
             continue
         for key, t_value in t_entry.items():
-            if key == "step" or key in EXCLUDED_KEYS:
+            if key == "step" or key in excluded:
                 continue
             if key.endswith("rewards/accuracies") and at_reference(t_entry, key):
                 continue
@@ -768,10 +770,12 @@ def print_table(rows):
         print("    " + "  ".join(str(c).ljust(w) for c, w in zip(line, widths)))
 
 
-def check_dpo_run(refs, trl, dpo, note=""):
+def check_dpo_run(refs, trl, dpo, note="", excluded=None):
     """Prints how a dpo run compares with TRL's (the dict run_dpo returns, the dict of a
     harness's run_trl with log_history and adapter) and returns its problems (empty: a match).
-    `note` is added to the line that counts the values compared."""
+    `note` is added to the line that counts the values compared; `excluded`: the keys not
+    compared (default EXCLUDED_KEYS)."""
+    excluded = EXCLUDED_KEYS if excluded is None else excluded
     if "error" in dpo:
         print("   dpo: FAILED")
         for line in dpo["error"].splitlines():
@@ -780,14 +784,14 @@ def check_dpo_run(refs, trl, dpo, note=""):
     print(f"   dpo: {len(dpo['log_history'])} log entries ({dpo['source']}), "
           f"{dpo['seconds']:.1f}s")
     problems = []
-    mismatches, dpo_only = compare_logs(trl["log_history"], dpo["log_history"])
+    mismatches, dpo_only = compare_logs(trl["log_history"], dpo["log_history"], excluded)
     if os.path.exists(dpo["adapter_path"]):
         adapter_rows, worst = compare_adapters(trl["adapter"],
                                                refs.safetensors.load_file(dpo["adapter_path"]))
     else:
         adapter_rows, worst = [("adapter_model.safetensors", "not written")], math.nan
     compared = sum(1 for e in trl["log_history"] for k in e
-                   if k != "step" and k not in EXCLUDED_KEYS)
+                   if k != "step" and k not in excluded)
     print(f"   compared {compared} values in {len(trl['log_history'])} entries{note}; "
           f"{len(mismatches)} mismatches; adapter: {len(trl['adapter'])} tensors, "
           f"worst max|diff|/max|trl| {worst:.2e}")

@@ -32,7 +32,7 @@ exit: 0 every case matches; 1 a mismatch, a metric TRL logs that dpo does not, o
 SKIP_RETURN_CODE), except with CI=true, where a missing reference is a failure (1).
 
 Tolerances and excluded keys: trl_dpo.py's (RTOL 1e-4, ATOL 1e-6; adapters 1e-4 of each tensor's
-scale; wall-clock timings and total_flos not compared).
+scale; wall-clock timings not compared; total_flos compared).
 """
 import argparse
 import json
