@@ -17,6 +17,7 @@
 #include "io/dtype.h"
 #include "lora/lora_model.h"
 #include "model/llama.h"
+#include "train/data_parallel.h"
 #include "train/losses.h"
 #include "train/objective.h"
 #include "train/optimizer.h"
@@ -232,8 +233,10 @@ PreferenceExample random_pair(const std::array<int64_t, 3>& lengths, int64_t voc
 }
 
 struct StepOutput {
-  double loss = 0.0;
-  int64_t computed_tokens = 0;  // token positions the model ran over (padding included)
+  double loss = 0.0;               // this rank's share of the step's loss
+  int64_t computed_tokens = 0;     // token positions the model ran over (padding included)
+  double wait_seconds = 0.0;       // data-parallel: waiting for the slowest rank's backward
+  double allreduce_seconds = 0.0;  // then the gradients' sum over the ranks
 };
 
 // The objective of the step, as the trainer builds it: DPO (sigmoid) against the policy with its
@@ -257,24 +260,47 @@ Objective bench_objective(const BenchOptions& options, const LlamaModel& model,
 }
 
 // One step as the trainer runs it: the objective's forward and backward (Objective::accumulate:
-// reference pass where it has one, policy pass, loss, metrics, backward), gradient clipping at 1.0,
+// reference pass where it has one, policy pass, loss, metrics, backward; a data-parallel rank's
+// loss weighted by its share of the step), the gradients summed over the ranks, clipping at 1.0,
 // AdamW.
 StepOutput train_step(Objective& objective, const LoraModel& lora, AdamW& optimizer,
-                      MicroBatch batch) {
+                      MicroBatch batch, const DataParallel* parallel, double share) {
   const int64_t positions = batch.tokens.input.input_ids.numel();
-  AccumulatedStep step = objective.accumulate({std::move(batch)});
+  const at::Device device = batch.tokens.input.input_ids.device();
+  StepShare step_share;
+  if (parallel) step_share = StepShare{1, {share}, nullptr};
+  AccumulatedStep step = objective.accumulate({std::move(batch)}, step_share);
+  StepOutput out;
+  if (parallel) {  // a barrier first, so that the all-reduce's time is its own, not the wait
+    synchronize(device);
+    const auto start = std::chrono::steady_clock::now();
+    parallel->barrier("waiting for every rank's backward");
+    out.wait_seconds = seconds_since(start);
+    const auto reduce_start = std::chrono::steady_clock::now();
+    parallel->sum_gradients(lora.parameters(), "summing the bench step's gradients");
+    synchronize(device);
+    out.allreduce_seconds = seconds_since(reduce_start);
+  }
   clip_grad_norm(lora.parameters(), 1.0);
   optimizer.step();
   optimizer.zero_grad();
-  StepOutput out;
   out.loss = step.loss;
   out.computed_tokens = positions;
   return out;
 }
 
+// This rank's contiguous share [begin, end) of a step's `count` pairs (all of them in one
+// process).
+std::pair<int64_t, int64_t> rank_share(int64_t count, const DataParallel* parallel) {
+  return parallel ? parallel->share_of(count) : std::pair<int64_t, int64_t>{0, count};
+}
+
 }  // namespace
 
-BenchResult run_bench_train(const BenchOptions& options) {
+BenchResult run_bench_train(const BenchOptions& options, const DataParallel* parallel) {
+  if (parallel && !parallel->active()) parallel = nullptr;
+  const int64_t world = parallel ? parallel->world_size() : 1;
+  const int64_t step_pairs = options.pairs_per_step * world;  // every rank's
   // As the trainer (train/run_setup.cpp): denormals flushed to zero on the CPU.
   if (!options.device.is_cuda()) at::globalContext().setFlushDenormal(true);
   BenchResult result;
@@ -317,7 +343,9 @@ BenchResult run_bench_train(const BenchOptions& options) {
   AdamW optimizer({ParamGroup{lora.named_parameters(), 0.0}}, adam);
   Objective objective = bench_objective(options, model, lora);
 
+  if (parallel) parallel->barrier("starting the matmul rate together");
   result.matmul_tflops = measure_matmul_tflops(device, options.dtype);
+  if (parallel) result.matmul_tflops = parallel->sum(result.matmul_tflops, "the matmul rates");
 
   // Pairs in file order (wrapping around when the run needs more than the file holds).
   std::mt19937_64 rng(options.seed);
@@ -325,38 +353,59 @@ BenchResult run_bench_train(const BenchOptions& options) {
   int64_t real_tokens = 0, computed_tokens = 0, shared_tokens = 0;
   double useful_flops = 0.0;
   reset_peak_memory(device);
+  const auto [first, last] = rank_share(step_pairs, parallel);
+  std::vector<double> allreduce_seconds, wait_seconds;
   for (int64_t step = 0; step < options.warmup + options.steps; ++step) {
+    // the step's pairs, the same on every rank (one rng); this rank trains on its share
     std::vector<PreferenceExample> pairs;
     std::vector<std::array<int64_t, 3>> step_lengths;
-    for (int64_t i = 0; i < options.pairs_per_step; ++i, ++next_pair) {
+    for (int64_t i = 0; i < step_pairs; ++i, ++next_pair) {
       const auto& lengths = all_lengths[next_pair % all_lengths.size()];
       step_lengths.push_back(lengths);
-      pairs.push_back(
-          random_pair(lengths, config.vocab_size, rng, static_cast<int64_t>(next_pair)));
+      PreferenceExample pair =
+          random_pair(lengths, config.vocab_size, rng, static_cast<int64_t>(next_pair));
+      if (i >= first && i < last) pairs.push_back(std::move(pair));
     }
     MicroBatch batch;
     batch.tokens = to_device(
         make_preference_batch(pairs, options.layout, /*pad_token_id=*/0, packed_row_width), device);
-    for (int64_t i = 0; i < options.pairs_per_step; ++i) batch.rows.positions.push_back(i);
+    for (int64_t i = 0; i < static_cast<int64_t>(pairs.size()); ++i)
+      batch.rows.positions.push_back(i);
     const int64_t batch_shared_tokens = batch.tokens.shared_tokens;
+    const double share = static_cast<double>(pairs.size()) / static_cast<double>(step_pairs);
     synchronize(device);
     const auto start = std::chrono::steady_clock::now();
-    StepOutput out = train_step(objective, lora, optimizer, std::move(batch));
+    StepOutput out = train_step(objective, lora, optimizer, std::move(batch), parallel, share);
     synchronize(device);
     const double seconds = seconds_since(start);
     result.losses.push_back(out.loss);
     if (step < options.warmup) continue;
     result.step_seconds.push_back(seconds);
+    allreduce_seconds.push_back(out.allreduce_seconds);
+    wait_seconds.push_back(out.wait_seconds);
     for (const auto& [p, c, r] : step_lengths) real_tokens += 2 * p + c + r;
     computed_tokens += out.computed_tokens;
     shared_tokens += batch_shared_tokens;
     useful_flops += step_model_flops(config, step_lengths, objective.has_reference(), shared);
     log_debug("bench step {}: {:.4f} s, loss {:.4f}", step, seconds, out.loss);
   }
+  if (parallel) {  // every rank's positions and loss shares
+    computed_tokens = static_cast<int64_t>(
+        std::llround(parallel->sum(static_cast<double>(computed_tokens), "the positions")));
+    shared_tokens = static_cast<int64_t>(
+        std::llround(parallel->sum(static_cast<double>(shared_tokens), "the shared tokens")));
+    for (double& loss : result.losses) loss = parallel->sum(loss, "the step losses");
+    result.world_size = static_cast<int>(world);
+    result.backend = parallel->backend();
+    result.allreduce_seconds_median = median(allreduce_seconds);
+  }
   const double total = std::accumulate(result.step_seconds.begin(), result.step_seconds.end(), 0.0);
   result.sec_per_step_median = median(result.step_seconds);
   result.sec_per_step_mean = total / static_cast<double>(result.step_seconds.size());
-  result.pairs_per_s = static_cast<double>(options.pairs_per_step * options.steps) / total;
+  result.pairs_per_s = static_cast<double>(step_pairs * options.steps) / total;
+  result.allreduce_share =
+      std::accumulate(allreduce_seconds.begin(), allreduce_seconds.end(), 0.0) / total;
+  result.wait_share = std::accumulate(wait_seconds.begin(), wait_seconds.end(), 0.0) / total;
   result.real_tokens_per_s = static_cast<double>(real_tokens) / total;
   result.padded_tokens_per_s = static_cast<double>(computed_tokens) / total;
   result.pad_fraction =
@@ -365,6 +414,27 @@ BenchResult run_bench_train(const BenchOptions& options) {
   result.peak_mem_gib = peak_memory_gib(device);
   result.model_tflops = useful_flops / total / 1e12;
   result.mfu = result.matmul_tflops > 0 ? result.model_tflops / result.matmul_tflops : 0.0;
+  return result;
+}
+
+BenchResult run_bench_train_scaling(const BenchOptions& options, const DataParallel& parallel,
+                                    int single_process_threads, int rank_threads) {
+  double single_rate = 0.0;
+  if (parallel.is_main()) {
+    at::set_num_threads(single_process_threads);
+    BenchOptions whole = options;
+    whole.pairs_per_step = options.pairs_per_step * parallel.world_size();
+    single_rate = run_bench_train(whole).real_tokens_per_s;
+    log_info("bench: one process, {} pairs per step: {:.1f} real tokens/s", whole.pairs_per_step,
+             single_rate);
+  }
+  parallel.barrier("waiting for rank 0's single-process measurement");
+  at::set_num_threads(rank_threads);
+  BenchResult result = run_bench_train(options, &parallel);
+  if (parallel.is_main()) {
+    result.single_process_real_tokens_per_s = single_rate;
+    result.scaling = single_rate > 0 ? result.real_tokens_per_s / single_rate : 0.0;
+  }
   return result;
 }
 
@@ -402,7 +472,16 @@ std::string bench_result_json(const BenchResult& r) {
       {"model_tflops", r.model_tflops},
       {"mfu", r.mfu},
       {"losses", r.losses},
+      {"world_size", r.world_size},
   };
+  if (r.world_size > 1) {
+    j["backend"] = r.backend;
+    j["allreduce_seconds_median"] = r.allreduce_seconds_median;
+    j["allreduce_share"] = r.allreduce_share;
+    j["wait_share"] = r.wait_share;
+    j["single_process_real_tokens_per_s"] = r.single_process_real_tokens_per_s;
+    j["scaling"] = r.scaling;
+  }
   return j.dump();
 }
 
@@ -413,8 +492,14 @@ std::string bench_result_text(const BenchResult& r) {
       "{}, {} layout, {} pairs/step, gradient checkpointing {}\n",
       o.objective, o.model_shape, r.parameters / 1e6, o.lora_r, o.lora_alpha,
       r.lora_parameters / 1e6, r.device_name, dtype_option_name(o.dtype),
-      batch_layout_name(o.layout), o.pairs_per_step, o.gradient_checkpointing ? "on" : "off");
+      batch_layout_name(o.layout), o.pairs_per_step * r.world_size,
+      o.gradient_checkpointing ? "on" : "off");
   out += fmt::format("  attention        {}\n", r.attention);
+  if (r.world_size > 1)
+    out += fmt::format(
+        "  data-parallel    {} ranks (c10d {}), {} pairs/step each, {} in all; the rates below "
+        "are of the whole step\n",
+        r.world_size, r.backend, o.pairs_per_step, o.pairs_per_step * r.world_size);
   out += fmt::format("  steps            {} timed after {} warm-up\n", o.steps, o.warmup);
   out += fmt::format("  s/step           {:.4f} (median), {:.4f} (mean)\n", r.sec_per_step_median,
                      r.sec_per_step_mean);
@@ -432,6 +517,17 @@ std::string bench_result_text(const BenchResult& r) {
   out += fmt::format("  matmul rate      {:.3f} TFLOP/s ({} dense, measured now)\n",
                      r.matmul_tflops, dtype_option_name(o.dtype));
   out += fmt::format("  model FLOP rate  {:.3f} TFLOP/s   MFU {:.3f}\n", r.model_tflops, r.mfu);
+  if (r.world_size > 1) {
+    out += fmt::format("  all-reduce       {:.4f} s/step (median), {:.1f}% of the step time\n",
+                       r.allreduce_seconds_median, 100.0 * r.allreduce_share);
+    out += fmt::format(
+        "  rank imbalance   {:.1f}% of the step time waiting for the slowest rank's backward\n",
+        100.0 * r.wait_share);
+    out += fmt::format(
+        "  scaling          {:.2f}x: {:.1f} real tokens/s in one process over the same {} "
+        "pairs/step, measured first in this run\n",
+        r.scaling, r.single_process_real_tokens_per_s, o.pairs_per_step * r.world_size);
+  }
   std::string losses;
   for (double l : r.losses) losses += fmt::format("{}{:.4f}", losses.empty() ? "" : " ", l);
   out += fmt::format("  losses           {}\n", losses);

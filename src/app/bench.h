@@ -1,7 +1,9 @@
 // `dpo bench train`: the throughput of one full DPO + LoRA training step on random weights of a
 // model shape, with HH-RLHF-like sequence lengths and random token ids (speed does not depend on
 // the values). The step is the trainer's: reference forward without adapters under no-grad,
-// policy forward, sigmoid loss, backward, AdamW on the LoRA weights.
+// policy forward, sigmoid loss, backward, AdamW on the LoRA weights. Data-parallel (`--nproc N`
+// or under torchrun): each rank its share of every step's pairs, the gradients summed over the
+// ranks as the trainer sums them (train/data_parallel.h), timed on their own.
 #pragma once
 #include <ATen/ATen.h>
 
@@ -16,6 +18,8 @@
 #include "model/attention.h"
 
 namespace dpo {
+
+class DataParallel;  // train/data_parallel.h
 
 // Shapes by name: tinyllama-1.1b (the peer's shape), small (a CPU-sized Llama), tiny (tests).
 // UserError listing the names for anything else.
@@ -67,9 +71,32 @@ struct BenchResult {
   double model_tflops = 0.0;     // model FLOP/s of what the layout computes (step_model_flops)
   double mfu = 0.0;              // model_tflops / matmul_tflops
   std::vector<double> losses;    // every step's loss (a sanity check: finite, ~ln 2 first)
+
+  // Data-parallel runs: W ranks, each with pairs_per_step pairs of every step's W x pairs_per_step
+  // (the rates above are of the whole step, every rank's pairs; matmul_tflops the ranks' sum,
+  // measured at once; peak memory rank 0's).
+  int world_size = 1;
+  std::string backend;                    // c10d's: gloo or nccl
+  double allreduce_seconds_median = 0.0;  // the step's gradient all-reduce
+  double allreduce_share = 0.0;           // of the timed steps' time
+  // of the timed steps' time, rank 0 waiting (at a barrier before the all-reduce) for the slowest
+  // rank's backward: the ranks' pairs differ in length
+  double wait_share = 0.0;
+  // The same global batch in one process (rank 0 alone while the others wait: all of the CPU
+  // threads the ranks share, or one GPU), measured in the same run, and the ratio of the rates.
+  double single_process_real_tokens_per_s = 0.0;
+  double scaling = 0.0;  // real_tokens_per_s / single_process_real_tokens_per_s
 };
 
-BenchResult run_bench_train(const BenchOptions& options);
+// `parallel`: null or one process, the whole step here; else this rank's share of it.
+BenchResult run_bench_train(const BenchOptions& options, const DataParallel* parallel = nullptr);
+
+// The scaling measurement of `dpo bench train --nproc N` (every rank calls it): rank 0 first
+// times the global batch (W x pairs_per_step) alone with `single_process_threads` CPU threads
+// while the other ranks wait, then every rank its share with `rank_threads`. Rank 0's result has
+// the single-process rate and the scaling; the others' only their part.
+BenchResult run_bench_train_scaling(const BenchOptions& options, const DataParallel& parallel,
+                                    int single_process_threads, int rank_threads);
 
 // One JSON object (one line) and a human-readable block.
 std::string bench_result_json(const BenchResult& result);

@@ -6,12 +6,11 @@
 
 #include "cli/args.h"
 #include "cli/command.h"
+#include "cli/nproc.h"
 #include "dist/env.h"
-#include "dist/launch.h"
 #include "train/config.h"
 #include "train/trainer.h"
 #include "util/error.h"
-#include "util/strings.h"
 
 namespace dpo::cli {
 namespace {
@@ -60,20 +59,6 @@ CommandText command_text(TrainMode mode) {
       "YAML recipe (examples/tiny-cpu.yaml, examples/tinyllama-hh.yaml)"};
 }
 
-// The command line of one rank: `args` (args[0] "dpo train") without --nproc and its value.
-std::vector<std::string> rank_command_line(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = split(args[0], ' ');
-  for (size_t i = 1; i < args.size(); ++i) {
-    if (args[i] == "--nproc") {
-      ++i;
-      continue;
-    }
-    if (starts_with(args[i], "--nproc=")) continue;
-    argv.push_back(args[i]);
-  }
-  return argv;
-}
-
 int run_train_command(std::vector<std::string>& args, TrainMode mode) {
   const CommandText text = command_text(mode);
   CLI::App app{text.about};
@@ -87,26 +72,16 @@ int run_train_command(std::vector<std::string>& args, TrainMode mode) {
   bool no_progress = false;
   int nproc = 1;
   app.add_option("CONFIG", config_path, text.example_recipe)->required();
-  app.add_option("--nproc", nproc,
-                 "data-parallel: start N processes on this machine (as torchrun "
-                 "--nproc-per-node N); under torchrun, leave it out")
-      ->check(CLI::Range(1, 1024));
+  add_nproc_option(app, nproc);
   app.add_option("overrides", overrides, "key=value settings applied after the file");
   app.add_flag("--no-progress", no_progress, "plain log lines only, no progress bar");
   if (auto code = parse_args(app, args)) return *code;
 
   const dist::DistEnv env = dist::read_dist_env();
+  refuse_nproc_under_torchrun(nproc, env);
   if (nproc > 1) {
-    if (env.data_parallel())
-      throw_user_error(
-          "--nproc {}: this process already is {} (WORLD_SIZE is set, as by torchrun): "
-          "leave out --nproc, or unset WORLD_SIZE",
-          nproc, dist::describe(env));
     (void)load_train_config(config_path, overrides, mode);  // a bad config fails once, here
-    dist::LaunchOptions launch;
-    launch.nproc = nproc;
-    launch.argv = rank_command_line(args);
-    return dist::launch_local(launch);
+    return launch_ranks(nproc, args);
   }
   TrainConfig config = load_train_config(config_path, overrides, mode);
   RunOptions options;

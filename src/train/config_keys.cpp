@@ -229,7 +229,9 @@ std::vector<ConfigKey> build_table() {
       make_key("bf16", M, &C::bf16,
                "bf16 base weights; null: true on CUDA, false on CPU (LoRA weights, optimizer "
                "state and the loss stay fp32)."),
-      make_key("threads", M, &C::threads, "CPU threads for libtorch; 0: every core."),
+      make_key("threads", M, &C::threads,
+               "CPU threads for libtorch; 0: every core (data-parallel: the cores / "
+               "LOCAL_WORLD_SIZE per rank)."),
 
       make_key("dataset", D, &C::dataset,
                "Training data: a file (.jsonl, .json, .gz) or directory, or a list of them."),

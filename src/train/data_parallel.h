@@ -3,7 +3,8 @@
 // examples the step of one process over W x B examples: gradients, the step's loss and counts,
 // the metrics (each weighted by its own denominator: pairs or tokens), the stop requests, the
 // reference log-probs and the generator states of checkpoints. In one process (no group) every
-// call is the identity and costs nothing. Internal to train/.
+// call is the identity and costs nothing. Used by train/ and by `dpo bench train` (app/bench.cpp),
+// which times the trainer's gradient sum.
 #pragma once
 #include <ATen/ATen.h>
 
@@ -26,6 +27,7 @@ class DataParallel {
   int rank() const { return group_ ? group_->rank() : 0; }
   int world_size() const { return group_ ? group_->world_size() : 1; }
   bool is_main() const { return rank() == 0; }
+  const char* backend() const { return group_ ? group_->backend() : "none"; }
 
   // This rank's examples of a global micro-batch of up to world_size x per_device positions: the
   // rank-th slice of `per_device` (as accelerate shards a batch sampler); shorter or empty at the

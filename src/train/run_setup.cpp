@@ -142,7 +142,10 @@ void setup_device(RunSetup& run) {
   run.device =
       cuda ? at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(gpu)) : at::Device(at::kCPU);
   run.dtype = run.config.bf16.value_or(cuda) ? at::kBFloat16 : at::kFloat;
-  const int threads = resolve_thread_count(run.config.threads, "threads");
+  // threads 0 (every core): data-parallel ranks on one machine share its cores
+  int threads = resolve_thread_count(run.config.threads, "threads");
+  if (run.config.threads == 0 && env.data_parallel())
+    threads = std::max(1, threads / std::max(1, env.local_world_size));
   at::set_num_threads(threads);
   at::manual_seed(static_cast<uint64_t>(run.config.seed));
   // Denormal floats (below 1.2e-38) flushed to zero on the CPU: a saturated loss (CPO's summed

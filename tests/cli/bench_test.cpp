@@ -11,8 +11,10 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "app/bench.h"
+#include "dist/process_group.h"
 #include "util/error.h"
 
 namespace {
@@ -131,6 +133,45 @@ TEST(BenchTrain, TextOutputNamesTheFields) {
   for (const char* field :
        {"real tokens/s", "pairs/s", "s/step", "pad fraction", "peak memory", "MFU"})
     EXPECT_NE(run.output.find(field), std::string::npos) << field << " not in:\n" << run.output;
+}
+
+// 2 ranks x 2 pairs take the step of 1 process x 4 pairs (the same pairs, the gradients summed as
+// dpo train sums them): the same losses; rank 0 reports the scaling and the all-reduce's share.
+TEST(BenchTrain, DataParallelRanksTakeTheStepOfOneProcess) {
+  if (!dpo::dist::group_support_built())
+    GTEST_SKIP() << "this build has no c10d Gloo (libgloo-dev was not found)";
+  const std::string common =
+      "bench train --model-shape tiny --steps 2 --warmup 1 --threads 2 --layout packed --json ";
+  auto one = run_dpo(common + "--pairs-per-step 4");
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  auto two = run_dpo(common + "--pairs-per-step 2 --nproc 2");
+  ASSERT_EQ(two.exit_code, 0) << two.output;
+  const auto a = nlohmann::json::parse(last_line(one.output));
+  const auto b = nlohmann::json::parse(last_line(two.output));
+  EXPECT_EQ(b["world_size"], 2);
+  EXPECT_EQ(b["backend"], "gloo");
+  const auto la = a["losses"].get<std::vector<double>>(),
+             lb = b["losses"].get<std::vector<double>>();
+  ASSERT_EQ(la.size(), 3u);
+  ASSERT_EQ(lb.size(), la.size());
+  for (size_t i = 0; i < la.size(); ++i) EXPECT_NEAR(lb[i], la[i], 1e-5 * std::fabs(la[i])) << i;
+  EXPECT_GT(b["single_process_real_tokens_per_s"].get<double>(), 0.0);
+  EXPECT_NEAR(
+      b["scaling"].get<double>(),
+      b["real_tokens_per_s"].get<double>() / b["single_process_real_tokens_per_s"].get<double>(),
+      1e-9);
+  EXPECT_GT(b["allreduce_share"].get<double>(), 0.0);
+  EXPECT_LT(b["allreduce_share"].get<double>(), 1.0);
+  EXPECT_GT(b["allreduce_seconds_median"].get<double>(), 0.0);
+  // packed rows under variable-length attention: no padding in either
+  EXPECT_EQ(b["pad_fraction"].get<double>(), a["pad_fraction"].get<double>());
+  // the text names them
+  auto text = run_dpo(
+      "bench train --model-shape tiny --steps 1 --warmup 0 --pairs-per-step 1 "
+      "--threads 2 --nproc 2");
+  ASSERT_EQ(text.exit_code, 0) << text.output;
+  for (const char* field : {"data-parallel    2 ranks (c10d gloo)", "all-reduce", "scaling"})
+    EXPECT_NE(text.output.find(field), std::string::npos) << field << " not in:\n" << text.output;
 }
 
 TEST(BenchTrain, UserErrors) {
