@@ -289,12 +289,6 @@ StepOutput train_step(Objective& objective, const LoraModel& lora, AdamW& optimi
   return out;
 }
 
-// This rank's contiguous share [begin, end) of a step's `count` pairs (all of them in one
-// process).
-std::pair<int64_t, int64_t> rank_share(int64_t count, const DataParallel* parallel) {
-  return parallel ? parallel->share_of(count) : std::pair<int64_t, int64_t>{0, count};
-}
-
 }  // namespace
 
 BenchResult run_bench_train(const BenchOptions& options, const DataParallel* parallel) {
@@ -353,18 +347,25 @@ BenchResult run_bench_train(const BenchOptions& options, const DataParallel* par
   int64_t real_tokens = 0, computed_tokens = 0, shared_tokens = 0;
   double useful_flops = 0.0;
   reset_peak_memory(device);
-  const auto [first, last] = rank_share(step_pairs, parallel);
   std::vector<double> allreduce_seconds, wait_seconds;
   for (int64_t step = 0; step < options.warmup + options.steps; ++step) {
     // the step's pairs, the same on every rank (one rng); this rank trains on its share
     std::vector<PreferenceExample> pairs;
     std::vector<std::array<int64_t, 3>> step_lengths;
+    std::vector<int64_t> indices, tokens;
     for (int64_t i = 0; i < step_pairs; ++i, ++next_pair) {
       const auto& lengths = all_lengths[next_pair % all_lengths.size()];
       step_lengths.push_back(lengths);
-      PreferenceExample pair =
-          random_pair(lengths, config.vocab_size, rng, static_cast<int64_t>(next_pair));
-      if (i >= first && i < last) pairs.push_back(std::move(pair));
+      pairs.push_back(
+          random_pair(lengths, config.vocab_size, rng, static_cast<int64_t>(next_pair)));
+      indices.push_back(i);
+      tokens.push_back(lengths[0] + lengths[1] + lengths[2]);
+    }
+    if (parallel) {  // this rank's share, as the trainer shards a global micro-batch
+      std::vector<PreferenceExample> mine;
+      for (int64_t i : parallel->shard(indices, options.pairs_per_step, tokens))
+        mine.push_back(std::move(pairs[static_cast<size_t>(i)]));
+      pairs = std::move(mine);
     }
     MicroBatch batch;
     batch.tokens = to_device(

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "util/error.h"
 #include "util/strings.h"
@@ -12,13 +13,46 @@ namespace dpo {
 
 DataParallel::DataParallel(std::unique_ptr<dist::ProcessGroup> group) : group_(std::move(group)) {}
 
+std::vector<int> balance_by_tokens(const std::vector<int64_t>& tokens, int world,
+                                   int64_t per_device) {
+  const size_t size = tokens.size();
+  DPO_CHECK(world > 0 && size <= static_cast<size_t>(world) * static_cast<size_t>(per_device),
+            "balance_by_tokens: {} examples for {} ranks x {}", size, world, per_device);
+  std::vector<size_t> longest_first(size);
+  std::iota(longest_first.begin(), longest_first.end(), size_t{0});
+  std::stable_sort(longest_first.begin(), longest_first.end(),
+                   [&](size_t a, size_t b) { return tokens[a] > tokens[b]; });
+  std::vector<int64_t> load(static_cast<size_t>(world), 0), count(static_cast<size_t>(world), 0);
+  std::vector<int> owner(size);
+  for (size_t i : longest_first) {
+    int best = -1;
+    for (int r = 0; r < world; ++r)
+      if (count[static_cast<size_t>(r)] < per_device &&
+          (best < 0 || load[static_cast<size_t>(r)] < load[static_cast<size_t>(best)]))
+        best = r;
+    owner[i] = best;
+    load[static_cast<size_t>(best)] += tokens[i];
+    ++count[static_cast<size_t>(best)];
+  }
+  return owner;
+}
+
 std::vector<int64_t> DataParallel::shard(const std::vector<int64_t>& global_batch,
-                                         int64_t per_device) const {
+                                         int64_t per_device,
+                                         const std::vector<int64_t>& tokens) const {
   if (!active()) return global_batch;
-  const int64_t size = static_cast<int64_t>(global_batch.size());
-  const int64_t begin = std::min<int64_t>(size, rank() * per_device);
-  const int64_t end = std::min<int64_t>(size, begin + per_device);
-  return {global_batch.begin() + begin, global_batch.begin() + end};
+  const size_t size = global_batch.size();
+  if (tokens.empty()) {
+    const size_t begin = std::min(size, static_cast<size_t>(rank() * per_device));
+    const size_t end = std::min(size, begin + static_cast<size_t>(per_device));
+    return {global_batch.begin() + begin, global_batch.begin() + end};
+  }
+  DPO_CHECK(tokens.size() == size, "shard: {} examples, {} token counts", size, tokens.size());
+  const std::vector<int> owner = balance_by_tokens(tokens, world_size(), per_device);
+  std::vector<int64_t> mine;
+  for (size_t i = 0; i < size; ++i)
+    if (owner[i] == rank()) mine.push_back(global_batch[i]);
+  return mine;
 }
 
 std::pair<int64_t, int64_t> DataParallel::share_of(int64_t count) const {

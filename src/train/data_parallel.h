@@ -18,6 +18,12 @@
 
 namespace dpo {
 
+// The rank of each example of a global micro-batch given its token count: longest first, each to
+// the rank with the fewest tokens so far that has room (at most `per_device` examples; ties: the
+// lower rank). The examples must fit: at most world x per_device of them.
+std::vector<int> balance_by_tokens(const std::vector<int64_t>& tokens, int world,
+                                   int64_t per_device);
+
 class DataParallel {
  public:
   DataParallel() = default;  // one process
@@ -29,10 +35,15 @@ class DataParallel {
   bool is_main() const { return rank() == 0; }
   const char* backend() const { return group_ ? group_->backend() : "none"; }
 
-  // This rank's examples of a global micro-batch of up to world_size x per_device positions: the
-  // rank-th slice of `per_device` (as accelerate shards a batch sampler); shorter or empty at the
-  // end of an epoch.
-  std::vector<int64_t> shard(const std::vector<int64_t>& global_batch, int64_t per_device) const;
+  // This rank's examples of a global micro-batch of up to world_size x per_device positions, in
+  // their order there; fewer or none at the end of an epoch. `tokens[i]`: the token count of
+  // global_batch[i]. The ranks get about the same tokens (longest first, each to the rank with
+  // the fewest so far that has room for it: at most per_device examples), so that none waits
+  // long for another at the gradient sum; the summed gradient does not depend on who computes
+  // which example. Without `tokens`: the rank-th slice of per_device, as accelerate shards a
+  // batch sampler.
+  std::vector<int64_t> shard(const std::vector<int64_t>& global_batch, int64_t per_device,
+                             const std::vector<int64_t>& tokens = {}) const;
   // A contiguous [begin, end) of `count` items for this rank (the reference precompute's part).
   std::pair<int64_t, int64_t> share_of(int64_t count) const;
 

@@ -58,6 +58,8 @@ class RunData {
   EvalExamples eval() const;
   // The training examples at `positions`, batched.
   MicroBatch train_batch(const Batcher& batcher, const std::vector<int64_t>& positions) const;
+  // The tokens of each training example at `positions` (a pair: prompt, chosen and rejected).
+  std::vector<int64_t> train_tokens(const std::vector<int64_t>& positions) const;
   // Pairwise runs only (the reference cache hashes and precomputes these).
   const PreferenceData& preference() const { return *preference_; }
   const Objective::KtoLabels& kto_labels() const { return kto_labels_; }

@@ -50,6 +50,22 @@ MicroBatch RunData::train_batch(const Batcher& batcher,
                      : batcher.sft(sft_->train, std::move(rows));
 }
 
+std::vector<int64_t> RunData::train_tokens(const std::vector<int64_t>& positions) const {
+  std::vector<int64_t> tokens;
+  for (int64_t at : positions) {
+    const size_t i = static_cast<size_t>(at);
+    if (preference_) {
+      const PreferenceExample& e = preference_->train[i];
+      tokens.push_back(
+          static_cast<int64_t>(e.prompt_ids.size() + e.chosen_ids.size() + e.rejected_ids.size()));
+    } else {
+      const SftExample& e = sft_->train[i];
+      tokens.push_back(static_cast<int64_t>(e.prompt_ids.size() + e.completion_ids.size()));
+    }
+  }
+  return tokens;
+}
+
 std::vector<at::Tensor> RunSetup::trainable_parameters() const {
   if (lora) return lora->parameters();
   std::vector<at::Tensor> params;

@@ -192,7 +192,9 @@ StepOutcome Trainer::optimizer_step(const std::vector<std::vector<int64_t>>& gro
   StepOutcome out;
   for (size_t j = 0; j < group.size(); ++j) {
     const std::vector<int64_t> positions =
-        parallel.shard(group[j], setup_.config.per_device_train_batch_size);
+        parallel.active() ? parallel.shard(group[j], setup_.config.per_device_train_batch_size,
+                                           setup_.data.train_tokens(group[j]))
+                          : group[j];
     if (positions.empty()) continue;  // the end of an epoch: nothing left for this rank
     batches.push_back(setup_.data.train_batch(*setup_.batcher, positions));
     share.weights.push_back(static_cast<double>(positions.size()) /
