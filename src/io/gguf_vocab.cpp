@@ -1,6 +1,8 @@
 // Tokenizer metadata for GGUF (gguf-py's LlamaHfVocab / get_vocab_base and SpecialVocab rules).
 #include "io/gguf_vocab.h"
 
+#include <algorithm>
+
 #include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -51,8 +53,8 @@ std::string sequence_id(const json& tmpl) {
   return s.is_object() && s.contains("id") && s["id"].is_string() ? s["id"].get<std::string>() : "";
 }
 
-// add_bos / add_sep / add_eos from a TemplateProcessing post-processor (SpecialVocab's reading),
-// in the order they are set.
+// add_bos / add_sep / add_eos from a post-processor (SpecialVocab's reading: TemplateProcessing,
+// RobertaProcessing, ByteLevel's defaults of false), in the order they are set.
 void template_flags(const json& processor, const std::string& bos, const std::string& eos,
                     const std::string& sep, std::vector<std::pair<std::string, bool>>& flags) {
   auto set = [&](const std::string& k, bool v) {
@@ -63,6 +65,12 @@ void template_flags(const json& processor, const std::string& bos, const std::st
       }
     flags.emplace_back(k, v);
   };
+  if (processor.value("type", "") == "ByteLevel") {  // adds no special token, unless another says
+    for (const char* kind : {"bos", "eos"})
+      if (std::none_of(flags.begin(), flags.end(), [&](const auto& f) { return f.first == kind; }))
+        flags.emplace_back(kind, false);
+    return;
+  }
   if (processor.value("type", "") == "RobertaProcessing") {
     set("bos", true), set("eos", true), set("sep", true);
     return;

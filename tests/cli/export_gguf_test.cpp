@@ -133,7 +133,7 @@ TEST(ExportGguf, EqualsConvertHfToGguf) {
   DPO_REQUIRE_CONVERTERS();
   fs::path dir = temp_dir();
   // qwen2's fixture carries a SentencePiece-style tokenizer, which the converter's qwen2 path
-  // (byte-level BPE only) refuses; llama and llama3rope cover the tensor and key mapping.
+  // (byte-level BPE only) refuses: Qwen2WithItsByteLevelTokenizer... below covers qwen2.
   for (const char* kind : {"llama", "llama3rope"}) {
     fs::path model = model_copy(kind, dir / kind);
     for (const char* type : {"f32", "f16", "bf16", "q8_0"}) {
@@ -147,6 +147,30 @@ TEST(ExportGguf, EqualsConvertHfToGguf) {
       // rope_freqs: float32 powers, torch's vectorized pow against libm's (within 1e-6).
       expect_same_as(ours, theirs, dir, "--close rope_freqs.weight");
     }
+  }
+}
+
+// qwen2 with Qwen's own byte-level BPE tokenizer (tokenizer.ggml.pre "qwen2", merges, ByteLevel's
+// add_bos/add_eos false), on a random model made for it. f32 only: the types' tensor conversions
+// do not depend on the architecture (EqualsConvertHfToGguf), and each converter run over this
+// vocabulary takes ~15 s.
+TEST(ExportGguf, Qwen2WithItsByteLevelTokenizerEqualsConvertHfToGguf) {
+  DPO_REQUIRE_CONVERTERS();
+  fs::path dir = temp_dir();
+  fs::path model = dir / "src" / "model";
+  Exec made = run(python() + " '" + DPO_SOURCE_DIR + "/tests/cli/qwen2_byte_level_model.py' '" +
+                      DPO_FIXTURES + "' '" + model.string() + "'",
+                  dir);
+  ASSERT_EQ(made.status, 0) << made.err;
+  for (const char* type : {"f32"}) {
+    fs::path ours = dir / (std::string("ours-") + type + ".gguf");
+    fs::path theirs = dir / (std::string("theirs-") + type + ".gguf");
+    Exec e = run_dpo("export gguf --model " + model.string() + " --output " + ours.string() +
+                         " --type " + type + " --threads 1",
+                     dir);
+    ASSERT_EQ(e.status, 0) << e.err;
+    convert(model, theirs, type, dir);
+    expect_same_as(ours, theirs, dir);
   }
 }
 
