@@ -42,11 +42,6 @@ std::vector<int64_t> DataParallel::shard(const std::vector<int64_t>& global_batc
                                          const std::vector<int64_t>& tokens) const {
   if (!active()) return global_batch;
   const size_t size = global_batch.size();
-  if (tokens.empty()) {
-    const size_t begin = std::min(size, static_cast<size_t>(rank() * per_device));
-    const size_t end = std::min(size, begin + static_cast<size_t>(per_device));
-    return {global_batch.begin() + begin, global_batch.begin() + end};
-  }
   DPO_CHECK(tokens.size() == size, "shard: {} examples, {} token counts", size, tokens.size());
   const std::vector<int> owner = balance_by_tokens(tokens, world_size(), per_device);
   std::vector<int64_t> mine;

@@ -37,13 +37,11 @@ class DataParallel {
 
   // This rank's examples of a global micro-batch of up to world_size x per_device positions, in
   // their order there; fewer or none at the end of an epoch. `tokens[i]`: the token count of
-  // global_batch[i]. The ranks get about the same tokens (longest first, each to the rank with
-  // the fewest so far that has room for it: at most per_device examples), so that none waits
+  // global_batch[i]. The ranks get about the same tokens (balance_by_tokens), so that none waits
   // long for another at the gradient sum; the summed gradient does not depend on who computes
-  // which example. Without `tokens`: the rank-th slice of per_device, as accelerate shards a
-  // batch sampler.
+  // which example. (accelerate gives rank r the r-th slice instead.)
   std::vector<int64_t> shard(const std::vector<int64_t>& global_batch, int64_t per_device,
-                             const std::vector<int64_t>& tokens = {}) const;
+                             const std::vector<int64_t>& tokens) const;
   // A contiguous [begin, end) of `count` items for this rank (the reference precompute's part).
   std::pair<int64_t, int64_t> share_of(int64_t count) const;
 
