@@ -1,5 +1,5 @@
-// ModelConfig from a Hugging Face config.json: llama, mistral, qwen2; RoPE from the classic keys
-// (rope_theta, rope_scaling) and from transformers 5's rope_parameters.
+// ModelConfig from a Hugging Face config.json: llama, mistral, qwen2, qwen3, smollm3; RoPE from the
+// classic keys (rope_theta, rope_scaling) and from transformers 5's rope_parameters.
 #include "io/model_config.h"
 
 #include <algorithm>
@@ -16,7 +16,7 @@ namespace {
 
 using json = nlohmann::json;
 
-const std::vector<std::string> kModelTypes = {"llama", "mistral", "qwen2"};
+const std::vector<std::string> kModelTypes = {"llama", "mistral", "qwen2", "qwen3", "smollm3"};
 const std::vector<std::string> kRopeTypes = {"default", "linear", "dynamic", "llama3"};
 
 // Reads typed keys of one JSON object, naming the source and key in every error.
@@ -58,6 +58,15 @@ struct Reader {
     return object[key].get<std::string>();
   }
   // An id, a list of ids, or null.
+  // A list of exactly `n` entries each `valid` accepts (`expected` describes one entry).
+  template <typename Valid>
+  const json& list_of(const char* key, size_t n, const char* expected, Valid valid) const {
+    std::string what = fmt::format("a list of {} (one per layer: {})", expected, n);
+    if (!has(key) || !object[key].is_array() || object[key].size() != n) fail(key, what.c_str());
+    for (const auto& entry : object[key])
+      if (!valid(entry)) fail(key, what.c_str());
+    return object[key];
+  }
   std::vector<int64_t> ids(const char* key) const {
     if (!has(key)) return {};
     const json& v = object[key];
@@ -117,12 +126,80 @@ RopeConfig read_rope(const json& root, const std::string& source, int64_t max_po
   return rope;
 }
 
+bool is_layer_type(const json& entry) {
+  return entry.is_string() && (entry.get<std::string>() == "full_attention" ||
+                               entry.get<std::string>() == "sliding_attention");
+}
+
+// layer_types when the config lists them, else `fallback(i)` for layer i ("sliding_attention").
+template <typename Fallback>
+std::vector<bool> sliding_layers_from(const Reader& r, size_t layers, Fallback fallback) {
+  std::vector<bool> sliding(layers);
+  if (r.has("layer_types")) {
+    const json& types = r.list_of("layer_types", layers,
+                                  "\"full_attention\" or \"sliding_attention\"", is_layer_type);
+    for (size_t i = 0; i < layers; ++i) sliding[i] = types[i] == "sliding_attention";
+  } else {
+    for (size_t i = 0; i < layers; ++i) sliding[i] = fallback(i);
+  }
+  return sliding;
+}
+
+// Which layers attend within a window, as transformers' configuration classes decide: mistral
+// everywhere (sliding_window null turns it off); qwen2/qwen3 with use_sliding_window, from
+// max_window_layers on; smollm3 with use_sliding_window, in its layers without RoPE.
+void read_sliding_window(const Reader& r, ModelConfig& c) {
+  const size_t layers = static_cast<size_t>(c.num_hidden_layers);
+  const bool window_given = r.object.contains("sliding_window");
+  if (c.model_type == "mistral") {
+    if (window_given && r.object["sliding_window"].is_null()) return;
+    c.sliding_window = r.positive_or("sliding_window", 4096);
+    c.sliding_layers.assign(layers, true);
+  } else if (c.model_type == "qwen2" || c.model_type == "qwen3") {
+    if (!r.boolean_or("use_sliding_window", false)) return;
+    if (window_given && r.object["sliding_window"].is_null()) return;
+    c.sliding_window = r.positive_or("sliding_window", 4096);
+    const int64_t first = r.has("max_window_layers") ? r.integer("max_window_layers") : 28;
+    c.sliding_layers = sliding_layers_from(
+        r, layers, [first](size_t i) { return static_cast<int64_t>(i) >= first; });
+  } else if (c.model_type == "smollm3") {
+    if (!r.boolean_or("use_sliding_window", false) || !r.has("sliding_window")) return;
+    c.sliding_window = r.positive("sliding_window");
+    c.sliding_layers = sliding_layers_from(r, layers, [&c](size_t i) { return !c.rope_layers[i]; });
+  }
+  if (std::find(c.sliding_layers.begin(), c.sliding_layers.end(), true) == c.sliding_layers.end()) {
+    c.sliding_window.reset();
+    c.sliding_layers.clear();
+  }
+}
+
+// smollm3's no_rope_layers (1: the layer applies RoPE, 0: it does not), or every
+// no_rope_layer_interval-th layer without RoPE (default 4). Every other type: RoPE everywhere.
+void read_rope_layers(const Reader& r, ModelConfig& c) {
+  const size_t layers = static_cast<size_t>(c.num_hidden_layers);
+  c.rope_layers.assign(layers, true);
+  if (c.model_type != "smollm3") return;
+  if (r.has("no_rope_layers")) {
+    const json& flags = r.list_of("no_rope_layers", layers, "0 or 1", [](const json& e) {
+      return e.is_number_integer() && (e.get<int64_t>() == 0 || e.get<int64_t>() == 1);
+    });
+    for (size_t i = 0; i < layers; ++i) c.rope_layers[i] = flags[i].get<int64_t>() == 1;
+    return;
+  }
+  const int64_t interval = r.positive_or("no_rope_layer_interval", 4);
+  for (size_t i = 0; i < layers; ++i)
+    c.rope_layers[i] = (static_cast<int64_t>(i) + 1) % interval != 0;
+}
+
 }  // namespace
 
 int64_t ModelConfig::num_parameters() const {
   const int64_t h = hidden_size, q = num_attention_heads * head_dim,
-                kv = num_key_value_heads * head_dim;
-  const int64_t layer = h * q + 2 * h * kv + q * h + 3 * h * intermediate_size + 2 * h;
+                kv = num_key_value_heads * head_dim, I = intermediate_size;
+  int64_t layer = h * q + 2 * h * kv + q * h + 3 * h * I + 2 * h;
+  if (qk_norm) layer += 2 * head_dim;
+  if (attention_bias) layer += q + 2 * kv + (model_type == "qwen2" ? 0 : h);  // qwen2: no o bias
+  if (mlp_bias) layer += 2 * I + h;
   return vocab_size * h * (tie_word_embeddings ? 1 : 2) + num_hidden_layers * layer + h;
 }
 
@@ -150,6 +227,8 @@ ModelConfig ModelConfig::from_json_text(const std::string& text, const std::stri
                      source_name, c.num_attention_heads, c.num_key_value_heads);
   if (r.has("head_dim")) {
     c.head_dim = r.positive("head_dim");
+  } else if (c.model_type == "qwen3") {
+    c.head_dim = 128;  // Qwen3Config's default, not hidden_size / num_attention_heads
   } else {
     if (c.hidden_size % c.num_attention_heads != 0)
       throw_user_error(
@@ -161,11 +240,15 @@ ModelConfig ModelConfig::from_json_text(const std::string& text, const std::stri
   c.rms_norm_eps = r.number_or("rms_norm_eps", 1e-6);
   c.vocab_size = r.positive("vocab_size");
   c.max_position_embeddings = r.positive_or("max_position_embeddings", 2048);
-  c.tie_word_embeddings = r.boolean_or("tie_word_embeddings", false);
-  c.attention_bias = c.model_type == "qwen2" ? true : r.boolean_or("attention_bias", false);
-  c.mlp_bias = c.model_type == "llama" ? r.boolean_or("mlp_bias", false) : false;
-  bool uses_window = c.model_type == "mistral" || r.boolean_or("use_sliding_window", false);
-  if (uses_window && r.has("sliding_window")) c.sliding_window = r.positive("sliding_window");
+  c.tie_word_embeddings = r.boolean_or("tie_word_embeddings", c.model_type == "smollm3");
+  c.attention_bias = c.model_type == "qwen2"     ? true
+                     : c.model_type == "mistral" ? false
+                                                 : r.boolean_or("attention_bias", false);
+  const bool has_mlp_bias = c.model_type == "llama" || c.model_type == "smollm3";
+  c.mlp_bias = has_mlp_bias ? r.boolean_or("mlp_bias", false) : false;
+  c.qk_norm = c.model_type == "qwen3";
+  read_rope_layers(r, c);
+  read_sliding_window(r, c);
   c.bos_token_ids = r.ids("bos_token_id");
   c.eos_token_ids = r.ids("eos_token_id");
   std::vector<int64_t> pad = r.ids("pad_token_id");
@@ -185,6 +268,8 @@ ModelConfig ModelConfig::from_file(const std::filesystem::path& config_json) {
 std::string ModelConfig::to_json_text() const {
   nlohmann::ordered_json j;
   j["architectures"] = {model_type == "qwen2"     ? "Qwen2ForCausalLM"
+                        : model_type == "qwen3"   ? "Qwen3ForCausalLM"
+                        : model_type == "smollm3" ? "SmolLM3ForCausalLM"
                         : model_type == "mistral" ? "MistralForCausalLM"
                                                   : "LlamaForCausalLM"};
   j["model_type"] = model_type;
@@ -199,12 +284,25 @@ std::string ModelConfig::to_json_text() const {
   j["vocab_size"] = vocab_size;
   j["max_position_embeddings"] = max_position_embeddings;
   j["tie_word_embeddings"] = tie_word_embeddings;
-  if (model_type == "llama") {
+  if (model_type == "llama" || model_type == "qwen3" || model_type == "smollm3")
     j["attention_bias"] = attention_bias;
-    j["mlp_bias"] = mlp_bias;
+  if (model_type == "llama" || model_type == "smollm3") j["mlp_bias"] = mlp_bias;
+  if (model_type == "smollm3") {
+    std::vector<int> flags;
+    for (bool rope_on : rope_layers) flags.push_back(rope_on ? 1 : 0);
+    j["no_rope_layers"] = flags;
   }
-  if (sliding_window) j["sliding_window"] = *sliding_window;
-  if (model_type == "qwen2") j["use_sliding_window"] = sliding_window.has_value();
+  if (model_type == "mistral") {
+    j["sliding_window"] = sliding_window ? nlohmann::ordered_json(*sliding_window) : nullptr;
+  } else if (model_type != "llama") {
+    j["use_sliding_window"] = sliding_window.has_value();
+    j["sliding_window"] = sliding_window ? nlohmann::ordered_json(*sliding_window) : nullptr;
+    std::vector<std::string> types;
+    for (int64_t i = 0; i < num_hidden_layers; ++i)
+      types.push_back(layer_is_sliding(static_cast<size_t>(i)) ? "sliding_attention"
+                                                               : "full_attention");
+    j["layer_types"] = types;
+  }
   auto ids = [](const std::vector<int64_t>& v) -> nlohmann::ordered_json {
     if (v.empty()) return nullptr;
     if (v.size() == 1) return v[0];

@@ -1,4 +1,4 @@
-// ModelConfig from a Hugging Face config.json (model_type llama, mistral, qwen2).
+// ModelConfig from a Hugging Face config.json (model_type llama, mistral, qwen2, qwen3, smollm3).
 // Plain C++ (no libtorch): parsing and validation only.
 #pragma once
 #include <cstdint>
@@ -19,7 +19,7 @@ struct RopeConfig {
 };
 
 struct ModelConfig {
-  std::string model_type;  // llama | mistral | qwen2
+  std::string model_type;  // llama | mistral | qwen2 | qwen3 | smollm3
   int64_t hidden_size = 0;
   int64_t intermediate_size = 0;
   int64_t num_hidden_layers = 0;
@@ -32,12 +32,25 @@ struct ModelConfig {
   bool tie_word_embeddings = false;
   bool attention_bias = false;  // q/k/v (and o for llama) bias; qwen2: q/k/v always
   bool mlp_bias = false;
-  std::optional<int64_t> sliding_window;  // mistral/qwen2: longer sequences are refused
+  bool qk_norm = false;  // qwen3: an RMSNorm over each head of q and of k, before RoPE
+  // Sliding-window attention: a query sees the last `sliding_window` positions (itself
+  // included) in the layers marked in sliding_layers (mistral: all; qwen2/qwen3: from
+  // max_window_layers on; layer_types when given). Unset: every layer attends in full.
+  std::optional<int64_t> sliding_window;
+  std::vector<bool> sliding_layers;  // (num_hidden_layers) when sliding_window is set
+  std::vector<bool> rope_layers;     // (num_hidden_layers): false where smollm3 skips RoPE
   std::vector<int64_t> bos_token_ids;
   std::vector<int64_t> eos_token_ids;  // eos_token_id may be an int or a list
   std::optional<int64_t> pad_token_id;
   RopeConfig rope;
   std::string torch_dtype;  // as written ("bfloat16", "float32", ...)
+
+  bool layer_is_sliding(size_t layer) const {
+    return sliding_window && layer < sliding_layers.size() && sliding_layers[layer];
+  }
+  bool layer_uses_rope(size_t layer) const {
+    return layer >= rope_layers.size() || rope_layers[layer];
+  }
 
   // Weights of the model this config describes (embeddings, layers, norms, lm_head unless tied).
   int64_t num_parameters() const;

@@ -101,6 +101,16 @@ at::Tensor build_allowed_mask(const ModelInput& input, int64_t T, at::Device dev
   return allowed.logical_or(self).unsqueeze(1);  // (N, 1, T, T)
 }
 
+at::Tensor sliding_window_mask(const at::Tensor& allowed, const at::Tensor& query_positions,
+                               const at::Tensor& key_positions, int64_t window) {
+  const int64_t T = query_positions.size(1), S = key_positions.size(1);
+  at::Tensor base = allowed.defined()
+                        ? allowed
+                        : causal_mask(T, S, query_positions.device()).unsqueeze(0).unsqueeze(0);
+  at::Tensor distance = query_positions.unsqueeze(2) - key_positions.unsqueeze(1);  // (N, T, S)
+  return base.logical_and(distance.lt(window).unsqueeze(1));                        // (N, 1, T, S)
+}
+
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                      const at::Tensor& allowed, AttentionBackend backend) {
   if (backend == AttentionBackend::kSdpa) {

@@ -38,6 +38,13 @@ struct AttentionChoice {
 // so fully padded query rows stay finite instead of NaN.
 at::Tensor build_allowed_mask(const ModelInput& input, int64_t T, at::Device device);
 
+// `allowed` (N, 1, T, S) bool, or undefined for causal attention with the T queries the last T
+// of the S keys, narrowed to a sliding window: a query at position p also needs the key's
+// position above p - window (itself included, as transformers' sliding_window_overlay).
+// query_positions (N, T), key_positions (N, S) int64 -> (N, 1, T, S) bool.
+at::Tensor sliding_window_mask(const at::Tensor& allowed, const at::Tensor& query_positions,
+                               const at::Tensor& key_positions, int64_t window);
+
 // Position ids of the input: given, or restarting at 0 in each segment (packed layout), or
 // 0..T-1 per row. (N, T) int64.
 at::Tensor resolve_position_ids(const ModelInput& input);

@@ -1,5 +1,7 @@
 // Llama-family forward pass: embed, decoder layers (pre-norm attention and SwiGLU MLP with
-// residuals), final RMSNorm, lm_head. Matches transformers' LlamaModel / Qwen2Model / MistralModel.
+// residuals), final RMSNorm, lm_head. Matches transformers' LlamaModel / MistralModel /
+// Qwen2Model / Qwen3Model (q/k norms) / SmolLM3Model (layers without RoPE), sliding windows
+// included.
 // Shape legend: N rows, T time, S keys, C hidden, H heads, Hkv kv heads, D head dim, V vocab.
 #include "model/llama.h"
 
@@ -25,43 +27,63 @@ namespace {
 struct LayerInputs {
   at::Tensor cos, sin;  // (N, T, D); (L, D) with L = N*T tokens when varlen is defined
   at::Tensor allowed;   // (N, 1, T, S) bool, or undefined = causal (or varlen)
+  // (N, 1, T, S) bool for the sliding-window layers when some sequence is longer than the
+  // window; undefined otherwise (the window then hides nothing: those layers take `allowed`).
+  at::Tensor allowed_sliding;
   VarlenLayout varlen;  // packed rows taken as one stream of sequences: no mask
   AttentionBackend backend = AttentionBackend::kPlain;  // the model's dense backend
+
+  const at::Tensor& mask_of(const ModelConfig& c, size_t layer) const {
+    return allowed_sliding.defined() && c.layer_is_sliding(layer) ? allowed_sliding : allowed;
+  }
 };
+
+// Queries (..., H, D) and keys (..., Hkv, D) made ready for attention: each head RMS-normed
+// where the model has q/k norms (qwen3), then rotated by position (except in smollm3's layers
+// without RoPE).
+void prepare_queries_keys(const DecoderLayerWeights& l, const ModelConfig& c, size_t layer,
+                          const LayerInputs& in, at::Tensor& q, at::Tensor& k) {
+  if (c.qk_norm) {
+    q = rms_norm(q, l.q_norm, c.rms_norm_eps);
+    k = rms_norm(k, l.k_norm, c.rms_norm_eps);
+  }
+  if (c.layer_uses_rope(layer)) {
+    q = apply_rope(q, in.cos, in.sin);
+    k = apply_rope(k, in.cos, in.sin);
+  }
+}
 
 // Packed rows through variable-length attention: tokens as one stream (L, heads, D) throughout,
 // which is also the flash kernel's layout (no transposes).
-at::Tensor varlen_self_attention(const DecoderLayerWeights& l, const ModelConfig& c,
+at::Tensor varlen_self_attention(const DecoderLayerWeights& l, const ModelConfig& c, size_t layer,
                                  const at::Tensor& x, const LayerInputs& in) {
   int64_t N = x.size(0), T = x.size(1), L = N * T, H = c.num_attention_heads,
           Hkv = c.num_key_value_heads, D = c.head_dim;
   at::Tensor q = l.q_proj.forward(x).reshape({L, H, D});    // (L, H, D)
   at::Tensor k = l.k_proj.forward(x).reshape({L, Hkv, D});  // (L, Hkv, D)
   at::Tensor v = l.v_proj.forward(x).reshape({L, Hkv, D});  // (L, Hkv, D)
-  q = apply_rope(q, in.cos, in.sin);
-  k = apply_rope(k, in.cos, in.sin);
+  prepare_queries_keys(l, c, layer, in, q, k);
   at::Tensor y =
       varlen_attention(q, k, v, in.varlen, in.backend).reshape({N, T, H * D});  // (N, T, H*D)
   return l.o_proj.forward(y);                                                   // (N, T, C)
 }
 
-at::Tensor self_attention(const DecoderLayerWeights& l, const ModelConfig& c, const at::Tensor& x,
-                          const LayerInputs& in, KVCache* cache, int64_t layer_index) {
-  if (in.varlen.defined()) return varlen_self_attention(l, c, x, in);
+at::Tensor self_attention(const DecoderLayerWeights& l, const ModelConfig& c, size_t layer,
+                          const at::Tensor& x, const LayerInputs& in, KVCache* cache) {
+  if (in.varlen.defined()) return varlen_self_attention(l, c, layer, x, in);
   int64_t N = x.size(0), T = x.size(1), H = c.num_attention_heads, Hkv = c.num_key_value_heads,
           D = c.head_dim;
   // Project to heads.
   at::Tensor q = l.q_proj.forward(x).reshape({N, T, H, D}).transpose(1, 2);    // (N, H, T, D)
   at::Tensor k = l.k_proj.forward(x).reshape({N, T, Hkv, D}).transpose(1, 2);  // (N, Hkv, T, D)
   at::Tensor v = l.v_proj.forward(x).reshape({N, T, Hkv, D}).transpose(1, 2);  // (N, Hkv, T, D)
-  // Rotate queries and keys by position.
-  q = apply_rope(q, in.cos, in.sin);
-  k = apply_rope(k, in.cos, in.sin);
+  // Normalize and rotate queries and keys by position.
+  prepare_queries_keys(l, c, layer, in, q, k);
   // Past keys/values come first when decoding incrementally.
-  if (cache) std::tie(k, v) = cache->append(layer_index, k, v);  // (1, Hkv, S, D)
-  at::Tensor y = attention(q, k, v, in.allowed, in.backend);     // (N, H, T, D)
-  y = y.transpose(1, 2).reshape({N, T, H * D});                  // (N, T, H*D)
-  return l.o_proj.forward(y);                                    // (N, T, C)
+  if (cache) std::tie(k, v) = cache->append(static_cast<int64_t>(layer), k, v);  // (1, Hkv, S, D)
+  at::Tensor y = attention(q, k, v, in.mask_of(c, layer), in.backend);           // (N, H, T, D)
+  y = y.transpose(1, 2).reshape({N, T, H * D});                                  // (N, T, H*D)
+  return l.o_proj.forward(y);                                                    // (N, T, C)
 }
 
 // SwiGLU: down(silu(gate(x)) * up(x)).
@@ -69,11 +91,10 @@ at::Tensor mlp(const DecoderLayerWeights& l, const at::Tensor& x) {
   return l.down_proj.forward(at::silu(l.gate_proj.forward(x)) * l.up_proj.forward(x));
 }
 
-at::Tensor decoder_layer(const DecoderLayerWeights& l, const ModelConfig& c, const at::Tensor& h,
-                         const LayerInputs& in, KVCache* cache, int64_t layer_index) {
+at::Tensor decoder_layer(const DecoderLayerWeights& l, const ModelConfig& c, size_t layer,
+                         const at::Tensor& h, const LayerInputs& in, KVCache* cache) {
   double eps = c.rms_norm_eps;
-  at::Tensor x =
-      h + self_attention(l, c, rms_norm(h, l.input_layernorm, eps), in, cache, layer_index);
+  at::Tensor x = h + self_attention(l, c, layer, rms_norm(h, l.input_layernorm, eps), in, cache);
   return x + mlp(l, rms_norm(x, l.post_attention_layernorm, eps));  // (N, T, C)
 }
 
@@ -91,20 +112,43 @@ at::Tensor varlen_segments(const ModelInput& input) {
   return real.to(at::kLong) - 1;
 }
 
+// Whether the window of the sliding layers hides keys from some query of a batch whose
+// positions are `positions` (restarting at 0 for every sequence).
+bool window_binds(const ModelConfig& c, const at::Tensor& positions) {
+  return c.sliding_window && positions.numel() > 0 &&
+         positions.max().item<int64_t>() + 1 > *c.sliding_window;
+}
+
 LayerInputs layer_inputs(const LlamaWeights& w, const ModelInput& input) {
   int64_t N = input.input_ids.size(0), T = input.input_ids.size(1);
   at::Tensor positions = resolve_position_ids(input).to(w.device);  // (N, T)
   auto [cos, sin] = w.rope.cos_sin(positions, w.dtype);             // (N, T, D)
   const bool shared_prefix = input.branch_ids.defined();
-  if (uses_varlen_attention(w.device, w.dtype, w.config.head_dim, w.attention, shared_prefix)) {
+  // Variable-length attention has no window: a batch the window binds takes the masks.
+  const bool windowed = window_binds(w.config, positions);
+  if (!windowed &&
+      uses_varlen_attention(w.device, w.dtype, w.config.head_dim, w.attention, shared_prefix)) {
     at::Tensor segments = varlen_segments(input);  // (N, T)
     if (segments.defined()) {
       int64_t D = cos.size(-1);
-      return {cos.reshape({N * T, D}), sin.reshape({N * T, D}), at::Tensor(),
-              build_varlen_layout(segments, input.branch_ids, w.device), w.attention.backend};
+      return {cos.reshape({N * T, D}),
+              sin.reshape({N * T, D}),
+              at::Tensor(),
+              at::Tensor(),
+              build_varlen_layout(segments, input.branch_ids, w.device),
+              w.attention.backend};
     }
   }
-  return {cos, sin, build_allowed_mask(input, T, w.device), VarlenLayout(), w.attention.backend};
+  LayerInputs in{cos,
+                 sin,
+                 build_allowed_mask(input, T, w.device),
+                 at::Tensor(),
+                 VarlenLayout(),
+                 w.attention.backend};
+  if (windowed)
+    in.allowed_sliding =
+        sliding_window_mask(in.allowed, positions, positions, *w.config.sliding_window);
+  return in;
 }
 
 void check_input(const LlamaWeights& w, const ModelInput& input) {
@@ -117,33 +161,11 @@ void check_input(const LlamaWeights& w, const ModelInput& input) {
                      w.config.vocab_size - 1);
 }
 
-// Sliding-window attention (mistral v0.1, qwen2 with use_sliding_window) changes nothing for
-// sequences up to the window, and is not implemented beyond it: refuse rather than compute a
-// different model. `longest`: the longest sequence in tokens (cached + new ones when generating).
-void check_sliding_window(const LlamaWeights& w, int64_t longest) {
-  const auto& window = w.config.sliding_window;
-  if (!window || longest <= *window) return;
-  throw_user_error(
-      "a sequence of {} tokens is longer than the model's sliding attention window ({} tokens, "
-      "sliding_window in config.json), which dpo does not implement; keep max_length (for "
-      "generation: prompt + new tokens) at most {}",
-      longest, *window, *window);
-}
-
-// The longest sequence of a batch: positions restart at 0 for every sequence (packed rows too).
-int64_t longest_sequence(const ModelInput& input) {
-  if (input.position_ids.defined()) return input.position_ids.max().item<int64_t>() + 1;
-  if (input.attention_mask.defined()) return input.attention_mask.sum(1).max().item<int64_t>();
-  return input.input_ids.size(1);
-}
-
 // Runs every layer; `all` (when given) receives the hidden states HF's output_hidden_states
 // returns.
 at::Tensor run_layers(const LlamaWeights& w, const ModelInput& input,
                       std::vector<at::Tensor>* all) {
   check_input(w, input);
-  if (w.config.sliding_window && input.input_ids.numel() > 0)
-    check_sliding_window(w, longest_sequence(input));
   LayerInputs in = layer_inputs(w, input);
   at::Tensor h = at::embedding(w.embed_tokens, input.input_ids.to(w.device));  // (N, T, C)
   bool checkpointing = w.gradient_checkpointing && at::GradMode::is_enabled();
@@ -153,12 +175,12 @@ at::Tensor run_layers(const LlamaWeights& w, const ModelInput& input,
     if (checkpointing) {
       const ModelConfig& config = w.config;
       h = checkpoint_block(
-          [&layer, &config, in](const at::Tensor& x) {
-            return decoder_layer(layer, config, x, in, nullptr, 0);
+          [&layer, &config, i, in](const at::Tensor& x) {
+            return decoder_layer(layer, config, i, x, in, nullptr);
           },
           h);
     } else {
-      h = decoder_layer(layer, w.config, h, in, nullptr, 0);
+      h = decoder_layer(layer, w.config, i, h, in, nullptr);
     }
   }
   h = rms_norm(h, w.norm, w.config.rms_norm_eps);  // (N, T, C)
@@ -254,16 +276,19 @@ at::Tensor LlamaModel::forward_step(const at::Tensor& input_ids, KVCache& cache)
   input.input_ids = input_ids;
   int64_t t = input_ids.size(1);
   check_input(*w_, input);
-  check_sliding_window(*w_, cache.length() + t);
-  at::Tensor positions = at::arange(cache.length(), cache.length() + t,
-                                    at::TensorOptions().dtype(at::kLong).device(w_->device))
-                             .unsqueeze(0);  // (1, t)
+  const int64_t S = cache.length() + t;  // keys: cached + new positions
+  auto options = at::TensorOptions().dtype(at::kLong).device(w_->device);
+  at::Tensor positions = at::arange(cache.length(), S, options).unsqueeze(0);  // (1, t)
   auto [cos, sin] = w_->rope.cos_sin(positions, w_->dtype);
-  // Causal over cached + new positions.
-  LayerInputs in{cos, sin, at::Tensor(), VarlenLayout(), w_->attention.backend};
+  // Causal over cached + new positions; the sliding layers also within their window.
+  LayerInputs in{cos, sin, at::Tensor(), at::Tensor(), VarlenLayout(), w_->attention.backend};
+  const auto& window = w_->config.sliding_window;
+  if (window && S > *window)
+    in.allowed_sliding =
+        sliding_window_mask(at::Tensor(), positions, at::arange(S, options).unsqueeze(0), *window);
   at::Tensor h = at::embedding(w_->embed_tokens, input_ids.to(w_->device));  // (1, t, C)
   for (size_t i = 0; i < w_->layers.size(); ++i)
-    h = decoder_layer(w_->layers[i], w_->config, h, in, &cache, static_cast<int64_t>(i));
+    h = decoder_layer(w_->layers[i], w_->config, i, h, in, &cache);
   cache.advance(t);
   at::Tensor last = h.select(1, t - 1);                              // (1, C)
   return logits(rms_norm(last, w_->norm, w_->config.rms_norm_eps));  // (1, V)

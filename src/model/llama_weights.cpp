@@ -39,7 +39,7 @@ std::vector<WeightSlot> weight_slots(LlamaWeights& w) {
   int64_t C = c.hidden_size, I = c.intermediate_size, D = c.head_dim;
   int64_t q_out = c.num_attention_heads * D, kv_out = c.num_key_value_heads * D;
   bool qkv_bias = c.attention_bias;
-  bool o_bias = c.attention_bias && c.model_type == "llama";
+  bool o_bias = c.attention_bias && c.model_type != "qwen2";  // qwen2: q/k/v only
   std::vector<WeightSlot> slots;
   slots.push_back(
       {"model.embed_tokens.weight", {c.vocab_size, C}, WeightInit::kNormal, &w.embed_tokens});
@@ -51,6 +51,10 @@ std::vector<WeightSlot> weight_slots(LlamaWeights& w) {
     add_linear(slots, p + "self_attn.k_proj", layer.k_proj, kv_out, C, qkv_bias);
     add_linear(slots, p + "self_attn.v_proj", layer.v_proj, kv_out, C, qkv_bias);
     add_linear(slots, p + "self_attn.o_proj", layer.o_proj, C, q_out, o_bias);
+    if (c.qk_norm) {
+      slots.push_back({p + "self_attn.q_norm.weight", {D}, WeightInit::kOnes, &layer.q_norm});
+      slots.push_back({p + "self_attn.k_norm.weight", {D}, WeightInit::kOnes, &layer.k_norm});
+    }
     slots.push_back({p + "post_attention_layernorm.weight",
                      {C},
                      WeightInit::kOnes,

@@ -18,6 +18,7 @@ namespace dpo {
 struct DecoderLayerWeights {
   at::Tensor input_layernorm;             // (C)
   Linear q_proj, k_proj, v_proj, o_proj;  // (H*D, C), (Hkv*D, C), (Hkv*D, C), (C, H*D)
+  at::Tensor q_norm, k_norm;              // (D) each; qwen3 only (config.qk_norm)
   at::Tensor post_attention_layernorm;    // (C)
   Linear gate_proj, up_proj, down_proj;   // (I, C), (I, C), (C, I)
 };

@@ -21,14 +21,15 @@ struct CliRun {
   std::string output;  // stdout and stderr together
 };
 
-// `cd SOURCE && ENV dpo ARGUMENTS --no-progress`; `suite` names the log file.
+// `cd SOURCE && ENV dpo ARGUMENTS --no-progress` (the flag left out for commands without it,
+// `training` false); `suite` names the log file.
 inline CliRun run_training_cli(const std::string& suite, const std::string& arguments,
-                               const std::string& env = "") {
+                               const std::string& env = "", bool training = true) {
   const std::filesystem::path log =
       std::filesystem::temp_directory_path() / (suite + "_" + std::to_string(::getpid()) + ".log");
   const std::string command = std::string("cd ") + DPO_SOURCE_DIR + " && " + env + " " +
-                              DPO_BINARY + " " + arguments + " --no-progress > " + log.string() +
-                              " 2>&1";
+                              DPO_BINARY + " " + arguments + (training ? " --no-progress" : "") +
+                              " > " + log.string() + " 2>&1";
   const int raw = std::system(command.c_str());
   CliRun run;
   if (WIFEXITED(raw)) run.status = WEXITSTATUS(raw);

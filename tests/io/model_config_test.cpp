@@ -118,6 +118,61 @@ TEST(ModelConfig, EosListHeadDimAndRoundTrip) {
   EXPECT_EQ(again.sliding_window, 4096);
 }
 
+// Which layers slide and which rotate, as transformers' configuration classes decide.
+TEST(ModelConfig, SlidingWindowAndRopeLayersPerModelType) {
+  json j = base_config();  // 2 layers
+  j["model_type"] = "mistral";
+  auto c = parse(j);  // MistralConfig's default window
+  EXPECT_EQ(c.sliding_window, 4096);
+  EXPECT_EQ(c.sliding_layers, (std::vector<bool>{true, true}));
+  j["sliding_window"] = nullptr;
+  EXPECT_FALSE(parse(j).sliding_window.has_value());
+
+  j = base_config();
+  j["model_type"] = "qwen2";
+  j["sliding_window"] = 16;
+  EXPECT_FALSE(parse(j).sliding_window.has_value());  // use_sliding_window false
+  j["use_sliding_window"] = true;
+  EXPECT_FALSE(parse(j).sliding_window.has_value());  // max_window_layers 28 > 2 layers
+  j["max_window_layers"] = 1;
+  c = parse(j);
+  EXPECT_EQ(c.sliding_window, 16);
+  EXPECT_EQ(c.sliding_layers, (std::vector<bool>{false, true}));
+  EXPECT_FALSE(c.layer_is_sliding(0));
+  EXPECT_TRUE(c.layer_is_sliding(1));
+  j["layer_types"] = {"sliding_attention", "full_attention"};  // given: wins
+  EXPECT_EQ(parse(j).sliding_layers, (std::vector<bool>{true, false}));
+  EXPECT_TRUE(c.qk_norm == false && c.attention_bias);
+
+  j = base_config();
+  j["model_type"] = "qwen3";
+  j.erase("head_dim");
+  c = parse(j);
+  EXPECT_EQ(c.head_dim, 128);  // Qwen3Config's default, not 64 / 4
+  EXPECT_TRUE(c.qk_norm);
+  EXPECT_FALSE(c.attention_bias);
+
+  j = base_config();
+  j["model_type"] = "smollm3";
+  j["num_hidden_layers"] = 8;
+  c = parse(j);  // every fourth layer without RoPE; tied by default
+  EXPECT_EQ(c.rope_layers, (std::vector<bool>{true, true, true, false, true, true, true, false}));
+  EXPECT_TRUE(c.tie_word_embeddings);
+  EXPECT_FALSE(c.sliding_window.has_value());
+  j["use_sliding_window"] = true;
+  j["sliding_window"] = 32;  // the layers without RoPE slide
+  EXPECT_EQ(parse(j).sliding_layers,
+            (std::vector<bool>{false, false, false, true, false, false, false, true}));
+  j["no_rope_layers"] = {1, 0, 1, 1, 1, 1, 1, 1};
+  c = parse(j);
+  EXPECT_FALSE(c.layer_uses_rope(1));
+  EXPECT_TRUE(c.layer_uses_rope(3));
+  EXPECT_TRUE(c.layer_is_sliding(1));
+  auto again = ModelConfig::from_json_text(c.to_json_text(), "again");
+  EXPECT_EQ(again.rope_layers, c.rope_layers);
+  EXPECT_EQ(again.sliding_layers, c.sliding_layers);
+}
+
 TEST(ModelConfig, Errors) {
   EXPECT_NE(std::string([] {
               try {
@@ -131,9 +186,11 @@ TEST(ModelConfig, Errors) {
             std::string::npos);
   json j = base_config();
   j["model_type"] = "gpt2";
-  EXPECT_ERROR(j, "model_type 'gpt2' is not supported (supported: llama, mistral, qwen2)");
+  EXPECT_ERROR(
+      j, "model_type 'gpt2' is not supported (supported: llama, mistral, qwen2, qwen3, smollm3)");
   j.erase("model_type");
-  EXPECT_ERROR(j, "key \"model_type\" is missing (supported: llama, mistral, qwen2)");
+  EXPECT_ERROR(j,
+               "key \"model_type\" is missing (supported: llama, mistral, qwen2, qwen3, smollm3)");
 
   j = base_config();
   j.erase("hidden_size");
@@ -172,6 +229,28 @@ TEST(ModelConfig, Errors) {
   j = base_config();
   j["tie_word_embeddings"] = 1;
   EXPECT_ERROR(j, "key \"tie_word_embeddings\": expected true or false");
+  j = base_config();
+  j["model_type"] = "qwen2";
+  j["use_sliding_window"] = true;
+  j["sliding_window"] = 8;
+  j["layer_types"] = {"full_attention"};
+  EXPECT_ERROR(j,
+               "key \"layer_types\": expected a list of \"full_attention\" or "
+               "\"sliding_attention\" (one per layer: 2), got [\"full_attention\"]");
+  j["layer_types"] = {"full_attention", "chunked_attention"};
+  EXPECT_ERROR(j, "key \"layer_types\": expected a list of");
+  j = base_config();
+  j["model_type"] = "smollm3";
+  j["no_rope_layers"] = {1, 2};
+  EXPECT_ERROR(j,
+               "key \"no_rope_layers\": expected a list of 0 or 1 (one per layer: 2), got [1,2]");
+  j["no_rope_layers"] = nullptr;
+  j["no_rope_layer_interval"] = 0;
+  EXPECT_ERROR(j, "key \"no_rope_layer_interval\": expected a positive integer, got 0");
+  j = base_config();
+  j["model_type"] = "mistral";
+  j["sliding_window"] = 0;
+  EXPECT_ERROR(j, "key \"sliding_window\": expected a positive integer, got 0");
   j = base_config();
   j["hidden_act"] = "gelu";
   EXPECT_ERROR(j, "hidden_act 'gelu' is not supported (supported: silu)");

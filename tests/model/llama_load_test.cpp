@@ -2,6 +2,8 @@
 // random weights as transformers initializes them.
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include <filesystem>
 
 #include "io/safetensors.h"
@@ -140,34 +142,28 @@ TEST(LlamaRandom, HfInitSeeded) {
   EXPECT_TRUE(a.lm_head_weight().is_same(pa.front().second));  // tied
 }
 
-TEST(LlamaSlidingWindow, SequencesLongerThanTheWindowAreRefusedNotComputedDifferently) {
+// The window hides keys only beyond it, the same way in a full forward and when decoding with the
+// KV cache (transformers' numbers: tests/lora/architecture_reference_test.cpp).
+TEST(LlamaSlidingWindow, HidesOnlyKeysBeyondTheWindowInForwardAndDecoding) {
   ModelConfig config =
       ModelConfig::from_file(dpo::testing::fixture_dir("qwen2") / "model" / "config.json");
-  config.sliding_window = 4;
-  auto model = LlamaModel::random(config, at::kFloat, at::kCPU, 7);
-  at::NoGradGuard no_grad;
-  auto run = [&](int64_t length, bool right_padded) {
+  auto last_logits = [&](std::optional<int64_t> window, int64_t length) {
+    ModelConfig c = config;
+    c.sliding_window = window;
+    c.sliding_layers.assign(static_cast<size_t>(c.num_hidden_layers), window.has_value());
+    auto model = LlamaModel::random(c, at::kFloat, at::kCPU, 7);
+    at::NoGradGuard no_grad;
+    at::Tensor ids = at::arange(3, 3 + length, at::kLong).unsqueeze(0);  // (1, T)
     ModelInput input;
-    input.input_ids = at::ones({2, length}, at::kLong);
-    if (right_padded) {  // the second row is one token long: the real length is what counts
-      input.attention_mask = at::ones({2, length}, at::kLong);
-      input.attention_mask[0].slice(0, 4).fill_(0);
-      input.attention_mask[1].slice(0, 1).fill_(0);
-    }
-    return model.forward_hidden(input);
+    input.input_ids = ids;
+    at::Tensor full = model.logits(model.forward_hidden(input))[0][-1];  // (V)
+    auto cache = model.make_cache(length);
+    at::Tensor stepped;
+    for (int64_t t = 0; t < length; ++t) stepped = model.forward_step(ids.narrow(1, t, 1), *cache);
+    EXPECT_TRUE(at::allclose(full, stepped[0], 1e-4, 1e-5)) << "window " << window.value_or(0);
+    return full;
   };
-  EXPECT_NO_THROW(run(4, false));
-  EXPECT_NO_THROW(run(6, true));  // 4 real tokens at most
-  try {
-    run(5, false);
-    FAIL() << "no error";
-  } catch (const dpo::UserError& e) {
-    EXPECT_EQ(std::string(e.what()),
-              "a sequence of 5 tokens is longer than the model's sliding attention window (4 "
-              "tokens, sliding_window in config.json), which dpo does not implement; keep "
-              "max_length (for generation: prompt + new tokens) at most 4");
-  }
-  auto cache = model.make_cache(8);
-  model.forward_step(at::ones({1, 4}, at::kLong), *cache);
-  EXPECT_THROW(model.forward_step(at::ones({1, 1}, at::kLong), *cache), dpo::UserError);
+  at::Tensor unlimited = last_logits(std::nullopt, 10);
+  EXPECT_TRUE(at::allclose(last_logits(10, 10), unlimited, 1e-5, 1e-6));  // the window holds all
+  EXPECT_FALSE(at::allclose(last_logits(4, 10), unlimited, 1e-3, 1e-4));  // it hides 6 keys
 }
