@@ -111,6 +111,17 @@ void write_gguf_model(const fs::path& output, const fs::path& model_dir, const M
   if (config.rope.type == "llama3" && arch.name != "llama")
     throw_user_error("{}: Llama-3 RoPE scaling on a {} model has no GGUF form llama.cpp reads",
                      model_dir.string(), config.model_type);
+  if (config.rope.type == "longrope")
+    throw_user_error(
+        "{}: LongRoPE scaling has no GGUF form for a {} model that llama.cpp reads (its "
+        "per-dimension factors are phi3's rope_factors_long/short tensors)",
+        model_dir.string(), config.model_type);
+  if (config.rope.type == "yarn" &&
+      (config.rope.mscale != 0 || config.rope.mscale_all_dim != 0 || !config.rope.truncate))
+    log_warn(
+        "{}: YaRN's mscale, mscale_all_dim and truncate have no GGUF key; llama.cpp will scale "
+        "attention from the factor alone (as convert_hf_to_gguf.py's output)",
+        model_dir.string());
   if (config.rope.type == "dynamic")
     log_warn(
         "{}: dynamic RoPE scaling has no GGUF key; llama.cpp will run the model with plain "

@@ -98,6 +98,34 @@ uint32_t gguf_file_type(uint32_t ggml_type) {
   }
 }
 
+namespace {
+
+// YaRN's keys as convert_hf_to_gguf.py writes them: type, factor and original context always;
+// attention_factor, beta_fast and beta_slow when config.json's RoPE dict names them (mscale,
+// mscale_all_dim and truncate have no GGUF key: the converter drops them too).
+void add_gguf_yarn(GgufWriter& w, const GgufArchitecture& a, const RopeConfig& rope,
+                   const nlohmann::json& raw) {
+  auto f32 = [](double v) { return GgufValue::f32(static_cast<float>(v)); };
+  nlohmann::json given = nlohmann::json::object();
+  if (raw.is_object())
+    for (const char* key : {"rope_parameters", "rope_scaling"})
+      if (raw.contains(key) && raw[key].is_object()) {
+        given = raw[key];
+        break;
+      }
+  auto named = [&given](const char* key) { return given.contains(key) && !given[key].is_null(); };
+  w.add(arch_key(a, "rope.scaling.type"), GgufValue::str("yarn"));
+  w.add(arch_key(a, "rope.scaling.factor"), f32(rope.factor));
+  w.add(arch_key(a, "rope.scaling.original_context_length"),
+        GgufValue::u32(static_cast<uint32_t>(rope.original_max_position_embeddings)));
+  if (rope.attention_factor > 0)
+    w.add(arch_key(a, "rope.scaling.yarn_attn_factor"), f32(rope.attention_factor));
+  if (named("beta_fast")) w.add(arch_key(a, "rope.scaling.yarn_beta_fast"), f32(rope.beta_fast));
+  if (named("beta_slow")) w.add(arch_key(a, "rope.scaling.yarn_beta_slow"), f32(rope.beta_slow));
+}
+
+}  // namespace
+
 void add_gguf_hparams(GgufWriter& w, const GgufArchitecture& a, const ModelConfig& c,
                       const std::string& config_json, uint32_t file_type) {
   auto u32 = [](int64_t v) { return GgufValue::u32(static_cast<uint32_t>(v)); };
@@ -107,14 +135,16 @@ void add_gguf_hparams(GgufWriter& w, const GgufArchitecture& a, const ModelConfi
   w.add(arch_key(a, "feed_forward_length"), u32(c.intermediate_size));
   w.add(arch_key(a, "attention.head_count"), u32(c.num_attention_heads));
   w.add(arch_key(a, "attention.head_count_kv"), u32(c.num_key_value_heads));
+  nlohmann::json raw = nlohmann::json::parse(config_json, nullptr, false);
   if (c.rope.type == "linear") {
     w.add(arch_key(a, "rope.scaling.type"), GgufValue::str("linear"));
     w.add(arch_key(a, "rope.scaling.factor"), GgufValue::f32(static_cast<float>(c.rope.factor)));
+  } else if (c.rope.type == "yarn") {
+    add_gguf_yarn(w, a, c.rope, raw);
   }
   w.add(arch_key(a, "rope.freq_base"), GgufValue::f32(static_cast<float>(c.rope.theta)));
   w.add(arch_key(a, "attention.layer_norm_rms_epsilon"),
         GgufValue::f32(static_cast<float>(c.rms_norm_eps)));
-  nlohmann::json raw = nlohmann::json::parse(config_json, nullptr, false);
   if (raw.is_object() && raw.contains("head_dim") && !raw["head_dim"].is_null()) {
     w.add(arch_key(a, "attention.key_length"), u32(c.head_dim));
     w.add(arch_key(a, "attention.value_length"), u32(c.head_dim));

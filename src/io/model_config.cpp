@@ -17,7 +17,8 @@ namespace {
 using json = nlohmann::json;
 
 const std::vector<std::string> kModelTypes = {"llama", "mistral", "qwen2", "qwen3", "smollm3"};
-const std::vector<std::string> kRopeTypes = {"default", "linear", "dynamic", "llama3"};
+const std::vector<std::string> kRopeTypes = {"default", "linear", "dynamic",
+                                             "llama3",  "yarn",   "longrope"};
 
 // Reads typed keys of one JSON object, naming the source and key in every error.
 struct Reader {
@@ -81,8 +82,60 @@ struct Reader {
   }
 };
 
+// attention_factor (yarn, longrope): absent, or a positive number.
+double attention_factor(const Reader& r) {
+  double v = r.number_or("attention_factor", 0);
+  if (r.has("attention_factor") && !(v > 0)) r.fail("attention_factor", "a positive number");
+  return v;
+}
+
+// YaRN's keys as _compute_yarn_parameters reads them: factor required (null: the ratio of
+// max_position_embeddings to the original), beta_fast / beta_slow where 0 means the default.
+void read_yarn(const Reader& r, RopeConfig& rope, int64_t max_positions) {
+  if (!r.object.contains("factor")) r.fail("factor", "a number (required for yarn RoPE)");
+  if (!r.has("factor"))
+    rope.factor = static_cast<double>(max_positions) /
+                  static_cast<double>(rope.original_max_position_embeddings);
+  rope.attention_factor = attention_factor(r);
+  rope.beta_fast = r.number_or("beta_fast", 32.0);
+  rope.beta_slow = r.number_or("beta_slow", 1.0);
+  if (rope.beta_fast == 0) rope.beta_fast = 32.0;  // transformers: `beta_fast or 32`
+  if (rope.beta_slow == 0) rope.beta_slow = 1.0;
+  if (!(rope.beta_slow > 0)) r.fail("beta_slow", "a positive number");
+  if (!(rope.beta_fast > rope.beta_slow)) r.fail("beta_fast", "a number above beta_slow");
+  rope.mscale = r.number_or("mscale", 0);
+  rope.mscale_all_dim = r.number_or("mscale_all_dim", 0);
+  rope.truncate = r.boolean_or("truncate", true);
+}
+
+// One of longrope's factor lists: head_dim / 2 positive numbers.
+std::vector<double> longrope_factors(const Reader& r, const char* key, int64_t head_dim) {
+  const size_t n = static_cast<size_t>(head_dim / 2);
+  std::string what =
+      fmt::format("a list of {} positive numbers (head_dim / 2; required for longrope RoPE)", n);
+  if (!r.has(key) || !r.object[key].is_array() || r.object[key].size() != n)
+    r.fail(key, what.c_str());
+  std::vector<double> out;
+  for (const auto& v : r.object[key]) {
+    if (!v.is_number() || !(v.get<double>() > 0)) r.fail(key, what.c_str());
+    out.push_back(v.get<double>());
+  }
+  return out;
+}
+
+// LongRoPE's keys as _compute_longrope_parameters reads them: factor absent means the ratio of
+// max_position_embeddings to the original.
+void read_longrope(const Reader& r, RopeConfig& rope, int64_t max_positions, int64_t head_dim) {
+  rope.short_factor = longrope_factors(r, "short_factor", head_dim);
+  rope.long_factor = longrope_factors(r, "long_factor", head_dim);
+  if (!r.has("factor"))
+    rope.factor = static_cast<double>(max_positions) /
+                  static_cast<double>(rope.original_max_position_embeddings);
+  rope.attention_factor = attention_factor(r);
+}
+
 // rope_scaling / rope_parameters: type ("type" or "rope_type") and its factors.
-void read_rope_scaling(const Reader& r, RopeConfig& rope, int64_t max_positions) {
+void read_rope_scaling(const Reader& r, RopeConfig& rope, int64_t max_positions, int64_t head_dim) {
   std::string type = r.string_or("rope_type", r.string_or("type", "default"));
   if (type == "default" || type == "") {
     rope.type = "default";
@@ -104,10 +157,15 @@ void read_rope_scaling(const Reader& r, RopeConfig& rope, int64_t max_positions)
       r.fail("original_max_position_embeddings", "an integer (required for llama3 RoPE)");
     if (!(rope.high_freq_factor > rope.low_freq_factor))
       r.fail("high_freq_factor", "a number above low_freq_factor");
+  } else if (type == "yarn") {
+    read_yarn(r, rope, max_positions);
+  } else if (type == "longrope") {
+    read_longrope(r, rope, max_positions, head_dim);
   }
 }
 
-RopeConfig read_rope(const json& root, const std::string& source, int64_t max_positions) {
+RopeConfig read_rope(const json& root, const std::string& source, int64_t max_positions,
+                     int64_t head_dim) {
   RopeConfig rope;
   Reader top{root, source, ""};
   rope.theta = top.number_or("rope_theta", 10000.0);
@@ -116,11 +174,11 @@ RopeConfig read_rope(const json& root, const std::string& source, int64_t max_po
     if (!params.is_object()) top.fail("rope_parameters", "an object");
     Reader r{params, source, "rope_parameters."};
     rope.theta = r.number_or("rope_theta", rope.theta);
-    read_rope_scaling(r, rope, max_positions);
+    read_rope_scaling(r, rope, max_positions, head_dim);
   } else if (top.has("rope_scaling")) {
     const json& scaling = root["rope_scaling"];
     if (!scaling.is_object()) top.fail("rope_scaling", "an object or null");
-    read_rope_scaling(Reader{scaling, source, "rope_scaling."}, rope, max_positions);
+    read_rope_scaling(Reader{scaling, source, "rope_scaling."}, rope, max_positions, head_dim);
   }
   if (!(rope.theta > 0)) top.fail("rope_theta", "a positive number");
   return rope;
@@ -253,7 +311,7 @@ ModelConfig ModelConfig::from_json_text(const std::string& text, const std::stri
   c.eos_token_ids = r.ids("eos_token_id");
   std::vector<int64_t> pad = r.ids("pad_token_id");
   if (!pad.empty()) c.pad_token_id = pad[0];
-  c.rope = read_rope(root, source_name, c.max_position_embeddings);
+  c.rope = read_rope(root, source_name, c.max_position_embeddings, c.head_dim);
   c.torch_dtype = r.string_or("torch_dtype", r.string_or("dtype", ""));
   std::string act = r.string_or("hidden_act", "silu");
   if (act != "silu")
@@ -325,6 +383,18 @@ std::string ModelConfig::to_json_text() const {
     }
     if (rope.original_max_position_embeddings > 0)
       s["original_max_position_embeddings"] = rope.original_max_position_embeddings;
+    if (rope.attention_factor > 0) s["attention_factor"] = rope.attention_factor;
+    if (rope.type == "yarn") {
+      s["beta_fast"] = rope.beta_fast;
+      s["beta_slow"] = rope.beta_slow;
+      if (rope.mscale != 0) s["mscale"] = rope.mscale;
+      if (rope.mscale_all_dim != 0) s["mscale_all_dim"] = rope.mscale_all_dim;
+      if (!rope.truncate) s["truncate"] = false;
+    }
+    if (rope.type == "longrope") {
+      s["short_factor"] = rope.short_factor;
+      s["long_factor"] = rope.long_factor;
+    }
     j["rope_scaling"] = std::move(s);
   }
   if (!torch_dtype.empty()) j["torch_dtype"] = torch_dtype;

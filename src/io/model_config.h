@@ -10,12 +10,24 @@
 namespace dpo {
 
 struct RopeConfig {
-  std::string type = "default";  // default | linear | llama3 | dynamic
+  std::string type = "default";  // default | linear | llama3 | dynamic | yarn | longrope
   double theta = 10000.0;
-  double factor = 1.0;                           // linear, dynamic, llama3
-  double low_freq_factor = 1.0;                  // llama3
-  double high_freq_factor = 4.0;                 // llama3
-  int64_t original_max_position_embeddings = 0;  // llama3, dynamic (0 = max_position_embeddings)
+  double factor = 1.0;            // linear, dynamic, llama3, yarn, longrope
+  double low_freq_factor = 1.0;   // llama3
+  double high_freq_factor = 4.0;  // llama3
+  // llama3, dynamic, yarn, longrope (0 = max_position_embeddings)
+  int64_t original_max_position_embeddings = 0;
+  // yarn, longrope: what cos and sin are multiplied by; 0 = derived from factor (yarn: and
+  // mscale / mscale_all_dim), as transformers does without the key.
+  double attention_factor = 0;
+  double beta_fast = 32.0;    // yarn: the ramp's start, in rotations over the original length
+  double beta_slow = 1.0;     // yarn: the ramp's end
+  double mscale = 0;          // yarn: 0 = not given (transformers' "if mscale and mscale_all_dim")
+  double mscale_all_dim = 0;  // yarn: 0 = not given
+  bool truncate = true;       // yarn: the ramp's bounds rounded out to whole dimensions
+  // longrope (head_dim / 2 each): short up to original_max_position_embeddings, long past it
+  std::vector<double> short_factor;
+  std::vector<double> long_factor;
 };
 
 struct ModelConfig {

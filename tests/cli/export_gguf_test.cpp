@@ -9,8 +9,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "python_reference.h"
 
@@ -148,6 +150,51 @@ TEST(ExportGguf, EqualsConvertHfToGguf) {
       expect_same_as(ours, theirs, dir, "--close rope_freqs.weight");
     }
   }
+}
+
+// The llama fixture with `rope` as its config.json's rope_scaling (instead of its
+// rope_parameters, which both readers would take first).
+static fs::path model_with_rope(const std::string& rope_json, const fs::path& dir) {
+  fs::path model = model_copy("llama", dir);
+  nlohmann::json config = nlohmann::json::parse(slurp(model / "config.json"));
+  config.erase("rope_parameters");
+  config["rope_theta"] = 10000.0;
+  config["rope_scaling"] = nlohmann::json::parse(rope_json);
+  std::ofstream(model / "config.json", std::ios::trunc) << config.dump(2) << "\n";
+  return model;
+}
+
+// YaRN's keys (type, factor, original context, attention factor, betas) as the converter writes
+// them; LongRoPE is refused, naming why.
+TEST(ExportGguf, YarnEqualsConvertHfToGgufAndLongropeIsRefused) {
+  DPO_REQUIRE_CONVERTERS();
+  fs::path dir = temp_dir();
+  const std::vector<std::string> ropes = {
+      R"({"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32})",
+      R"({"type": "yarn", "factor": 2.0, "original_max_position_embeddings": 64,
+          "attention_factor": 1.2, "beta_fast": 16.0, "beta_slow": 2.0})"};
+  for (size_t i = 0; i < ropes.size(); ++i) {
+    const std::string& rope = ropes[i];
+    fs::path case_dir = dir / ("yarn" + std::to_string(i));
+    fs::path model = model_with_rope(rope, case_dir);
+    fs::path ours = case_dir / "ours.gguf", theirs = case_dir / "theirs.gguf";
+    Exec e = run_dpo("export gguf --model " + model.string() + " --output " + ours.string() +
+                         " --type f32 --threads 1",
+                     dir);
+    ASSERT_EQ(e.status, 0) << e.err;
+    convert(model, theirs, "f32", dir);
+    expect_same_as(ours, theirs, dir);
+  }
+  fs::path model = model_with_rope(
+      R"({"rope_type": "longrope", "short_factor": [1, 1, 1, 1],
+          "long_factor": [2, 2, 2, 2], "original_max_position_embeddings": 64})",
+      dir / "longrope");
+  Exec e = run_dpo("export gguf --model " + model.string() + " --output " +
+                       (dir / "longrope.gguf").string() + " --type f32 --threads 1",
+                   dir);
+  EXPECT_EQ(e.status, 1);
+  EXPECT_NE(e.err.find("LongRoPE scaling has no GGUF form for a llama model"), std::string::npos)
+      << e.err;
 }
 
 // qwen2 with Qwen's own byte-level BPE tokenizer (tokenizer.ggml.pre "qwen2", merges, ByteLevel's

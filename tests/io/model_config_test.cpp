@@ -101,6 +101,118 @@ TEST(ModelConfig, ClassicRopeKeysAndDefaults) {
   EXPECT_EQ(parse(j).rope.type, "default");
 }
 
+// yarn and longrope: their keys, transformers' defaults, and the config we write reading back.
+TEST(ModelConfig, YarnAndLongropeKeysDefaultsAndRoundTrip) {
+  json j = base_config();
+  j["max_position_embeddings"] = 4096;
+  j["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}};
+  auto c = parse(j);
+  EXPECT_EQ(c.rope.type, "yarn");
+  EXPECT_DOUBLE_EQ(c.rope.factor, 4.0);
+  EXPECT_EQ(c.rope.original_max_position_embeddings, 4096);  // max_position_embeddings
+  EXPECT_DOUBLE_EQ(c.rope.beta_fast, 32);
+  EXPECT_DOUBLE_EQ(c.rope.beta_slow, 1);
+  EXPECT_DOUBLE_EQ(c.rope.attention_factor, 0);  // derived from the factor
+  EXPECT_TRUE(c.rope.truncate);
+
+  // transformers 5's form; factor null is max_position_embeddings / original; 0 betas default
+  j.erase("rope_scaling");
+  j["rope_parameters"] = {{"rope_type", "yarn"},      {"rope_theta", 1e6},
+                          {"factor", nullptr},        {"original_max_position_embeddings", 1024},
+                          {"beta_fast", 0},           {"beta_slow", 0},
+                          {"mscale", 0.707},          {"mscale_all_dim", 1.0},
+                          {"attention_factor", 1.25}, {"truncate", false}};
+  c = parse(j);
+  EXPECT_DOUBLE_EQ(c.rope.theta, 1e6);
+  EXPECT_DOUBLE_EQ(c.rope.factor, 4.0);
+  EXPECT_DOUBLE_EQ(c.rope.beta_fast, 32);
+  EXPECT_DOUBLE_EQ(c.rope.beta_slow, 1);
+  EXPECT_DOUBLE_EQ(c.rope.mscale, 0.707);
+  EXPECT_DOUBLE_EQ(c.rope.mscale_all_dim, 1.0);
+  EXPECT_DOUBLE_EQ(c.rope.attention_factor, 1.25);
+  EXPECT_FALSE(c.rope.truncate);
+  auto again = ModelConfig::from_json_text(c.to_json_text(), "again");
+  EXPECT_EQ(again.rope.type, "yarn");
+  EXPECT_EQ(again.rope.factor, c.rope.factor);
+  EXPECT_EQ(again.rope.original_max_position_embeddings, 1024);
+  EXPECT_EQ(again.rope.mscale, c.rope.mscale);
+  EXPECT_EQ(again.rope.mscale_all_dim, c.rope.mscale_all_dim);
+  EXPECT_EQ(again.rope.attention_factor, c.rope.attention_factor);
+  EXPECT_EQ(again.rope.beta_fast, c.rope.beta_fast);
+  EXPECT_EQ(again.rope.beta_slow, c.rope.beta_slow);
+  EXPECT_FALSE(again.rope.truncate);
+
+  // longrope: head_dim / 2 = 8 factors each; factor absent is 4096 / 512
+  std::vector<double> short_factor = {1, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7};
+  std::vector<double> long_factor = {2, 3, 4, 5, 6, 7, 8, 9.5};
+  j.erase("rope_parameters");
+  j["rope_scaling"] = {{"type", "longrope"},
+                       {"short_factor", short_factor},
+                       {"long_factor", long_factor},
+                       {"original_max_position_embeddings", 512}};
+  c = parse(j);
+  EXPECT_EQ(c.rope.type, "longrope");
+  EXPECT_DOUBLE_EQ(c.rope.factor, 8.0);
+  EXPECT_EQ(c.rope.short_factor, short_factor);
+  EXPECT_EQ(c.rope.long_factor, long_factor);
+  again = ModelConfig::from_json_text(c.to_json_text(), "again");
+  EXPECT_EQ(again.rope.type, "longrope");
+  EXPECT_EQ(again.rope.factor, 8.0);
+  EXPECT_EQ(again.rope.original_max_position_embeddings, 512);
+  EXPECT_EQ(again.rope.short_factor, short_factor);
+  EXPECT_EQ(again.rope.long_factor, long_factor);
+  EXPECT_EQ(again.rope.attention_factor, 0);
+}
+
+TEST(ModelConfig, YarnAndLongropeErrors) {
+  json j = base_config();
+  j["rope_scaling"] = {{"rope_type", "yarn"}, {"original_max_position_embeddings", 64}};
+  EXPECT_ERROR(j,
+               "key \"rope_scaling.factor\": expected a number (required for yarn RoPE), got "
+               "nothing (missing)");
+  j["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", "4"}};
+  EXPECT_ERROR(j, "key \"rope_scaling.factor\": expected a number, got \"4\"");
+  j["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}, {"beta_fast", 1}, {"beta_slow", 2}};
+  EXPECT_ERROR(j, "key \"rope_scaling.beta_fast\": expected a number above beta_slow, got 1");
+  j["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}, {"beta_slow", -1}};
+  EXPECT_ERROR(j, "key \"rope_scaling.beta_slow\": expected a positive number, got -1");
+  j["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}, {"attention_factor", 0}};
+  EXPECT_ERROR(j, "key \"rope_scaling.attention_factor\": expected a positive number, got 0");
+  j["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}, {"mscale", "big"}};
+  EXPECT_ERROR(j, "key \"rope_scaling.mscale\": expected a number, got \"big\"");
+  j["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}, {"truncate", 0}};
+  EXPECT_ERROR(j, "key \"rope_scaling.truncate\": expected true or false, got 0");
+  j["rope_scaling"] = {
+      {"rope_type", "yarn"}, {"factor", 4.0}, {"original_max_position_embeddings", 0}};
+  EXPECT_ERROR(j,
+               "key \"rope_scaling.original_max_position_embeddings\": expected a positive "
+               "integer, got 0");
+
+  j.erase("rope_scaling");
+  const std::vector<double> eight(8, 1.5);
+  j["rope_parameters"] = {{"rope_type", "longrope"}, {"long_factor", eight}};
+  EXPECT_ERROR(j,
+               "key \"rope_parameters.short_factor\": expected a list of 8 positive numbers "
+               "(head_dim / 2; required for longrope RoPE), got nothing (missing)");
+  j["rope_parameters"] = {{"rope_type", "longrope"},
+                          {"short_factor", eight},
+                          {"long_factor", std::vector<double>(7, 1.5)}};
+  EXPECT_ERROR(j, "key \"rope_parameters.long_factor\": expected a list of 8 positive numbers");
+  j["rope_parameters"] = {{"rope_type", "longrope"},
+                          {"short_factor", {1, 1, 1, 1, 1, 1, 1, 0}},
+                          {"long_factor", eight}};
+  EXPECT_ERROR(j, "key \"rope_parameters.short_factor\": expected a list of 8 positive numbers");
+  j["rope_parameters"] = {{"rope_type", "longrope"},
+                          {"short_factor", eight},
+                          {"long_factor", {1, 1, 1, 1, 1, 1, 1, "x"}}};
+  EXPECT_ERROR(j, "key \"rope_parameters.long_factor\": expected a list of 8 positive numbers");
+  j["rope_parameters"] = {{"rope_type", "longrope"},
+                          {"short_factor", eight},
+                          {"long_factor", eight},
+                          {"attention_factor", -1.0}};
+  EXPECT_ERROR(j, "key \"rope_parameters.attention_factor\": expected a positive number, got -1");
+}
+
 TEST(ModelConfig, EosListHeadDimAndRoundTrip) {
   json j = base_config();
   j["eos_token_id"] = {128001, 128008, 128009};
@@ -209,12 +321,14 @@ TEST(ModelConfig, Errors) {
   j["num_key_value_heads"] = 6;
   EXPECT_ERROR(j, "hidden_size 64 is not divisible by num_attention_heads 6 (give head_dim)");
   j = base_config();
-  j["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}};
+  // Types transformers knows that dpo does not compute.
+  j["rope_scaling"] = {{"rope_type", "proportional"}, {"factor", 4.0}};
   EXPECT_ERROR(j,
-               "rope type 'yarn' is not supported (supported: default, linear, dynamic, llama3)");
+               "rope type 'proportional' is not supported (supported: default, linear, dynamic, "
+               "llama3, yarn, longrope)");
   j = base_config();
-  j["rope_parameters"] = {{"rope_type", "longrope"}, {"rope_theta", 1e4}};
-  EXPECT_ERROR(j, "rope type 'longrope' is not supported");
+  j["rope_parameters"] = {{"rope_type", "su"}, {"rope_theta", 1e4}};
+  EXPECT_ERROR(j, "rope type 'su' is not supported");
   j = base_config();
   j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}};
   EXPECT_ERROR(j,

@@ -65,6 +65,10 @@ CASES = {
     # qwen2 with the window from the second layer on
     "qwen2_sliding": ("qwen2", dict(use_sliding_window=True, sliding_window=6,
                                     max_window_layers=1, tie_word_embeddings=False)),
+    # YaRN 4x over an original length of 8 that the sequences pass; cos/sin scaled 1 + 0.1 ln 4
+    "llama_yarn": ("llama", dict(rope_scaling={"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 8}, tie_word_embeddings=False)),
+    # LongRoPE: short factors up to 8 positions, long past them (per batch; greedy crosses over)
+    "qwen3_longrope": ("qwen3", dict(head_dim=8, rope_scaling={"rope_type": "longrope", "short_factor": [1.0, 1.3, 2.1, 3.0], "long_factor": [1.5, 2.5, 5.0, 9.0], "original_max_position_embeddings": 8}, tie_word_embeddings=False)),
 }
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
