@@ -9,6 +9,7 @@
 #include <functional>
 
 #include "data/pipeline.h"
+#include "io/hub_cache.h"
 #include "util/error.h"
 
 namespace dpo::cli {
@@ -30,14 +31,44 @@ std::optional<int> parse_args(CLI::App& app, const std::vector<std::string>& arg
   return std::nullopt;
 }
 
+CLI::Option* accept_hub_id(CLI::Option* option, const CLI::Option* revision) {
+  const std::string flag = option->get_name();
+  option->transform(CLI::Validator(
+      [flag, revision](std::string& value) {
+        // --revision's raw text: options are converted in their order, this one may come first
+        const bool given = revision && !revision->results().empty();
+        value = resolve_hub_model(value, flag, given ? revision->results().back() : "main");
+        return std::string();
+      },
+      ""));
+  return option;
+}
+
+std::vector<std::string> resolve_dataset_args(const std::vector<std::string>& specs,
+                                              const std::string& flag) {
+  std::vector<std::string> files;
+  for (const std::string& spec : specs)
+    for (std::string& file : resolve_hub_dataset(spec, flag)) files.push_back(std::move(file));
+  return files;
+}
+
 void add_model_options(CLI::App& app, std::string& model_dir, std::string& adapter_dir,
                        const std::string& adapter_help, bool adapter_required,
                        const std::string& model_help) {
-  app.add_option("--model", model_dir,
-                 model_help.empty() ? "model folder (config.json, *.safetensors, tokenizer.json)"
-                                    : model_help)
-      ->required();
+  CLI::Option* model = app.add_option(
+      "--model", model_dir,
+      model_help.empty() ? "model folder (config.json, *.safetensors, tokenizer.json) or a Hub "
+                           "id ORG/NAME in the local Hugging Face cache"
+                         : model_help);
+  model->required();
+  CLI::Option* revision =
+      app.add_option("--revision",
+                     "--model as a Hub id: a branch or tag of its cache (refs/), or a commit hash "
+                     "(default main)")
+          ->type_name("REV");
+  accept_hub_id(model, revision);
   CLI::Option* adapter = app.add_option("--adapter", adapter_dir, adapter_help);
+  accept_hub_id(adapter);
   if (adapter_required) adapter->required();
 }
 

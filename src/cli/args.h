@@ -17,12 +17,22 @@ namespace dpo::cli {
 // (0 after --help), nullopt to go on. Bad options throw UserError with CLI11's message.
 std::optional<int> parse_args(CLI::App& app, const std::vector<std::string>& args);
 
-// --model (required) and --adapter of the commands that load a model folder and a PEFT LoRA
-// adapter on top; `adapter_help` says what the adapter is to the command, `model_help` what the
-// model is (default: a Hugging Face model folder).
+// --model (required), --revision and --adapter of the commands that load a model folder and a
+// PEFT LoRA adapter on top; `adapter_help` says what the adapter is to the command, `model_help`
+// what the model is (default: a Hugging Face model folder). Both take Hub ids (accept_hub_id).
 void add_model_options(CLI::App& app, std::string& model_dir, std::string& adapter_dir,
                        const std::string& adapter_help, bool adapter_required = false,
                        const std::string& model_help = "");
+
+// Lets a folder option take a Hugging Face Hub id too: ORG/NAME that is no local path becomes its
+// snapshot folder in the local cache (io/hub_cache.h), at `revision`'s value when given, else main;
+// UserError naming the option when the cache lacks it. Returns `option`.
+CLI::Option* accept_hub_id(CLI::Option* option, const CLI::Option* revision = nullptr);
+
+// Dataset specs of a command line (data/reader.h), with Hub dataset ids (ORG/NAME, ORG/NAME:SPLIT)
+// replaced by the data files of their cached snapshot (io/hub_cache.h); `flag` for messages.
+std::vector<std::string> resolve_dataset_args(const std::vector<std::string>& specs,
+                                              const std::string& flag);
 
 // --threads of the commands that run libtorch on the CPU: 0 (the default) for every core, a
 // negative count refused as the command line is parsed. set_threads (command.h) applies it.

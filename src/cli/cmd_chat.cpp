@@ -39,8 +39,9 @@ int run_chat_render(std::vector<std::string>& args) {
       "apply_chat_template, tokenize=False): one {\"text\": ...} (or {\"error\": ...}) line per "
       "{\"messages\": [...], \"add_generation_prompt\": false, \"variables\": {...}} record."};
   ChatRenderOptions o;
-  app.add_option("--tokenizer", o.tokenizer_dir,
-                 "folder with tokenizer.json (and tokenizer_config.json), or a GGUF model file")
+  accept_hub_id(app.add_option("--tokenizer", o.tokenizer_dir,
+                               "folder with tokenizer.json (and tokenizer_config.json), a GGUF "
+                               "model file, or a Hub id ORG/NAME"))
       ->required();
   app.add_option("--chat-template", o.chat_template,
                  "auto (the tokenizer's) | llama-2 | zephyr | chatml | llama-3 | FILE")

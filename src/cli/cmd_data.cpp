@@ -28,10 +28,13 @@ int run_data_inspect(std::vector<std::string>& args) {
   std::string file, model_dir;
   bool as_json = false;
   int examples = 2;
-  app.add_option("FILE", file, "dataset: .jsonl, .json (FILE.json:SPLIT), .gz, or a directory")
+  app.add_option("FILE", file,
+                 "dataset: .jsonl, .json (FILE.json:SPLIT), .gz, a directory, or a Hub dataset id "
+                 "ORG/NAME[:SPLIT] in the local Hugging Face cache")
       ->required();
-  app.add_option("--model", model_dir,
-                 "model folder with tokenizer.json (token lengths, chat template)");
+  accept_hub_id(app.add_option("--model", model_dir,
+                               "model folder with tokenizer.json (token lengths, chat template), "
+                               "or a Hub id ORG/NAME"));
   app.add_option("--max-length", options.max_length, "max_length to count truncated/dropped rows")
       ->check(at_least(0))
       ->capture_default_str();
@@ -50,7 +53,7 @@ int run_data_inspect(std::vector<std::string>& args) {
       ->capture_default_str();
   app.add_flag("--json", as_json, "print one JSON object instead of text");
   if (auto code = parse_args(app, args)) return *code;
-  options.dataset = {file};
+  options.dataset = resolve_dataset_args({file}, "FILE");
   parse_truncation_mode(options.truncation_mode);      // fail early on a bad mode
   const bool unpaired = is_unpaired_dataset(options);  // KTO's prompt/completion/label rows
   const bool sft = !unpaired && is_sft_dataset(options);

@@ -61,15 +61,19 @@ int run_data_tokenize(std::vector<std::string>& args) {
   options.max_length = 0;  // no truncation: what the rows tokenize to
   std::string file, model_dir, output;
   bool overwrite = false;
-  app.add_option("FILE", file, "dataset: .jsonl, .json (FILE.json:SPLIT), .gz, or a directory")
+  app.add_option("FILE", file,
+                 "dataset: .jsonl, .json (FILE.json:SPLIT), .gz, a directory, or a Hub dataset id "
+                 "ORG/NAME[:SPLIT] in the local Hugging Face cache")
       ->required();
-  app.add_option("--model", model_dir, "model folder with tokenizer.json (and its chat template)")
+  accept_hub_id(app.add_option("--model", model_dir,
+                               "model folder with tokenizer.json (and its chat template), or a "
+                               "Hub id ORG/NAME"))
       ->required();
   app.add_option("--output", output, "the .jsonl file to write")->required();
   add_dataset_reading_options(app, options);
   app.add_flag("--overwrite", overwrite, "replace --output if it exists");
   if (auto code = parse_args(app, args)) return *code;
-  options.dataset = {file};
+  options.dataset = resolve_dataset_args({file}, "FILE");
   check_tokenize_output(output, file, model_dir, overwrite);
   if (is_unpaired_dataset(options) || is_sft_dataset(options))
     throw_user_error(

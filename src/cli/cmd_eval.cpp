@@ -232,7 +232,8 @@ int run_eval(std::vector<std::string>& args) {
   add_model_options(app, a.model_dir, a.adapter_dir,
                     "PEFT LoRA adapter folder (the policy); the reference is the model");
   app.add_option("--data", a.data,
-                 "preference data file(s): jsonl/json(.gz), any preference format")
+                 "preference data file(s): jsonl/json(.gz), any preference format, or a Hub "
+                 "dataset id ORG/NAME[:SPLIT] in the local Hugging Face cache")
       ->required();
   app.add_option("--format", a.format,
                  "dataset format: auto, standard, conversational, implicit, hh, pretokenized");
@@ -294,6 +295,7 @@ int run_eval(std::vector<std::string>& args) {
   app.add_flag("--json", a.json, "print the metrics as one JSON object");
   add_placement_options(app, a.placement);
   if (auto code = parse_args(app, args)) return *code;
+  a.data = resolve_dataset_args(a.data, "--data");
   if (!a.per_example.empty()) check_per_example_output(a);
   const Placement placement = resolve_placement(a.placement);
   const at::Device device = placement.device;

@@ -77,7 +77,7 @@ int run_export_gguf(std::vector<std::string>& args) {
   int64_t threads = 0;
   add_model_options(app, model_dir, adapter_dir, "PEFT LoRA adapter folder to merge first",
                     /*adapter_required=*/false,
-                    "base model folder (Hugging Face layout) or GGUF file");
+                    "base model folder (Hugging Face layout), GGUF file, or Hub id ORG/NAME");
   app.add_option("--output", output, "the .gguf file to write")->required();
   app.add_option(
       "--type", type_text,
@@ -111,7 +111,8 @@ int run_export_gguf_lora(std::vector<std::string>& args) {
   std::string model_dir, adapter_dir, output, type_text = "f32";
   bool overwrite = false;
   add_model_options(app, model_dir, adapter_dir, "PEFT LoRA adapter folder",
-                    /*adapter_required=*/true, "the adapter's base model folder or GGUF file");
+                    /*adapter_required=*/true,
+                    "the adapter's base model folder, GGUF file, or Hub id ORG/NAME");
   app.add_option("--output", output, "the .gguf file to write")->required();
   app.add_option("--type", type_text, "tensor type: f32 (default), f16, bf16 or q8_0");
   app.add_flag("--overwrite", overwrite, "replace --output if it exists");

@@ -81,8 +81,9 @@ int run_tokenize(std::vector<std::string>& args) {
       "Token ids of TEXT, or of each {\"text\": ...} record of a JSON-lines file, as Hugging Face "
       "tokenizers gives them. One {\"ids\": [...]} line per text (plus \"tokens\" with --pieces)."};
   TokenizeOptions options;
-  app.add_option("--tokenizer", options.tokenizer_dir,
-                 "folder with tokenizer.json (and tokenizer_config.json), or a GGUF model file")
+  accept_hub_id(app.add_option("--tokenizer", options.tokenizer_dir,
+                               "folder with tokenizer.json (and tokenizer_config.json), a GGUF "
+                               "model file, or a Hub id ORG/NAME"))
       ->required();
   auto* text = app.add_option("TEXT", options.text, "the text to tokenize");
   auto* file =

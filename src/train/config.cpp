@@ -11,6 +11,7 @@
 #include <set>
 
 #include "chat/chat_template.h"
+#include "io/hub_cache.h"
 #include "train/config_keys.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -45,26 +46,37 @@ YAML::Node load_yaml(const std::string& text, const std::string& source) {
   }
 }
 
-// Applies `f` to every path a config holds (chat_template only when it names a file,
+// Applies `f(key, path)` to every path a config holds (chat_template only when it names a file,
 // resume_from_checkpoint unless "latest"), restricted to the keys in `only` when given.
-void for_each_path(TrainConfig& c, const std::function<void(std::string&)>& f,
-                   const std::set<std::string>* only = nullptr) {
-  auto wanted = [&](const char* key) { return !only || only->count(key) > 0; };
-  if (wanted("model_name_or_path")) f(c.model_name_or_path);
-  if (wanted("tokenizer_name_or_path") && c.tokenizer_name_or_path) f(*c.tokenizer_name_or_path);
-  if (wanted("adapter_name_or_path") && c.adapter_name_or_path) f(*c.adapter_name_or_path);
-  if (wanted("dataset"))
-    for (std::string& spec : c.dataset) f(spec);
-  if (wanted("eval_dataset"))
-    for (std::string& spec : c.eval_dataset) f(spec);
-  if (wanted("output_dir")) f(c.output_dir);
-  if (wanted("chat_template") && c.chat_template != "auto" &&
-      !is_builtin_chat_template(c.chat_template))
-    f(c.chat_template);
-  if (wanted("ref_cache_dir") && !c.ref_cache_dir.empty()) f(c.ref_cache_dir);
-  if (wanted("resume_from_checkpoint") && c.resume_from_checkpoint &&
-      *c.resume_from_checkpoint != "latest")
-    f(*c.resume_from_checkpoint);
+using PathFn = std::function<void(const std::string& key, std::string& path)>;
+void for_each_path(TrainConfig& c, const PathFn& f, const std::set<std::string>* only = nullptr) {
+  auto apply = [&](const char* key, std::string& path) {
+    if (!only || only->count(key) > 0) f(key, path);
+  };
+  apply("model_name_or_path", c.model_name_or_path);
+  if (c.tokenizer_name_or_path) apply("tokenizer_name_or_path", *c.tokenizer_name_or_path);
+  if (c.adapter_name_or_path) apply("adapter_name_or_path", *c.adapter_name_or_path);
+  for (std::string& spec : c.dataset) apply("dataset", spec);
+  for (std::string& spec : c.eval_dataset) apply("eval_dataset", spec);
+  apply("output_dir", c.output_dir);
+  if (c.chat_template != "auto" && !is_builtin_chat_template(c.chat_template))
+    apply("chat_template", c.chat_template);
+  if (!c.ref_cache_dir.empty()) apply("ref_cache_dir", c.ref_cache_dir);
+  if (c.resume_from_checkpoint && *c.resume_from_checkpoint != "latest")
+    apply("resume_from_checkpoint", *c.resume_from_checkpoint);
+}
+
+bool is_dataset_key(const std::string& key) {
+  return key == "dataset" || key == "eval_dataset";
+}
+
+// A value of a key that takes a Hugging Face Hub id and reads as one (ORG/NAME; a dataset's may
+// end in :SPLIT). It stays an id unless a path of that name exists (io/hub_cache.h).
+bool reads_as_hub_id(const std::string& key, const std::string& value) {
+  if (is_dataset_key(key)) return is_hub_dataset_spec(value);
+  return (key == "model_name_or_path" || key == "tokenizer_name_or_path" ||
+          key == "adapter_name_or_path") &&
+         is_hub_repo_id(value);
 }
 
 void apply_yaml_document(TrainConfig& config, const std::string& text, const std::string& source,
@@ -91,9 +103,11 @@ void apply_yaml_document(TrainConfig& config, const std::string& text, const std
   for (const auto& [name, where] : seen) from_file.insert(name);
   for_each_path(
       config,
-      [&](std::string& path) {
-        if (!path.empty() && fs::path(path).is_relative())
-          path = (base_dir / path).lexically_normal().string();
+      [&](const std::string& key, std::string& path) {
+        if (path.empty() || !fs::path(path).is_relative()) return;
+        const std::string next_to_file = (base_dir / path).lexically_normal().string();
+        if (!is_local_dataset_spec(next_to_file) && reads_as_hub_id(key, path)) return;
+        path = next_to_file;
       },
       &from_file);
 }
@@ -134,6 +148,27 @@ struct Checker {
     if (!ok) throw_user_error("{}: {} must be {} (got {})", where(key), key, allowed, value);
   }
 };
+
+// Hub ids of the model and data keys, looked up in the local Hugging Face cache: a model key
+// becomes its snapshot folder, a dataset entry the data files of its split (io/hub_cache.h).
+void resolve_hub_ids(TrainConfig& c, const Origins& origins, const std::string& source) {
+  const Checker check{origins, source};
+  std::vector<std::string> dataset, eval_dataset;
+  for_each_path(c, [&](const std::string& key, std::string& path) {
+    const std::string where = check.where(key) + ": " + key;
+    if (is_dataset_key(key)) {
+      for (std::string& file : resolve_hub_dataset(path, where))
+        (key == "dataset" ? dataset : eval_dataset).push_back(std::move(file));
+      return;
+    }
+    if (!reads_as_hub_id(key, path) || fs::exists(path)) return;
+    if (key == "model_name_or_path") c.model_hub_id = path;
+    path =
+        resolve_hub_model(path, where, key == "adapter_name_or_path" ? "main" : c.model_revision);
+  });
+  c.dataset = std::move(dataset);
+  c.eval_dataset = std::move(eval_dataset);
+}
 
 void validate(const TrainConfig& c, const Origins& origins, const std::string& source) {
   Checker check{origins, source};
@@ -364,6 +399,7 @@ TrainConfig parse_train_config(const std::string& yaml_text, const std::string& 
   apply_yaml_document(config, yaml_text, source_name, base_dir, origins);
   for (const auto& assignment : overrides) apply_override_recording(config, assignment, origins);
   check_mode_keys(config, origins, mode);
+  resolve_hub_ids(config, origins, source_name);
   validate(config, origins, source_name);
   check_mode_rules(config, origins, mode);
   return config;
@@ -388,7 +424,7 @@ void validate_train_config(const TrainConfig& config, const std::string& source_
 std::string train_config_to_yaml(const TrainConfig& resolved) {
   // Absolute paths: the file describes the run wherever it is read from.
   TrainConfig config = resolved;
-  for_each_path(config, [](std::string& path) {
+  for_each_path(config, [](const std::string&, std::string& path) {
     if (!path.empty()) path = fs::absolute(path).lexically_normal().string();
   });
   std::string out = "# Resolved by dpo.cpp: every key with the value this run used.\n";

@@ -28,7 +28,9 @@ inline bool is_pairwise_mode(TrainMode mode) {
 
 struct TrainConfig {
   // --- model
-  std::string model_name_or_path;                     // HF model folder (required)
+  std::string model_name_or_path;       // HF model folder (required)
+  std::string model_revision = "main";  // of a Hub id in the cache (TRL's name)
+  std::string model_hub_id;  // not a key: the Hub id model_name_or_path came from ("": a path)
   std::optional<std::string> tokenizer_name_or_path;  // null: the model folder
   std::string chat_template = "auto";  // auto | llama-2 | zephyr | chatml | llama-3 | FILE
   std::string device = "auto";         // auto | cpu | cuda

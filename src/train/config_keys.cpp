@@ -218,9 +218,13 @@ std::vector<ConfigKey> build_table() {
   const char* S = "logging and saving";
   return {
       make_key("model_name_or_path", M, &C::model_name_or_path,
-               "Hugging Face model folder (config.json, safetensors, tokenizer files)."),
+               "Hugging Face model folder (config.json, safetensors, tokenizer files), or a Hub "
+               "id ORG/NAME read from the local Hugging Face cache (offline; a local path wins)."),
+      make_key("model_revision", M, &C::model_revision,
+               "A Hub id's revision in the cache (model_name_or_path, tokenizer_name_or_path): a "
+               "branch or tag (refs/) or a commit hash; unused for local folders."),
       make_key("tokenizer_name_or_path", M, &C::tokenizer_name_or_path,
-               "Folder with the tokenizer files; null: the model folder."),
+               "Folder with the tokenizer files, or a Hub id; null: the model folder."),
       make_key("chat_template", M, &C::chat_template,
                "auto (the tokenizer's), a built-in name (llama-2, zephyr, chatml, llama-3) or a "
                "Jinja file."),
@@ -234,13 +238,15 @@ std::vector<ConfigKey> build_table() {
                "LOCAL_WORLD_SIZE per rank)."),
 
       make_key("dataset", D, &C::dataset,
-               "Training data: a file (.jsonl, .json, .gz) or directory, or a list of them."),
+               "Training data: a file (.jsonl, .json, .gz) or directory, a Hub dataset id "
+               "ORG/NAME[:SPLIT] in the local cache (default split train), or a list of them."),
       make_key("dataset_format", D, &C::dataset_format,
                "Row format; auto detects it (and prints what it found). unpaired: dpo kto's "
                "prompt/completion/label rows.",
                "auto|standard|conversational|implicit|hh|pretokenized|prompt_completion|messages|"
                "text|unpaired"),
-      make_key("eval_dataset", D, &C::eval_dataset, "Evaluation data (file or list)."),
+      make_key("eval_dataset", D, &C::eval_dataset,
+               "Evaluation data (file, Hub dataset id such as ORG/NAME:test, or list)."),
       make_key("eval_split_ratio", D, &C::eval_split_ratio,
                "Without eval_dataset: this fraction of the training rows (seeded) is held out."),
       make_key("eval_max_samples", D, &C::eval_max_samples,
@@ -308,10 +314,11 @@ std::vector<ConfigKey> build_table() {
 
       make_key("use_peft", P, &C::use_peft,
                "Train a LoRA adapter; false: full fine-tuning (saves a full HF model folder)."),
-      make_key("adapter_name_or_path", P, &C::adapter_name_or_path,
-               "PEFT LoRA adapter folder to train on from (e.g. DPO after an SFT LoRA); the "
-               "reference is base + this adapter, frozen; its adapter_config.json sets the LoRA "
-               "settings; with use_peft: false it is merged first. null: a fresh adapter."),
+      make_key(
+          "adapter_name_or_path", P, &C::adapter_name_or_path,
+          "PEFT LoRA adapter folder (or Hub id) to train on from (e.g. DPO after an SFT LoRA); the "
+          "reference is base + this adapter, frozen; its adapter_config.json sets the LoRA "
+          "settings; with use_peft: false it is merged first. null: a fresh adapter."),
       make_key("lora_r", P, &C::lora_r, "LoRA rank (>= 1)."),
       make_key("lora_alpha", P, &C::lora_alpha, "LoRA scaling numerator (alpha / r)."),
       make_key("lora_dropout", P, &C::lora_dropout,

@@ -19,8 +19,11 @@ LoraConfig lora_config_for(const TrainConfig& c) {
     lora.target_regex = c.lora_target_modules[0];
   else
     lora.target_modules = c.lora_target_modules;
-  // absolute: the adapter names its base model wherever it is loaded from
-  lora.base_model_name_or_path = fs::absolute(c.model_name_or_path).lexically_normal().string();
+  // absolute: the adapter names its base model wherever it is loaded from; a Hub id as PEFT
+  // writes it (loaded from the Hub or from any cache)
+  lora.base_model_name_or_path =
+      !c.model_hub_id.empty() ? c.model_hub_id
+                              : fs::absolute(c.model_name_or_path).lexically_normal().string();
   return lora;
 }
 

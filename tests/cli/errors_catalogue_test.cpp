@@ -161,9 +161,37 @@ bool make_training_fixture(const std::string& name, const fs::path& dir) {
   return true;
 }
 
+// hub/: a Hugging Face cache (huggingface_hub's layout, refs/main naming one commit) holding the
+// model Org/Tiny (links to the fixture Llama) and the datasets Org/Pairs (train.jsonl), Org/Parquet
+// (data/train-00000-of-00001.parquet only) and Org/Notes (README.md only).
+void make_hub_cache(const fs::path& dir) {
+  const std::string commit = "0123456789abcdef0123456789abcdef01234567";
+  auto add = [&](const std::string& repo, const std::string& file, const fs::path* target) {
+    const fs::path path = dir / "hub" / repo / "snapshots" / commit / file;
+    fs::create_directories(path.parent_path());
+    if (target)
+      fs::create_symlink(*target, path);
+    else
+      write_file(path, "PAR1");
+    write_file(dir / "hub" / repo / "refs" / "main", commit);
+  };
+  fs::create_directories(dir / "hub" / "models--Org--Tiny" / "refs");
+  for (const auto& entry : fs::directory_iterator(kFixtureModel))
+    add("models--Org--Tiny", entry.path().filename().string(), &entry.path());
+  for (const char* repo :
+       {"datasets--Org--Pairs", "datasets--Org--Parquet", "datasets--Org--Notes"})
+    fs::create_directories(dir / "hub" / repo / "refs");
+  const fs::path pairs = fs::path(DPO_SOURCE_DIR) / "examples" / "data" / "tiny_pairs.jsonl";
+  add("datasets--Org--Pairs", "train.jsonl", &pairs);
+  add("datasets--Org--Parquet", "data/train-00000-of-00001.parquet", nullptr);
+  add("datasets--Org--Notes", "README.md", nullptr);
+}
+
 // Creates a named fixture of docs/errors.md in `dir`; false for an unknown name.
 bool make_fixture(const std::string& name, const fs::path& dir) {
-  if (name == "empty_dir") {
+  if (name == "hub_cache") {
+    make_hub_cache(dir);
+  } else if (name == "empty_dir") {
     fs::create_directories(dir / "empty_dir");
   } else if (name == "tokenizer_json_dir") {
     fs::create_directories(dir / "tok_dir" / "tokenizer.json");
