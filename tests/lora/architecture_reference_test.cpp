@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -43,35 +44,36 @@ std::string shell_quote(const std::string& s) {
   return "'" + s + "'";
 }
 
-// Every case drawn once per test binary run, into one folder.
+// Every case drawn once per build, not once per test: ctest runs each test in a process of its
+// own, some at once. The folder beside the test binaries is keyed by the script's text, made under
+// a lock and renamed into place only when complete. Empty when the script failed.
 const fs::path& references() {
   static const fs::path dir = [] {
-    fs::path d = fs::temp_directory_path() / ("dpo_architectures_" + std::to_string(::getpid()));
-    fs::create_directories(d);
-    std::string command = shell_quote(DPO_PYTHON) + " " + shell_quote(script()) + " " +
-                          shell_quote(d.string()) + " > " + shell_quote((d / "log").string()) +
-                          " 2>&1";
-    if (std::system(command.c_str()) != 0) return fs::path();
+    const size_t key = std::hash<std::string>{}(read_file(script()));
+    const fs::path d =
+        fs::path(DPO_BINARY).parent_path() / ("architecture_references_" + std::to_string(key));
+    const std::string make =
+        "test -d \"$0\" || { rm -rf \"$0.tmp\" && \"$1\" \"$2\" \"$0.tmp\" > \"$0.log\" 2>&1 && "
+        "mv \"$0.tmp\" \"$0\"; }";
+    const std::string command = "flock " + shell_quote(d.string() + ".lock") + " sh -c " +
+                                shell_quote(make) + " " + shell_quote(d.string()) + " " +
+                                shell_quote(DPO_PYTHON) + " " + shell_quote(script());
+    if (std::system(command.c_str()) != 0 || !fs::is_directory(d)) return fs::path();
     return d;
   }();
   return dir;
 }
 
-// Why the references cannot run ("" when they can), asked once: each ask imports them anew.
-const std::string& missing_references() {
-  static const std::string missing = missing_python_modules({"transformers", "peft", "torch"});
-  return missing;
-}
-
 class Architecture : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (!missing_references().empty()) {
-      if (running_under_ci()) FAIL() << missing_references();
-      GTEST_SKIP() << missing_references();
+    if (references().empty()) {  // asked only then: each ask imports the modules anew (seconds)
+      const std::string missing = missing_python_modules({"transformers", "peft", "torch"});
+      if (!missing.empty() && !running_under_ci()) GTEST_SKIP() << missing;
+      FAIL() << (missing.empty() ? "architecture_reference.py failed; see its .log beside "
+                                   "the test binaries"
+                                 : missing);
     }
-    ASSERT_FALSE(references().empty())
-        << "architecture_reference.py failed; see its log under " << fs::temp_directory_path();
     folder = references() / GetParam();
     expected = nlohmann::json::parse(read_file(folder / "expected.json"));
     tensors = load_safetensors(folder / "expected.safetensors");
@@ -235,11 +237,13 @@ TEST_P(Architecture, MergeEqualsPeftAndTransformersReadsIt) {
   lora.merge_and_unload();
   at::Tensor ours = logits_of(sequences[0]);
   expect_close(ours, tensors.at("merged.logits.0"), kRtol, kAtol, "merged logits");
-  fs::path merged = folder / "merged";
+  const fs::path merged = fs::temp_directory_path() /
+                          ("dpo_architecture_merge_" + std::to_string(::getpid())) / GetParam();
+  fs::remove_all(merged);
   write_hf_model(*model, folder / "model", merged, at::kFloat, 1 << 30);
   std::string ids;
   for (int64_t id : sequences[0]) ids += (ids.empty() ? "" : ",") + std::to_string(id);
-  fs::path out = folder / "merged.logits";
+  const fs::path out = merged.parent_path() / (GetParam() + ".logits");
   std::string command = shell_quote(DPO_PYTHON) + " " + shell_quote(script()) + " logits " +
                         shell_quote(merged.string()) + " " + ids + " " + shell_quote(out.string()) +
                         " > /dev/null 2>&1";
