@@ -1,5 +1,6 @@
-// ModelConfig from a Hugging Face config.json: llama, mistral, qwen2, qwen3, smollm3; RoPE from the
-// classic keys (rope_theta, rope_scaling) and from transformers 5's rope_parameters.
+// ModelConfig from a Hugging Face config.json: llama, mistral, qwen2, qwen3, smollm3, gemma2,
+// gemma3_text; RoPE from the classic keys (rope_theta, rope_scaling, rope_local_base_freq) and from
+// transformers 5's rope_parameters (per layer type for gemma3_text).
 #include "io/model_config.h"
 
 #include <algorithm>
@@ -16,7 +17,13 @@ namespace {
 
 using json = nlohmann::json;
 
-const std::vector<std::string> kModelTypes = {"llama", "mistral", "qwen2", "qwen3", "smollm3"};
+const std::vector<std::string> kModelTypes = {"llama",   "mistral", "qwen2",      "qwen3",
+                                              "smollm3", "gemma2",  "gemma3_text"};
+const std::vector<std::string> kGemmaActivations = {"gelu_pytorch_tanh", "gelu"};
+
+bool is_gemma(const std::string& model_type) {
+  return model_type == "gemma2" || model_type == "gemma3_text";
+}
 const std::vector<std::string> kRopeTypes = {"default", "linear", "dynamic",
                                              "llama3",  "yarn",   "longrope"};
 
@@ -165,10 +172,10 @@ void read_rope_scaling(const Reader& r, RopeConfig& rope, int64_t max_positions,
 }
 
 RopeConfig read_rope(const json& root, const std::string& source, int64_t max_positions,
-                     int64_t head_dim) {
+                     int64_t head_dim, double default_theta = 10000.0) {
   RopeConfig rope;
   Reader top{root, source, ""};
-  rope.theta = top.number_or("rope_theta", 10000.0);
+  rope.theta = top.number_or("rope_theta", default_theta);
   if (top.has("rope_parameters")) {
     const json& params = root["rope_parameters"];
     if (!params.is_object()) top.fail("rope_parameters", "an object");
@@ -182,6 +189,53 @@ RopeConfig read_rope(const json& root, const std::string& source, int64_t max_po
   }
   if (!(rope.theta > 0)) top.fail("rope_theta", "a positive number");
   return rope;
+}
+
+// One layer type's entry of gemma3's rope_parameters ({"full_attention": {...},
+// "sliding_attention": {...}}), its theta defaulting to `theta`.
+RopeConfig read_layer_type_rope(const json& params, const char* layer_type,
+                                const std::string& source, int64_t max_positions, int64_t head_dim,
+                                double theta) {
+  RopeConfig rope;
+  rope.theta = theta;
+  Reader outer{params, source, "rope_parameters."};
+  if (!outer.has(layer_type)) return rope;
+  if (!params[layer_type].is_object()) outer.fail(layer_type, "an object");
+  Reader r{params[layer_type], source, std::string("rope_parameters.") + layer_type + "."};
+  rope.theta = r.number_or("rope_theta", theta);
+  if (!(rope.theta > 0)) r.fail("rope_theta", "a positive number");
+  read_rope_scaling(r, rope, max_positions, head_dim);
+  return rope;
+}
+
+// gemma3_text: the full-attention layers' RoPE (rope_theta, default 1e6, and rope_scaling) and
+// the sliding layers' (rope_local_base_freq, default 1e4, never scaled), or both from
+// rope_parameters keyed by layer type as transformers 5 writes them.
+void read_gemma3_rope(const json& root, const std::string& source, ModelConfig& c) {
+  Reader top{root, source, ""};
+  const double global_theta = top.number_or("rope_theta", 1000000.0);
+  const double local_theta = top.number_or("rope_local_base_freq", 10000.0);
+  if (!(local_theta > 0)) top.fail("rope_local_base_freq", "a positive number");
+  const bool by_layer_type = top.has("rope_parameters") && root["rope_parameters"].is_object() &&
+                             (root["rope_parameters"].contains("full_attention") ||
+                              root["rope_parameters"].contains("sliding_attention"));
+  if (by_layer_type) {
+    const json& params = root["rope_parameters"];
+    c.rope = read_layer_type_rope(params, "full_attention", source, c.max_position_embeddings,
+                                  c.head_dim, global_theta);
+    c.local_rope = read_layer_type_rope(params, "sliding_attention", source,
+                                        c.max_position_embeddings, c.head_dim, local_theta);
+    if (c.local_rope->type != "default")
+      throw_user_error(
+          "{}: key \"rope_parameters.sliding_attention\": rope type '{}' for gemma3's sliding "
+          "layers is not supported (supported: default; scaling applies to full_attention)",
+          source, c.local_rope->type);
+  } else {
+    c.rope = read_rope(root, source, c.max_position_embeddings, c.head_dim, global_theta);
+    RopeConfig local;
+    local.theta = local_theta;
+    c.local_rope = local;
+  }
 }
 
 bool is_layer_type(const json& entry) {
@@ -224,6 +278,15 @@ void read_sliding_window(const Reader& r, ModelConfig& c) {
     if (!r.boolean_or("use_sliding_window", false) || !r.has("sliding_window")) return;
     c.sliding_window = r.positive("sliding_window");
     c.sliding_layers = sliding_layers_from(r, layers, [&c](size_t i) { return !c.rope_layers[i]; });
+  } else if (is_gemma(c.model_type)) {
+    if (window_given && r.object["sliding_window"].is_null())
+      r.fail("sliding_window", "a positive integer (gemma's local layers attend within it)");
+    c.sliding_window = r.positive_or("sliding_window", 4096);
+    // gemma2: every other layer from the first; gemma3: all but every sliding_window_pattern-th.
+    const int64_t pattern =
+        c.model_type == "gemma2" ? 2 : r.positive_or("sliding_window_pattern", 6);
+    c.sliding_layers = sliding_layers_from(
+        r, layers, [pattern](size_t i) { return (static_cast<int64_t>(i) + 1) % pattern != 0; });
   }
   if (std::find(c.sliding_layers.begin(), c.sliding_layers.end(), true) == c.sliding_layers.end()) {
     c.sliding_window.reset();
@@ -249,6 +312,36 @@ void read_rope_layers(const Reader& r, ModelConfig& c) {
     c.rope_layers[i] = (static_cast<int64_t>(i) + 1) % interval != 0;
 }
 
+// The Gemma keys as Gemma2Config / Gemma3TextConfig default them: scaled embeddings, (1 + w)
+// sandwich norms, GeGLU, the query pre-attention scalar and gemma2's soft-capping.
+void read_gemma(const Reader& r, ModelConfig& c) {
+  c.scale_embeddings = true;
+  c.norm_plus_one = true;
+  c.sandwich_norms = true;
+  c.hidden_act = r.string_or("hidden_activation", "gelu_pytorch_tanh");
+  if (std::find(kGemmaActivations.begin(), kGemmaActivations.end(), c.hidden_act) ==
+      kGemmaActivations.end())
+    throw_user_error("{}: hidden_activation '{}' is not supported (supported: {})", r.source,
+                     c.hidden_act, join(kGemmaActivations, ", "));
+  c.query_pre_attn_scalar = r.number_or("query_pre_attn_scalar", 256.0);
+  if (!(c.query_pre_attn_scalar > 0)) r.fail("query_pre_attn_scalar", "a positive number");
+  const bool gemma2 = c.model_type == "gemma2";
+  c.attn_logit_softcapping = r.number_or("attn_logit_softcapping", gemma2 ? 50.0 : 0.0);
+  c.final_logit_softcapping = r.number_or("final_logit_softcapping", gemma2 ? 30.0 : 0.0);
+  // An explicit null turns soft-capping off.
+  if (r.object.contains("attn_logit_softcapping") && r.object["attn_logit_softcapping"].is_null())
+    c.attn_logit_softcapping = 0;
+  if (r.object.contains("final_logit_softcapping") && r.object["final_logit_softcapping"].is_null())
+    c.final_logit_softcapping = 0;
+  if (c.attn_logit_softcapping < 0) r.fail("attn_logit_softcapping", "a positive number or null");
+  if (c.final_logit_softcapping < 0) r.fail("final_logit_softcapping", "a positive number or null");
+  if (r.boolean_or("use_bidirectional_attention", false))
+    throw_user_error(
+        "{}: key \"use_bidirectional_attention\": true makes an encoder (EmbeddingGemma), not a "
+        "causal language model; dpo.cpp trains causal models only",
+        r.source);
+}
+
 }  // namespace
 
 int64_t ModelConfig::num_parameters() const {
@@ -256,6 +349,7 @@ int64_t ModelConfig::num_parameters() const {
                 kv = num_key_value_heads * head_dim, I = intermediate_size;
   int64_t layer = h * q + 2 * h * kv + q * h + 3 * h * I + 2 * h;
   if (qk_norm) layer += 2 * head_dim;
+  if (sandwich_norms) layer += 2 * h;  // pre/post feed-forward norms
   if (attention_bias) layer += q + 2 * kv + (model_type == "qwen2" ? 0 : h);  // qwen2: no o bias
   if (mlp_bias) layer += 2 * I + h;
   return vocab_size * h * (tie_word_embeddings ? 1 : 2) + num_hidden_layers * layer + h;
@@ -287,6 +381,8 @@ ModelConfig ModelConfig::from_json_text(const std::string& text, const std::stri
     c.head_dim = r.positive("head_dim");
   } else if (c.model_type == "qwen3") {
     c.head_dim = 128;  // Qwen3Config's default, not hidden_size / num_attention_heads
+  } else if (is_gemma(c.model_type)) {
+    c.head_dim = 256;  // Gemma2Config's and Gemma3TextConfig's default
   } else {
     if (c.hidden_size % c.num_attention_heads != 0)
       throw_user_error(
@@ -298,24 +394,32 @@ ModelConfig ModelConfig::from_json_text(const std::string& text, const std::stri
   c.rms_norm_eps = r.number_or("rms_norm_eps", 1e-6);
   c.vocab_size = r.positive("vocab_size");
   c.max_position_embeddings = r.positive_or("max_position_embeddings", 2048);
-  c.tie_word_embeddings = r.boolean_or("tie_word_embeddings", c.model_type == "smollm3");
+  c.tie_word_embeddings =
+      r.boolean_or("tie_word_embeddings", c.model_type == "smollm3" || is_gemma(c.model_type));
   c.attention_bias = c.model_type == "qwen2"     ? true
                      : c.model_type == "mistral" ? false
                                                  : r.boolean_or("attention_bias", false);
   const bool has_mlp_bias = c.model_type == "llama" || c.model_type == "smollm3";
   c.mlp_bias = has_mlp_bias ? r.boolean_or("mlp_bias", false) : false;
-  c.qk_norm = c.model_type == "qwen3";
+  c.qk_norm = c.model_type == "qwen3" || c.model_type == "gemma3_text";
   read_rope_layers(r, c);
   read_sliding_window(r, c);
   c.bos_token_ids = r.ids("bos_token_id");
   c.eos_token_ids = r.ids("eos_token_id");
   std::vector<int64_t> pad = r.ids("pad_token_id");
   if (!pad.empty()) c.pad_token_id = pad[0];
-  c.rope = read_rope(root, source_name, c.max_position_embeddings, c.head_dim);
+  if (c.model_type == "gemma3_text")
+    read_gemma3_rope(root, source_name, c);
+  else
+    c.rope = read_rope(root, source_name, c.max_position_embeddings, c.head_dim);
   c.torch_dtype = r.string_or("torch_dtype", r.string_or("dtype", ""));
-  std::string act = r.string_or("hidden_act", "silu");
-  if (act != "silu")
-    throw_user_error("{}: hidden_act '{}' is not supported (supported: silu)", source_name, act);
+  if (is_gemma(c.model_type)) {
+    read_gemma(r, c);
+  } else {
+    std::string act = r.string_or("hidden_act", "silu");
+    if (act != "silu")
+      throw_user_error("{}: hidden_act '{}' is not supported (supported: silu)", source_name, act);
+  }
   return c;
 }
 
@@ -325,11 +429,13 @@ ModelConfig ModelConfig::from_file(const std::filesystem::path& config_json) {
 
 std::string ModelConfig::to_json_text() const {
   nlohmann::ordered_json j;
-  j["architectures"] = {model_type == "qwen2"     ? "Qwen2ForCausalLM"
-                        : model_type == "qwen3"   ? "Qwen3ForCausalLM"
-                        : model_type == "smollm3" ? "SmolLM3ForCausalLM"
-                        : model_type == "mistral" ? "MistralForCausalLM"
-                                                  : "LlamaForCausalLM"};
+  j["architectures"] = {model_type == "qwen2"         ? "Qwen2ForCausalLM"
+                        : model_type == "qwen3"       ? "Qwen3ForCausalLM"
+                        : model_type == "smollm3"     ? "SmolLM3ForCausalLM"
+                        : model_type == "mistral"     ? "MistralForCausalLM"
+                        : model_type == "gemma2"      ? "Gemma2ForCausalLM"
+                        : model_type == "gemma3_text" ? "Gemma3ForCausalLM"
+                                                      : "LlamaForCausalLM"};
   j["model_type"] = model_type;
   j["hidden_size"] = hidden_size;
   j["intermediate_size"] = intermediate_size;
@@ -337,13 +443,20 @@ std::string ModelConfig::to_json_text() const {
   j["num_attention_heads"] = num_attention_heads;
   j["num_key_value_heads"] = num_key_value_heads;
   j["head_dim"] = head_dim;
-  j["hidden_act"] = "silu";
+  if (is_gemma(model_type)) {
+    j["hidden_activation"] = hidden_act;
+    j["query_pre_attn_scalar"] = query_pre_attn_scalar;
+    auto cap = [](double v) { return v > 0 ? nlohmann::ordered_json(v) : nullptr; };
+    j["attn_logit_softcapping"] = cap(attn_logit_softcapping);
+    j["final_logit_softcapping"] = cap(final_logit_softcapping);
+  } else {
+    j["hidden_act"] = "silu";
+  }
   j["rms_norm_eps"] = rms_norm_eps;
   j["vocab_size"] = vocab_size;
   j["max_position_embeddings"] = max_position_embeddings;
   j["tie_word_embeddings"] = tie_word_embeddings;
-  if (model_type == "llama" || model_type == "qwen3" || model_type == "smollm3")
-    j["attention_bias"] = attention_bias;
+  if (model_type != "qwen2" && model_type != "mistral") j["attention_bias"] = attention_bias;
   if (model_type == "llama" || model_type == "smollm3") j["mlp_bias"] = mlp_bias;
   if (model_type == "smollm3") {
     std::vector<int> flags;
@@ -353,8 +466,11 @@ std::string ModelConfig::to_json_text() const {
   if (model_type == "mistral") {
     j["sliding_window"] = sliding_window ? nlohmann::ordered_json(*sliding_window) : nullptr;
   } else if (model_type != "llama") {
-    j["use_sliding_window"] = sliding_window.has_value();
-    j["sliding_window"] = sliding_window ? nlohmann::ordered_json(*sliding_window) : nullptr;
+    if (!is_gemma(model_type)) j["use_sliding_window"] = sliding_window.has_value();
+    // Gemma's window is never null: with no sliding layer, layer_types says so.
+    j["sliding_window"] = sliding_window         ? nlohmann::ordered_json(*sliding_window)
+                          : is_gemma(model_type) ? nlohmann::ordered_json(4096)
+                                                 : nullptr;
     std::vector<std::string> types;
     for (int64_t i = 0; i < num_hidden_layers; ++i)
       types.push_back(layer_is_sliding(static_cast<size_t>(i)) ? "sliding_attention"
@@ -371,6 +487,7 @@ std::string ModelConfig::to_json_text() const {
   j["pad_token_id"] = pad_token_id ? nlohmann::ordered_json(*pad_token_id) : nullptr;
   // Classic keys: read by every transformers version (5 converts them to rope_parameters).
   j["rope_theta"] = rope.theta;
+  if (local_rope) j["rope_local_base_freq"] = local_rope->theta;  // gemma3: never scaled
   if (rope.type == "default") {
     j["rope_scaling"] = nullptr;
   } else {

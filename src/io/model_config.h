@@ -1,4 +1,5 @@
-// ModelConfig from a Hugging Face config.json (model_type llama, mistral, qwen2, qwen3, smollm3).
+// ModelConfig from a Hugging Face config.json (model_type llama, mistral, qwen2, qwen3, smollm3,
+// gemma2, gemma3_text).
 // Plain C++ (no libtorch): parsing and validation only.
 #pragma once
 #include <cstdint>
@@ -31,7 +32,7 @@ struct RopeConfig {
 };
 
 struct ModelConfig {
-  std::string model_type;  // llama | mistral | qwen2 | qwen3 | smollm3
+  std::string model_type;  // llama | mistral | qwen2 | qwen3 | smollm3 | gemma2 | gemma3_text
   int64_t hidden_size = 0;
   int64_t intermediate_size = 0;
   int64_t num_hidden_layers = 0;
@@ -44,7 +45,18 @@ struct ModelConfig {
   bool tie_word_embeddings = false;
   bool attention_bias = false;  // q/k/v (and o for llama) bias; qwen2: q/k/v always
   bool mlp_bias = false;
-  bool qk_norm = false;  // qwen3: an RMSNorm over each head of q and of k, before RoPE
+  bool qk_norm = false;  // qwen3, gemma3_text: an RMSNorm over each head of q and of k, before RoPE
+  // Gemma (gemma2, gemma3_text):
+  bool scale_embeddings = false;  // embeddings times sqrt(hidden_size)
+  bool norm_plus_one = false;     // RMSNorm weights w applied as (1 + w), in fp32
+  // Sandwich norms: attention and MLP outputs normed (post_attention_layernorm,
+  // post_feedforward_layernorm) before their residual add, the MLP input by
+  // pre_feedforward_layernorm; without them post_attention_layernorm is the MLP's input norm.
+  bool sandwich_norms = false;
+  std::string hidden_act = "silu";     // the MLP's gate activation: silu | gelu_pytorch_tanh | gelu
+  double query_pre_attn_scalar = 0;    // attention scores times its -1/2 power; 0: head_dim's
+  double attn_logit_softcapping = 0;   // scores -> cap * tanh(scores / cap); 0: none
+  double final_logit_softcapping = 0;  // logits -> cap * tanh(logits / cap); 0: none
   // Sliding-window attention: a query sees the last `sliding_window` positions (itself
   // included) in the layers marked in sliding_layers (mistral: all; qwen2/qwen3: from
   // max_window_layers on; layer_types when given). Unset: every layer attends in full.
@@ -55,10 +67,17 @@ struct ModelConfig {
   std::vector<int64_t> eos_token_ids;  // eos_token_id may be an int or a list
   std::optional<int64_t> pad_token_id;
   RopeConfig rope;
+  // gemma3_text: the sliding layers' own RoPE (rope_local_base_freq, or rope_parameters'
+  // "sliding_attention"); `rope` is then the full-attention layers'.
+  std::optional<RopeConfig> local_rope;
   std::string torch_dtype;  // as written ("bfloat16", "float32", ...)
 
   bool layer_is_sliding(size_t layer) const {
     return sliding_window && layer < sliding_layers.size() && sliding_layers[layer];
+  }
+  // The RoPE of a layer: local_rope in gemma3's sliding layers, else rope.
+  const RopeConfig& rope_of(size_t layer) const {
+    return local_rope && layer_is_sliding(layer) ? *local_rope : rope;
   }
   bool layer_uses_rope(size_t layer) const {
     return layer >= rope_layers.size() || rope_layers[layer];

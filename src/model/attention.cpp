@@ -24,12 +24,13 @@ at::Tensor causal_mask(int64_t T, int64_t S, at::Device device) {
 }
 
 at::Tensor plain_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                           const at::Tensor& allowed) {
+                           const at::Tensor& allowed, double softcap) {
   int64_t groups = q.size(1) / k.size(1);
   at::Tensor keys = repeat_kv(k, groups);    // (N, H, S, D)
   at::Tensor values = repeat_kv(v, groups);  // (N, H, S, D)
   double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
   at::Tensor scores = at::matmul(q, keys.transpose(2, 3)) * scale;  // (N, H, T, S)
+  if (softcap > 0) scores = at::tanh(scores / softcap) * softcap;
   at::Tensor mask = allowed.defined() ? allowed : causal_mask(q.size(2), k.size(2), q.device());
   scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<float>::infinity());
   at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
@@ -112,13 +113,13 @@ at::Tensor sliding_window_mask(const at::Tensor& allowed, const at::Tensor& quer
 }
 
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                     const at::Tensor& allowed, AttentionBackend backend) {
-  if (backend == AttentionBackend::kSdpa) {
+                     const at::Tensor& allowed, AttentionBackend backend, double softcap) {
+  if (backend == AttentionBackend::kSdpa && softcap <= 0) {
     DPO_CHECK(compat::kHasSdpa, "scaled_dot_product_attention needs libtorch >= 2 (this is {})",
               compat::torch_version());
     return sdpa_attention(q, k, v, allowed);
   }
-  return plain_attention(q, k, v, allowed);
+  return plain_attention(q, k, v, allowed, softcap);
 }
 
 }  // namespace dpo

@@ -50,8 +50,10 @@ at::Tensor sliding_window_mask(const at::Tensor& allowed, const at::Tensor& quer
 at::Tensor resolve_position_ids(const ModelInput& input);
 
 // q: (N, H, T, D), k/v: (N, Hkv, S, D), allowed: (N, 1, T, S) bool or undefined (causal, the T
-// queries being the last T of the S positions) -> (N, H, T, D).
+// queries being the last T of the S positions) -> (N, H, T, D). softcap > 0: the scaled scores
+// soft-capped to softcap * tanh(scores / softcap) before the mask (gemma2), which only the plain
+// backend computes (scaled_dot_product_attention has no soft-capping).
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                     const at::Tensor& allowed, AttentionBackend backend);
+                     const at::Tensor& allowed, AttentionBackend backend, double softcap = 0);
 
 }  // namespace dpo

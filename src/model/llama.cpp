@@ -1,11 +1,15 @@
 // Llama-family forward pass: embed, decoder layers (pre-norm attention and SwiGLU MLP with
 // residuals), final RMSNorm, lm_head. Matches transformers' LlamaModel / MistralModel /
 // Qwen2Model / Qwen3Model (q/k norms) / SmolLM3Model (layers without RoPE), sliding windows
-// included.
+// included, and Gemma2Model / Gemma3TextModel (scaled embeddings, (1 + w) sandwich norms, GeGLU,
+// the query pre-attention scalar, soft-capping, local layers with their own RoPE).
 // Shape legend: N rows, T time, S keys, C hidden, H heads, Hkv kv heads, D head dim, V vocab.
 #include "model/llama.h"
 
 #include <ATen/ATen.h>
+
+#include <cmath>
+#include <tuple>
 
 #include "io/gguf_load.h"
 #include "io/safetensors.h"
@@ -26,7 +30,9 @@ namespace {
 // What every layer of one forward pass shares.
 struct LayerInputs {
   at::Tensor cos, sin;  // (N, T, D); (L, D) with L = N*T tokens when varlen is defined
-  at::Tensor allowed;   // (N, 1, T, S) bool, or undefined = causal (or varlen)
+  // gemma3's sliding layers: their own cos/sin, shaped as cos/sin; undefined otherwise.
+  at::Tensor cos_local, sin_local;
+  at::Tensor allowed;  // (N, 1, T, S) bool, or undefined = causal (or varlen)
   // (N, 1, T, S) bool for the sliding-window layers when some sequence is longer than the
   // window; undefined otherwise (the window then hides nothing: those layers take `allowed`).
   at::Tensor allowed_sliding;
@@ -36,21 +42,43 @@ struct LayerInputs {
   const at::Tensor& mask_of(const ModelConfig& c, size_t layer) const {
     return allowed_sliding.defined() && c.layer_is_sliding(layer) ? allowed_sliding : allowed;
   }
+  bool local_rope(const ModelConfig& c, size_t layer) const {
+    return cos_local.defined() && c.layer_is_sliding(layer);
+  }
 };
 
+// The model's RMSNorm: Llama's, or Gemma's with (1 + w).
+at::Tensor norm(const ModelConfig& c, const at::Tensor& x, const at::Tensor& weight) {
+  return c.norm_plus_one ? rms_norm_plus_one(x, weight, c.rms_norm_eps)
+                         : rms_norm(x, weight, c.rms_norm_eps);
+}
+
+// What queries are multiplied by so that attention's 1/sqrt(D) scaling becomes gemma's
+// 1/sqrt(query_pre_attn_scalar); 1 for every other model.
+double query_rescale(const ModelConfig& c) {
+  if (!(c.query_pre_attn_scalar > 0)) return 1.0;
+  return std::sqrt(static_cast<double>(c.head_dim) / c.query_pre_attn_scalar);
+}
+
 // Queries (..., H, D) and keys (..., Hkv, D) made ready for attention: each head RMS-normed
-// where the model has q/k norms (qwen3), then rotated by position (except in smollm3's layers
-// without RoPE).
+// where the model has q/k norms (qwen3, gemma3), rotated by position (except in smollm3's layers
+// without RoPE; gemma3's local layers by their own RoPE), queries rescaled for gemma's
+// query_pre_attn_scalar.
 void prepare_queries_keys(const DecoderLayerWeights& l, const ModelConfig& c, size_t layer,
                           const LayerInputs& in, at::Tensor& q, at::Tensor& k) {
   if (c.qk_norm) {
-    q = rms_norm(q, l.q_norm, c.rms_norm_eps);
-    k = rms_norm(k, l.k_norm, c.rms_norm_eps);
+    q = norm(c, q, l.q_norm);
+    k = norm(c, k, l.k_norm);
   }
   if (c.layer_uses_rope(layer)) {
-    q = apply_rope(q, in.cos, in.sin);
-    k = apply_rope(k, in.cos, in.sin);
+    const bool local = in.local_rope(c, layer);
+    const at::Tensor& cos = local ? in.cos_local : in.cos;
+    const at::Tensor& sin = local ? in.sin_local : in.sin;
+    q = apply_rope(q, cos, sin);
+    k = apply_rope(k, cos, sin);
   }
+  const double rescale = query_rescale(c);
+  if (rescale != 1.0) q = q * rescale;
 }
 
 // Packed rows through variable-length attention: tokens as one stream (L, heads, D) throughout,
@@ -81,21 +109,44 @@ at::Tensor self_attention(const DecoderLayerWeights& l, const ModelConfig& c, si
   prepare_queries_keys(l, c, layer, in, q, k);
   // Past keys/values come first when decoding incrementally.
   if (cache) std::tie(k, v) = cache->append(static_cast<int64_t>(layer), k, v);  // (1, Hkv, S, D)
-  at::Tensor y = attention(q, k, v, in.mask_of(c, layer), in.backend);           // (N, H, T, D)
-  y = y.transpose(1, 2).reshape({N, T, H * D});                                  // (N, T, H*D)
-  return l.o_proj.forward(y);                                                    // (N, T, C)
+  at::Tensor y = attention(q, k, v, in.mask_of(c, layer), in.backend,
+                           c.attn_logit_softcapping);  // (N, H, T, D)
+  y = y.transpose(1, 2).reshape({N, T, H * D});        // (N, T, H*D)
+  return l.o_proj.forward(y);                          // (N, T, C)
 }
 
-// SwiGLU: down(silu(gate(x)) * up(x)).
-at::Tensor mlp(const DecoderLayerWeights& l, const at::Tensor& x) {
-  return l.down_proj.forward(at::silu(l.gate_proj.forward(x)) * l.up_proj.forward(x));
+// The gate's activation: silu (SwiGLU), or GELU, tanh-approximated or exact (gemma's GeGLU).
+at::Tensor gate_activation(const ModelConfig& c, const at::Tensor& x) {
+  if (c.hidden_act == "gelu_pytorch_tanh") return at::gelu(x, "tanh");
+  if (c.hidden_act == "gelu") return at::gelu(x);
+  return at::silu(x);
+}
+
+// Gated MLP: down(act(gate(x)) * up(x)).
+at::Tensor mlp(const DecoderLayerWeights& l, const ModelConfig& c, const at::Tensor& x) {
+  return l.down_proj.forward(gate_activation(c, l.gate_proj.forward(x)) * l.up_proj.forward(x));
 }
 
 at::Tensor decoder_layer(const DecoderLayerWeights& l, const ModelConfig& c, size_t layer,
                          const at::Tensor& h, const LayerInputs& in, KVCache* cache) {
-  double eps = c.rms_norm_eps;
-  at::Tensor x = h + self_attention(l, c, layer, rms_norm(h, l.input_layernorm, eps), in, cache);
-  return x + mlp(l, rms_norm(x, l.post_attention_layernorm, eps));  // (N, T, C)
+  at::Tensor attn = self_attention(l, c, layer, norm(c, h, l.input_layernorm), in, cache);
+  if (!c.sandwich_norms) {
+    at::Tensor x = h + attn;
+    return x + mlp(l, c, norm(c, x, l.post_attention_layernorm));  // (N, T, C)
+  }
+  // Gemma: each block's output normed before its residual add.
+  at::Tensor x = h + norm(c, attn, l.post_attention_layernorm);
+  at::Tensor y = mlp(l, c, norm(c, x, l.pre_feedforward_layernorm));
+  return x + norm(c, y, l.post_feedforward_layernorm);  // (N, T, C)
+}
+
+// Token embeddings, times sqrt(C) in gemma (the scale rounded to the weights' dtype first, as
+// Gemma's scaled embedding does). ids (N, T) -> (N, T, C)
+at::Tensor embed(const LlamaWeights& w, const at::Tensor& ids) {
+  at::Tensor h = at::embedding(w.embed_tokens, ids.to(w.device));
+  if (!w.config.scale_embeddings) return h;
+  const double scale = std::sqrt(static_cast<double>(w.config.hidden_size));
+  return h * at::scalar_tensor(scale, at::kFloat).to(w.dtype).to(w.device);
 }
 
 // The segments of a batch whose attention variable-length sequences can compute: packed (and
@@ -122,29 +173,26 @@ bool window_binds(const ModelConfig& c, const at::Tensor& positions) {
 LayerInputs layer_inputs(const LlamaWeights& w, const ModelInput& input) {
   int64_t N = input.input_ids.size(0), T = input.input_ids.size(1);
   at::Tensor positions = resolve_position_ids(input).to(w.device);  // (N, T)
-  auto [cos, sin] = w.rope.cos_sin(positions, w.dtype);             // (N, T, D)
+  LayerInputs in;
+  std::tie(in.cos, in.sin) = w.rope.cos_sin(positions, w.dtype);  // (N, T, D)
+  if (w.config.local_rope)
+    std::tie(in.cos_local, in.sin_local) = w.local_rope.cos_sin(positions, w.dtype);
+  in.backend = w.attention.backend;
   const bool shared_prefix = input.branch_ids.defined();
-  // Variable-length attention has no window: a batch the window binds takes the masks.
+  // Variable-length attention has no window and no soft-capping: such batches take the masks.
   const bool windowed = window_binds(w.config, positions);
-  if (!windowed &&
+  if (!windowed && !(w.config.attn_logit_softcapping > 0) &&
       uses_varlen_attention(w.device, w.dtype, w.config.head_dim, w.attention, shared_prefix)) {
     at::Tensor segments = varlen_segments(input);  // (N, T)
     if (segments.defined()) {
-      int64_t D = cos.size(-1);
-      return {cos.reshape({N * T, D}),
-              sin.reshape({N * T, D}),
-              at::Tensor(),
-              at::Tensor(),
-              build_varlen_layout(segments, input.branch_ids, w.device),
-              w.attention.backend};
+      int64_t D = in.cos.size(-1);
+      for (at::Tensor* t : {&in.cos, &in.sin, &in.cos_local, &in.sin_local})
+        if (t->defined()) *t = t->reshape({N * T, D});  // (L, D)
+      in.varlen = build_varlen_layout(segments, input.branch_ids, w.device);
+      return in;
     }
   }
-  LayerInputs in{cos,
-                 sin,
-                 build_allowed_mask(input, T, w.device),
-                 at::Tensor(),
-                 VarlenLayout(),
-                 w.attention.backend};
+  in.allowed = build_allowed_mask(input, T, w.device);
   if (windowed)
     in.allowed_sliding =
         sliding_window_mask(in.allowed, positions, positions, *w.config.sliding_window);
@@ -167,7 +215,7 @@ at::Tensor run_layers(const LlamaWeights& w, const ModelInput& input,
                       std::vector<at::Tensor>* all) {
   check_input(w, input);
   LayerInputs in = layer_inputs(w, input);
-  at::Tensor h = at::embedding(w.embed_tokens, input.input_ids.to(w.device));  // (N, T, C)
+  at::Tensor h = embed(w, input.input_ids);  // (N, T, C)
   bool checkpointing = w.gradient_checkpointing && at::GradMode::is_enabled();
   for (size_t i = 0; i < w.layers.size(); ++i) {
     if (all) all->push_back(h);
@@ -183,7 +231,7 @@ at::Tensor run_layers(const LlamaWeights& w, const ModelInput& input,
       h = decoder_layer(layer, w.config, i, h, in, nullptr);
     }
   }
-  h = rms_norm(h, w.norm, w.config.rms_norm_eps);  // (N, T, C)
+  h = norm(w.config, h, w.norm);  // (N, T, C)
   if (all) all->push_back(h);
   return h;
 }
@@ -196,6 +244,11 @@ std::unique_ptr<LlamaWeights> empty_weights(const ModelConfig& config, at::Scala
   w->device = device;
   w->layers.resize(config.num_hidden_layers);
   w->rope = RotaryEmbedding(config);
+  if (config.local_rope) {
+    ModelConfig local = config;
+    local.rope = *config.local_rope;
+    w->local_rope = RotaryEmbedding(local);
+  }
   return w;
 }
 
@@ -264,7 +317,9 @@ std::vector<at::Tensor> LlamaModel::forward_hidden_states(const ModelInput& inpu
 }
 
 at::Tensor LlamaModel::logits(const at::Tensor& hidden) const {
-  return w_->lm_head.forward(hidden);
+  at::Tensor out = w_->lm_head.forward(hidden);
+  const double cap = w_->config.final_logit_softcapping;
+  return cap > 0 ? at::tanh(out / cap) * cap : out;  // gemma2's final soft-capping
 }
 
 const at::Tensor& LlamaModel::lm_head_weight() const {
@@ -279,19 +334,22 @@ at::Tensor LlamaModel::forward_step(const at::Tensor& input_ids, KVCache& cache)
   const int64_t S = cache.length() + t;  // keys: cached + new positions
   auto options = at::TensorOptions().dtype(at::kLong).device(w_->device);
   at::Tensor positions = at::arange(cache.length(), S, options).unsqueeze(0);  // (1, t)
-  auto [cos, sin] = w_->rope.cos_sin(positions, w_->dtype);
   // Causal over cached + new positions; the sliding layers also within their window.
-  LayerInputs in{cos, sin, at::Tensor(), at::Tensor(), VarlenLayout(), w_->attention.backend};
+  LayerInputs in;
+  std::tie(in.cos, in.sin) = w_->rope.cos_sin(positions, w_->dtype);
+  if (w_->config.local_rope)
+    std::tie(in.cos_local, in.sin_local) = w_->local_rope.cos_sin(positions, w_->dtype);
+  in.backend = w_->attention.backend;
   const auto& window = w_->config.sliding_window;
   if (window && S > *window)
     in.allowed_sliding =
         sliding_window_mask(at::Tensor(), positions, at::arange(S, options).unsqueeze(0), *window);
-  at::Tensor h = at::embedding(w_->embed_tokens, input_ids.to(w_->device));  // (1, t, C)
+  at::Tensor h = embed(*w_, input_ids);  // (1, t, C)
   for (size_t i = 0; i < w_->layers.size(); ++i)
     h = decoder_layer(w_->layers[i], w_->config, i, h, in, &cache);
   cache.advance(t);
-  at::Tensor last = h.select(1, t - 1);                              // (1, C)
-  return logits(rms_norm(last, w_->norm, w_->config.rms_norm_eps));  // (1, V)
+  at::Tensor last = h.select(1, t - 1);             // (1, C)
+  return logits(norm(w_->config, last, w_->norm));  // (1, V)
 }
 
 std::unique_ptr<KVCache> LlamaModel::make_cache(int64_t max_tokens) const {

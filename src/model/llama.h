@@ -1,4 +1,5 @@
-// Llama-family decoder (Llama 1/2/3, TinyLlama, Mistral, Qwen2) with Hugging Face parameter names.
+// Llama-family decoder (Llama 1/2/3, TinyLlama, Mistral, Qwen2/3, SmolLM3, Gemma 2/3) with Hugging
+// Face parameter names.
 // Shape legend: N rows, T time, C hidden, H heads, Hkv kv heads, D head dim, V vocab.
 #pragma once
 #include <ATen/ATen.h>
@@ -40,7 +41,7 @@ class LlamaModel {
 
   // Final hidden states after the last RMSNorm: (N, T, C).
   at::Tensor forward_hidden(const ModelInput& input) const;
-  // lm_head applied to hidden states: (..., C) -> (..., V).
+  // lm_head applied to hidden states (then gemma2's final soft-capping): (..., C) -> (..., V).
   at::Tensor logits(const at::Tensor& hidden) const;
   const at::Tensor& lm_head_weight() const;  // (V, C); the embedding when tied
   // All hidden states as HF output_hidden_states returns them (embeddings, after each layer; the

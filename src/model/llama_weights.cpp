@@ -40,30 +40,40 @@ std::vector<WeightSlot> weight_slots(LlamaWeights& w) {
   int64_t q_out = c.num_attention_heads * D, kv_out = c.num_key_value_heads * D;
   bool qkv_bias = c.attention_bias;
   bool o_bias = c.attention_bias && c.model_type != "qwen2";  // qwen2: q/k/v only
+  // RMSNorm weights start at 1, or at 0 where they apply as (1 + w) (Gemma).
+  const WeightInit norm_init = c.norm_plus_one ? WeightInit::kZeros : WeightInit::kOnes;
   std::vector<WeightSlot> slots;
   slots.push_back(
       {"model.embed_tokens.weight", {c.vocab_size, C}, WeightInit::kNormal, &w.embed_tokens});
   for (size_t i = 0; i < w.layers.size(); ++i) {
     DecoderLayerWeights& layer = w.layers[i];
     std::string p = fmt::format("model.layers.{}.", i);
-    slots.push_back({p + "input_layernorm.weight", {C}, WeightInit::kOnes, &layer.input_layernorm});
+    slots.push_back({p + "input_layernorm.weight", {C}, norm_init, &layer.input_layernorm});
     add_linear(slots, p + "self_attn.q_proj", layer.q_proj, q_out, C, qkv_bias);
     add_linear(slots, p + "self_attn.k_proj", layer.k_proj, kv_out, C, qkv_bias);
     add_linear(slots, p + "self_attn.v_proj", layer.v_proj, kv_out, C, qkv_bias);
     add_linear(slots, p + "self_attn.o_proj", layer.o_proj, C, q_out, o_bias);
     if (c.qk_norm) {
-      slots.push_back({p + "self_attn.q_norm.weight", {D}, WeightInit::kOnes, &layer.q_norm});
-      slots.push_back({p + "self_attn.k_norm.weight", {D}, WeightInit::kOnes, &layer.k_norm});
+      slots.push_back({p + "self_attn.q_norm.weight", {D}, norm_init, &layer.q_norm});
+      slots.push_back({p + "self_attn.k_norm.weight", {D}, norm_init, &layer.k_norm});
     }
-    slots.push_back({p + "post_attention_layernorm.weight",
-                     {C},
-                     WeightInit::kOnes,
-                     &layer.post_attention_layernorm});
+    slots.push_back(
+        {p + "post_attention_layernorm.weight", {C}, norm_init, &layer.post_attention_layernorm});
+    if (c.sandwich_norms) {
+      slots.push_back({p + "pre_feedforward_layernorm.weight",
+                       {C},
+                       norm_init,
+                       &layer.pre_feedforward_layernorm});
+      slots.push_back({p + "post_feedforward_layernorm.weight",
+                       {C},
+                       norm_init,
+                       &layer.post_feedforward_layernorm});
+    }
     add_linear(slots, p + "mlp.gate_proj", layer.gate_proj, I, C, c.mlp_bias);
     add_linear(slots, p + "mlp.up_proj", layer.up_proj, I, C, c.mlp_bias);
     add_linear(slots, p + "mlp.down_proj", layer.down_proj, C, I, c.mlp_bias);
   }
-  slots.push_back({"model.norm.weight", {C}, WeightInit::kOnes, &w.norm});
+  slots.push_back({"model.norm.weight", {C}, norm_init, &w.norm});
   if (!c.tie_word_embeddings)
     slots.push_back({"lm_head.weight", {c.vocab_size, C}, WeightInit::kNormal, &w.lm_head.weight});
   return slots;

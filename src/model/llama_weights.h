@@ -18,9 +18,11 @@ namespace dpo {
 struct DecoderLayerWeights {
   at::Tensor input_layernorm;             // (C)
   Linear q_proj, k_proj, v_proj, o_proj;  // (H*D, C), (Hkv*D, C), (Hkv*D, C), (C, H*D)
-  at::Tensor q_norm, k_norm;              // (D) each; qwen3 only (config.qk_norm)
+  at::Tensor q_norm, k_norm;              // (D) each; qwen3, gemma3 (config.qk_norm)
   at::Tensor post_attention_layernorm;    // (C)
-  Linear gate_proj, up_proj, down_proj;   // (I, C), (I, C), (C, I)
+  // Gemma's sandwich norms (config.sandwich_norms): the MLP's input and output norms.
+  at::Tensor pre_feedforward_layernorm, post_feedforward_layernorm;  // (C) each
+  Linear gate_proj, up_proj, down_proj;                              // (I, C), (I, C), (C, I)
 };
 
 struct LlamaWeights {
@@ -32,6 +34,7 @@ struct LlamaWeights {
   at::Tensor norm;  // (C)
   Linear lm_head;   // (V, C); shares embed_tokens when tied
   RotaryEmbedding rope;
+  RotaryEmbedding local_rope;  // gemma3's sliding layers (config.local_rope); else unused
   bool gradient_checkpointing = false;
   AttentionChoice attention;  // the dense backend and when packed rows take varlen
 };

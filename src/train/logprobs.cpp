@@ -20,11 +20,18 @@ using torch::autograd::variable_list;
 // Columns of the detached per-token statistics.
 enum StatColumn { kLogitMean = 0, kEntropy = 1, kHit = 2, kWpo = 3, kNumStats = 4 };
 
+// hidden @ weight^T in float32, soft-capped to cap * tanh(z / cap) when cap > 0 (gemma2's
+// final_logit_softcapping). (m, C) -> (m, V)
+at::Tensor chunk_logits(const at::Tensor& hidden, const at::Tensor& weight_f32, double cap) {
+  at::Tensor z = at::matmul(hidden.to(at::kFloat), weight_f32.t());
+  return cap > 0 ? at::tanh(z / cap) * cap : z;
+}
+
 // Forward of one chunk: fills the log-probs of the labels (and the statistics).
 void forward_chunk(const at::Tensor& hidden, const at::Tensor& weight_f32, const at::Tensor& labels,
-                   at::Tensor out, at::Tensor stats) {
-  at::Tensor logits = at::matmul(hidden.to(at::kFloat), weight_f32.t());  // (m, V)
-  at::Tensor lse = at::logsumexp(logits, -1);                             // (m)
+                   double cap, at::Tensor out, at::Tensor stats) {
+  at::Tensor logits = chunk_logits(hidden, weight_f32, cap);  // (m, V)
+  at::Tensor lse = at::logsumexp(logits, -1);                 // (m)
   at::Tensor label_logits = logits.gather(1, labels.unsqueeze(1)).squeeze(1);
   at::Tensor logps = label_logits - lse;  // (m)
   out.copy_(logps);
@@ -42,7 +49,7 @@ void forward_chunk(const at::Tensor& hidden, const at::Tensor& weight_f32, const
 struct ChunkedLogProbFunction : public torch::autograd::Function<ChunkedLogProbFunction> {
   static variable_list forward(AutogradContext* ctx, const at::Tensor& hidden,
                                const at::Tensor& weight, const at::Tensor& labels, int64_t chunk,
-                               bool want_stats) {
+                               bool want_stats, double cap) {
     const int64_t num_tokens = hidden.size(0);
     at::Tensor weight_f32 = weight.to(at::kFloat);  // (V, C)
     at::Tensor out = at::empty({num_tokens}, hidden.options().dtype(at::kFloat));
@@ -50,29 +57,32 @@ struct ChunkedLogProbFunction : public torch::autograd::Function<ChunkedLogProbF
         at::zeros({want_stats ? num_tokens : 0, kNumStats}, hidden.options().dtype(at::kDouble));
     for (int64_t start = 0; start < num_tokens; start += chunk) {
       int64_t end = std::min(start + chunk, num_tokens);
-      forward_chunk(hidden.slice(0, start, end), weight_f32, labels.slice(0, start, end),
+      forward_chunk(hidden.slice(0, start, end), weight_f32, labels.slice(0, start, end), cap,
                     out.slice(0, start, end),
                     want_stats ? stats.slice(0, start, end) : at::Tensor());
     }
     ctx->save_for_backward({hidden, weight, labels});
     ctx->saved_data["chunk"] = chunk;
+    ctx->saved_data["cap"] = cap;
     ctx->mark_non_differentiable({stats});
     return {out, stats};
   }
 
-  // d logp[label] / d logits = onehot(label) - softmax(logits).
+  // d logp[label] / d logits = onehot(label) - softmax(logits); through the soft-cap
+  // d logits / d z = 1 - (logits / cap)^2.
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
     auto saved = ctx->get_saved_variables();
     const at::Tensor& hidden = saved[0];  // (M, C)
     const at::Tensor& weight = saved[1];  // (V, C)
     const at::Tensor& labels = saved[2];  // (M)
     const int64_t chunk = ctx->saved_data["chunk"].toInt();
+    const double cap = ctx->saved_data["cap"].toDouble();
     const bool need_hidden = ctx->needs_input_grad(0);
     const bool need_weight = ctx->needs_input_grad(1);
     at::Tensor grad_logps = grad_outputs[0];  // (M)
     at::Tensor grad_hidden, grad_weight;
     if (!grad_logps.defined() || (!need_hidden && !need_weight))
-      return {at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+      return {at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
     at::Tensor weight_f32 = weight.to(at::kFloat);
     if (need_hidden) grad_hidden = at::empty_like(hidden);
     if (need_weight) grad_weight = at::zeros(weight.sizes(), weight.options().dtype(at::kFloat));
@@ -80,16 +90,17 @@ struct ChunkedLogProbFunction : public torch::autograd::Function<ChunkedLogProbF
     const int64_t num_tokens = hidden.size(0);
     for (int64_t start = 0; start < num_tokens; start += chunk) {
       int64_t end = std::min(start + chunk, num_tokens);
-      at::Tensor h = hidden.slice(0, start, end).to(at::kFloat);    // (m, C)
-      at::Tensor g = grad_logps.slice(0, start, end).unsqueeze(1);  // (m, 1)
-      at::Tensor grad_logits =
-          at::softmax(at::matmul(h, weight_f32.t()), -1).mul_(g).neg_();  // (m, V)
+      at::Tensor h = hidden.slice(0, start, end).to(at::kFloat);        // (m, C)
+      at::Tensor g = grad_logps.slice(0, start, end).unsqueeze(1);      // (m, 1)
+      at::Tensor logits = chunk_logits(h, weight_f32, cap);             // (m, V)
+      at::Tensor grad_logits = at::softmax(logits, -1).mul_(g).neg_();  // (m, V)
       grad_logits.scatter_add_(1, labels.slice(0, start, end).unsqueeze(1), g);
+      if (cap > 0) grad_logits.mul_(1.0 - (logits / cap).pow(2));  // d/dz of the soft-cap
       if (need_hidden) grad_hidden.slice(0, start, end).copy_(at::matmul(grad_logits, weight_f32));
       if (need_weight) grad_weight.add_(at::matmul(grad_logits.t(), h));
     }
     if (need_weight) grad_weight = grad_weight.to(weight.scalar_type());
-    return {grad_hidden, grad_weight, at::Tensor(), at::Tensor(), at::Tensor()};
+    return {grad_hidden, grad_weight, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -136,11 +147,11 @@ std::pair<at::Tensor, at::Tensor> shared_tokens(const TokenBatch& batch,
 
 at::Tensor chunked_token_log_probs(const at::Tensor& hidden, const at::Tensor& weight,
                                    const at::Tensor& labels, int64_t chunk_tokens,
-                                   at::Tensor* stats) {
+                                   at::Tensor* stats, double logit_softcap) {
   DPO_CHECK(hidden.dim() == 2 && weight.dim() == 2 && hidden.size(1) == weight.size(1),
             "chunked_token_log_probs: hidden (M, C) and weight (V, C) expected");
   auto outputs = ChunkedLogProbFunction::apply(
-      hidden, weight, labels, std::max<int64_t>(1, chunk_tokens), stats != nullptr);
+      hidden, weight, labels, std::max<int64_t>(1, chunk_tokens), stats != nullptr, logit_softcap);
   if (stats) *stats = outputs[1];
   return outputs[0];
 }
@@ -171,18 +182,35 @@ std::pair<at::Tensor, at::Tensor> scored_positions(const TokenBatch& batch, int6
   return {positions, positions - 1};
 }
 
-// Sum per sequence, over every position of it, of the mean logit over the vocabulary (it is
-// hidden . mean_v(W_v)): (S) float64, detached; `counts` receives the positions per sequence.
+// Mean over the vocabulary of each position's logits: hidden . mean_v(W_v), or with a soft-cap
+// the capped logits' mean, `chunk` positions at a time. h (Q, C) -> (Q) float32.
+at::Tensor mean_logits(const at::Tensor& h, const at::Tensor& lm_head_weight, double cap,
+                       int64_t chunk) {
+  at::Tensor weight_f32 = lm_head_weight.detach().to(at::kFloat);  // (V, C)
+  if (!(cap > 0)) return at::matmul(h.to(at::kFloat), weight_f32.mean(0));
+  at::Tensor means = at::empty({h.size(0)}, h.options().dtype(at::kFloat));
+  for (int64_t start = 0; start < h.size(0); start += chunk) {
+    int64_t end = std::min(start + chunk, h.size(0));
+    means.slice(0, start, end)
+        .copy_(chunk_logits(h.slice(0, start, end), weight_f32, cap).mean(-1));
+  }
+  return means;
+}
+
+// Sum per sequence, over every position of it, of the mean logit over the vocabulary: (S)
+// float64, detached; `counts` receives the positions per sequence.
 at::Tensor position_logit_mean_sums(const at::Tensor& hidden, const at::Tensor& lm_head_weight,
-                                    const TokenBatch& batch, at::Tensor& counts) {
+                                    const TokenBatch& batch, const LogProbOptions& options,
+                                    at::Tensor& counts) {
   const int64_t channels = hidden.size(2);
   at::NoGradGuard no_grad;
   at::Tensor flat_sequence = batch.sequence_index.reshape({-1});                      // (N*T)
   at::Tensor positions = at::nonzero(flat_sequence.ge(0)).squeeze(1);                 // (Q)
   at::Tensor sequence = flat_sequence.index_select(0, positions);                     // (Q)
-  at::Tensor mean_row = lm_head_weight.detach().to(at::kFloat).mean(0);               // (C)
   at::Tensor h = hidden.detach().reshape({-1, channels}).index_select(0, positions);  // (Q, C)
-  at::Tensor means = at::matmul(h.to(at::kFloat), mean_row).to(at::kDouble);          // (Q)
+  at::Tensor means = mean_logits(h, lm_head_weight, options.logit_softcap,
+                                 std::max<int64_t>(1, options.chunk_tokens))
+                         .to(at::kDouble);  // (Q)
   counts = at::bincount(sequence, {}, batch.num_sequences).to(at::kLong);
   at::Tensor sums = sum_per_sequence(means, sequence, batch.num_sequences);
   if (batch.shared_sequence_index.defined()) {  // a shared prompt position counts for both
@@ -215,8 +243,9 @@ SequenceLogProbs sequence_log_probs(const at::Tensor& hidden, const at::Tensor& 
   SequenceLogProbs out;
   at::Tensor stats;
   const bool want_stats = options.token_stats || options.wpo;
-  at::Tensor token_logps = chunked_token_log_probs(
-      previous_hidden, lm_head_weight, labels, options.chunk_tokens, want_stats ? &stats : nullptr);
+  at::Tensor token_logps =
+      chunked_token_log_probs(previous_hidden, lm_head_weight, labels, options.chunk_tokens,
+                              want_stats ? &stats : nullptr, options.logit_softcap);
   if (options.every_token) {  // the whole sequences' sums, then the completion tokens only
     out.all_logps = sum_per_sequence(token_logps, sequence, num_sequences);
     out.all_tokens = at::bincount(sequence, {}, num_sequences).to(at::kLong);
@@ -249,7 +278,7 @@ SequenceLogProbs sequence_log_probs(const at::Tensor& hidden, const at::Tensor& 
   if (options.wpo) out.wpo_logps = sum_per_sequence(stats.select(1, kWpo), sequence, num_sequences);
   if (options.position_logit_means)
     out.position_logit_mean_sum =
-        position_logit_mean_sums(hidden, lm_head_weight, batch, out.num_positions);
+        position_logit_mean_sums(hidden, lm_head_weight, batch, options, out.num_positions);
   return out;
 }
 

@@ -31,6 +31,9 @@ struct LogProbOptions {
   // sequence (CPO's and ORPO's logits/chosen, logits/rejected): position_logit_mean_sum.
   bool position_logit_means = false;
   int64_t chunk_tokens = 512;  // scored tokens whose (chunk, V) logits are computed at once
+  // > 0: the logits soft-capped to cap * tanh(logits / cap) first (gemma2's
+  // final_logit_softcapping; the model's own, set by sequence_pass).
+  double logit_softcap = 0;
 };
 
 struct SequenceLogProbs {
@@ -64,8 +67,9 @@ SequenceLogProbs sequence_log_probs(const at::Tensor& hidden, const at::Tensor& 
 // The log-prob of `labels` under softmax(hidden @ weight^T) in float32, chunked (see above).
 // hidden (M, C), weight (V, C), labels (M) int64 -> (M) float32. With `stats` non-null, also
 // fills (M, 4) float64 detached: mean logit, entropy, argmax hit, WPO aligned log-prob.
+// logit_softcap > 0: softmax(cap * tanh(hidden @ weight^T / cap)) instead.
 at::Tensor chunked_token_log_probs(const at::Tensor& hidden, const at::Tensor& weight,
                                    const at::Tensor& labels, int64_t chunk_tokens,
-                                   at::Tensor* stats = nullptr);
+                                   at::Tensor* stats = nullptr, double logit_softcap = 0);
 
 }  // namespace dpo

@@ -14,7 +14,9 @@ void check_preference_batch(const TokenBatch& batch) {
 SequenceLogProbs sequence_pass(const LlamaModel& model, const TokenBatch& batch,
                                const LogProbOptions& options) {
   at::Tensor hidden = model.forward_hidden(batch.input);  // (N, T, C)
-  return sequence_log_probs(hidden, model.lm_head_weight(), batch, options);
+  LogProbOptions with_cap = options;
+  with_cap.logit_softcap = model.config().final_logit_softcapping;  // the model's (gemma2)
+  return sequence_log_probs(hidden, model.lm_head_weight(), batch, with_cap);
 }
 
 LogProbOptions logprob_options_for(const LossConfig& config, bool token_stats) {

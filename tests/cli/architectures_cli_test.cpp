@@ -1,5 +1,6 @@
 // The commands on the architectures beyond the committed fixtures: a qwen3 model with a sliding
-// window and a smollm3 model (layers without RoPE, a window in one of them), drawn at test time by
+// window, a smollm3 model (layers without RoPE, a window in one of them) and gemma2 / gemma3_text
+// models (soft-capping, sandwich norms, local RoPE), drawn at test time by
 // tests/model/architecture_reference.py, go through dpo train, sft, eval, generate and merge; the
 // merged folder generates what the adapter on its base generates. Their numbers against
 // transformers: tests/lora/architecture_reference_test.cpp.
@@ -75,6 +76,7 @@ TEST_P(ArchitectureCli, TrainSftEvalGenerateAndMerge) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Drawn, ArchitectureCli,
-                         ::testing::Values("qwen3_sliding", "smollm3_sliding"));
+                         ::testing::Values("qwen3_sliding", "smollm3_sliding", "gemma2",
+                                           "gemma3_text"));
 
 }  // namespace

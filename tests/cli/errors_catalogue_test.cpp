@@ -141,6 +141,18 @@ bool make_training_fixture(const std::string& name, const fs::path& dir) {
   } else if (name == "config_json_dir") {
     copy_model_files(dir / "cfgdir", {"tokenizer.json"});
     fs::create_directories(dir / "cfgdir" / "config.json");
+  } else if (name == "gemma_encoder" || name == "gemma_relu") {
+    // a gemma3_text config of EmbeddingGemma's kind, or one with an activation dpo lacks
+    const bool encoder = name == "gemma_encoder";
+    const fs::path folder = dir / (encoder ? "embgemma" : "relugemma");
+    copy_model_files(folder, {"tokenizer.json"});
+    write_file(folder / "config.json",
+               std::string("{\"model_type\": \"gemma3_text\", \"hidden_size\": 32, "
+                           "\"intermediate_size\": 64, \"num_hidden_layers\": 2, "
+                           "\"num_attention_heads\": 4, \"num_key_value_heads\": 2, "
+                           "\"head_dim\": 8, \"vocab_size\": 32000, ") +
+                   (encoder ? "\"use_bidirectional_attention\": true}\n"
+                            : "\"hidden_activation\": \"relu\"}\n"));
   } else if (name == "model_no_config") {
     copy_model_files(dir / "nocfg", {"tokenizer.json"});
   } else if (name == "model_no_weights") {

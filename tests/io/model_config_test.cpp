@@ -298,11 +298,13 @@ TEST(ModelConfig, Errors) {
             std::string::npos);
   json j = base_config();
   j["model_type"] = "gpt2";
-  EXPECT_ERROR(
-      j, "model_type 'gpt2' is not supported (supported: llama, mistral, qwen2, qwen3, smollm3)");
+  EXPECT_ERROR(j,
+               "model_type 'gpt2' is not supported (supported: llama, mistral, qwen2, qwen3, "
+               "smollm3, gemma2, gemma3_text)");
   j.erase("model_type");
   EXPECT_ERROR(j,
-               "key \"model_type\" is missing (supported: llama, mistral, qwen2, qwen3, smollm3)");
+               "key \"model_type\" is missing (supported: llama, mistral, qwen2, qwen3, smollm3, "
+               "gemma2, gemma3_text)");
 
   j = base_config();
   j.erase("hidden_size");
@@ -368,4 +370,120 @@ TEST(ModelConfig, Errors) {
   j = base_config();
   j["hidden_act"] = "gelu";
   EXPECT_ERROR(j, "hidden_act 'gelu' is not supported (supported: silu)");
+  j = base_config();
+  j["model_type"] = "gemma2";
+  j["hidden_activation"] = "relu";
+  EXPECT_ERROR(j, "hidden_activation 'relu' is not supported (supported: gelu_pytorch_tanh, gelu)");
+  j = base_config();
+  j["model_type"] = "gemma3_text";
+  j["sliding_window"] = nullptr;
+  EXPECT_ERROR(j,
+               "key \"sliding_window\": expected a positive integer (gemma's local layers attend "
+               "within it)");
+  j["sliding_window"] = 8;
+  j["use_bidirectional_attention"] = true;
+  EXPECT_ERROR(j,
+               "key \"use_bidirectional_attention\": true makes an encoder (EmbeddingGemma), not a "
+               "causal language model; dpo.cpp trains causal models only");
+  j.erase("use_bidirectional_attention");
+  j["query_pre_attn_scalar"] = 0;
+  EXPECT_ERROR(j, "key \"query_pre_attn_scalar\": expected a positive number");
+  j.erase("query_pre_attn_scalar");
+  j["attn_logit_softcapping"] = -1.0;
+  EXPECT_ERROR(j, "key \"attn_logit_softcapping\": expected a positive number or null");
+  j.erase("attn_logit_softcapping");
+  j["rope_parameters"] = {
+      {"full_attention", {{"rope_type", "default"}, {"rope_theta", 1e6}}},
+      {"sliding_attention", {{"rope_type", "linear"}, {"factor", 2.0}, {"rope_theta", 1e4}}}};
+  EXPECT_ERROR(j,
+               "key \"rope_parameters.sliding_attention\": rope type 'linear' for gemma3's "
+               "sliding layers is not supported (supported: default; scaling applies to "
+               "full_attention)");
+  j["rope_parameters"] = {{"full_attention", 3}};
+  EXPECT_ERROR(j, "key \"rope_parameters.full_attention\": expected an object");
+}
+
+TEST(ModelConfig, Gemma) {
+  json j = base_config();
+  j["model_type"] = "gemma2";
+  j["num_hidden_layers"] = 4;
+  ModelConfig c = parse(j);  // Gemma2Config's defaults
+  EXPECT_EQ(c.head_dim, 256);
+  EXPECT_TRUE(c.tie_word_embeddings && c.scale_embeddings && c.norm_plus_one && c.sandwich_norms);
+  EXPECT_FALSE(c.qk_norm);
+  EXPECT_EQ(c.hidden_act, "gelu_pytorch_tanh");
+  EXPECT_DOUBLE_EQ(c.query_pre_attn_scalar, 256);
+  EXPECT_DOUBLE_EQ(c.attn_logit_softcapping, 50);
+  EXPECT_DOUBLE_EQ(c.final_logit_softcapping, 30);
+  EXPECT_EQ(c.sliding_window, 4096);
+  EXPECT_EQ(c.sliding_layers, (std::vector<bool>{true, false, true, false}));
+  EXPECT_FALSE(c.local_rope.has_value());
+  EXPECT_DOUBLE_EQ(c.rope.theta, 1e4);
+  j["attn_logit_softcapping"] = nullptr;  // null: off
+  j["final_logit_softcapping"] = 15.0;
+  j["hidden_activation"] = "gelu";
+  j["head_dim"] = 16;
+  j["query_pre_attn_scalar"] = 24;
+  c = parse(j);
+  EXPECT_DOUBLE_EQ(c.attn_logit_softcapping, 0);
+  EXPECT_DOUBLE_EQ(c.final_logit_softcapping, 15);
+  EXPECT_EQ(c.hidden_act, "gelu");
+  EXPECT_EQ(c.head_dim, 16);
+  // The sandwich norms: two more of C per layer.
+  ModelConfig llama_like = c;
+  llama_like.sandwich_norms = false;
+  EXPECT_EQ(c.num_parameters() - llama_like.num_parameters(), 4 * 2 * 64);
+  auto again = ModelConfig::from_json_text(c.to_json_text(), "again");
+  EXPECT_EQ(again.model_type, "gemma2");
+  EXPECT_EQ(again.hidden_act, "gelu");
+  EXPECT_DOUBLE_EQ(again.query_pre_attn_scalar, 24);
+  EXPECT_DOUBLE_EQ(again.attn_logit_softcapping, 0);
+  EXPECT_DOUBLE_EQ(again.final_logit_softcapping, 15);
+  EXPECT_EQ(again.sliding_layers, c.sliding_layers);
+  EXPECT_EQ(again.num_parameters(), c.num_parameters());
+
+  j = base_config();
+  j["model_type"] = "gemma3_text";
+  j["num_hidden_layers"] = 7;
+  j["sliding_window"] = 32;
+  c = parse(j);  // Gemma3TextConfig's defaults: five local layers to one global
+  EXPECT_TRUE(c.qk_norm);
+  EXPECT_DOUBLE_EQ(c.attn_logit_softcapping, 0);
+  EXPECT_DOUBLE_EQ(c.final_logit_softcapping, 0);
+  EXPECT_EQ(c.sliding_layers, (std::vector<bool>{true, true, true, true, true, false, true}));
+  EXPECT_DOUBLE_EQ(c.rope.theta, 1e6);
+  ASSERT_TRUE(c.local_rope.has_value());
+  EXPECT_DOUBLE_EQ(c.local_rope->theta, 1e4);
+  EXPECT_DOUBLE_EQ(c.rope_of(0).theta, 1e4);
+  EXPECT_DOUBLE_EQ(c.rope_of(5).theta, 1e6);
+  j["sliding_window_pattern"] = 2;
+  j["rope_scaling"] = {{"rope_type", "linear"}, {"factor", 8.0}};  // the global layers' only
+  j["rope_local_base_freq"] = 5e3;
+  c = parse(j);
+  EXPECT_EQ(c.sliding_layers, (std::vector<bool>{true, false, true, false, true, false, true}));
+  EXPECT_EQ(c.rope.type, "linear");
+  EXPECT_EQ(c.local_rope->type, "default");
+  EXPECT_DOUBLE_EQ(c.local_rope->theta, 5e3);
+  again = ModelConfig::from_json_text(c.to_json_text(), "again");
+  EXPECT_EQ(again.sliding_layers, c.sliding_layers);
+  EXPECT_EQ(again.rope.type, "linear");
+  EXPECT_DOUBLE_EQ(again.rope.factor, 8);
+  EXPECT_DOUBLE_EQ(again.local_rope->theta, 5e3);
+  // transformers 5: rope_parameters by layer type.
+  j.erase("rope_scaling");
+  j.erase("rope_local_base_freq");
+  j["rope_parameters"] = {
+      {"full_attention", {{"rope_type", "linear"}, {"factor", 4.0}, {"rope_theta", 2e6}}},
+      {"sliding_attention", {{"rope_type", "default"}, {"rope_theta", 2e4}}}};
+  c = parse(j);
+  EXPECT_EQ(c.rope.type, "linear");
+  EXPECT_DOUBLE_EQ(c.rope.factor, 4);
+  EXPECT_DOUBLE_EQ(c.rope.theta, 2e6);
+  EXPECT_DOUBLE_EQ(c.local_rope->theta, 2e4);
+  // No sliding layer at all: still a window written back, and layer_types saying so.
+  j["layer_types"] = std::vector<std::string>(7, "full_attention");
+  c = parse(j);
+  EXPECT_FALSE(c.sliding_window.has_value());
+  again = ModelConfig::from_json_text(c.to_json_text(), "again");
+  EXPECT_FALSE(again.sliding_window.has_value());
 }

@@ -69,6 +69,27 @@ CASES = {
     "llama_yarn": ("llama", dict(rope_scaling={"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 8}, tie_word_embeddings=False)),
     # LongRoPE: short factors up to 8 positions, long past them (per batch; greedy crosses over)
     "qwen3_longrope": ("qwen3", dict(head_dim=8, rope_scaling={"rope_type": "longrope", "short_factor": [1.0, 1.3, 2.1, 3.0], "long_factor": [1.5, 2.5, 5.0, 9.0], "original_max_position_embeddings": 8}, tie_word_embeddings=False)),
+    # gemma2: local (window 5) and global layers alternating, soft-caps small enough to bend the
+    # scores and logits, a query pre-attention scalar unlike head_dim, tied embeddings
+    "gemma2": ("gemma2", dict(head_dim=8, num_hidden_layers=3, sliding_window=5,
+                              query_pre_attn_scalar=12, attn_logit_softcapping=0.5,
+                              final_logit_softcapping=0.2)),
+    # gemma2 with its default soft-caps (50, 30), untied, biases, exact GELU
+    "gemma2_untied": ("gemma2", dict(head_dim=8, sliding_window=6, query_pre_attn_scalar=8,
+                                     tie_word_embeddings=False, attention_bias=True,
+                                     hidden_activation="gelu")),
+    # gemma3: q/k norms, local layers with their own RoPE theta, no soft-caps, layer_types given
+    "gemma3_text": ("gemma3_text", dict(head_dim=8, num_hidden_layers=3, sliding_window=4,
+                                        query_pre_attn_scalar=16, rope_theta=500.0,
+                                        rope_local_base_freq=20.0,
+                                        layer_types=["sliding_attention", "full_attention",
+                                                     "sliding_attention"])),
+    # gemma3 with the global layers' RoPE linearly scaled (the local ones not), every 2nd layer
+    # global (sliding_window_pattern), untied
+    "gemma3_text_scaled": ("gemma3_text", dict(head_dim=8, num_hidden_layers=4, sliding_window=6,
+                                               sliding_window_pattern=2, query_pre_attn_scalar=8,
+                                               rope_scaling={"rope_type": "linear", "factor": 4.0},
+                                               tie_word_embeddings=False)),
 }
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -87,7 +108,9 @@ def draw_model(model_type, keys, seed):
                                              dtype=torch.float32)
     with torch.no_grad():  # norms away from 1 and biases away from 0, so both are exercised
         for name, p in model.named_parameters():
-            if "norm" in name:
+            if "norm" in name and not p.any():  # gemma's (1 + w) norms start at 0
+                p.normal_(0.0, 0.2)
+            elif "norm" in name:
                 p.mul_(1.0 + 0.2 * torch.randn_like(p))
             elif name.endswith(".bias"):
                 p.normal_(0.0, 0.05)

@@ -76,6 +76,50 @@ TEST(LogProbs, ChunkedMatchesFullLogSoftmaxWithGradients) {
   }
 }
 
+// gemma2's final soft-capping: the chunked function against autograd through
+// cap * tanh(logits / cap), values, gradients and the position logit means.
+TEST(LogProbs, SoftCappedLogitsMatchAutogradThroughTanh) {
+  at::manual_seed(4);
+  TokenBatch batch = make_batch();
+  at::Tensor hidden0 = at::randn({kRows, kTime, kChannels}) * 3;  // logits well into the cap
+  at::Tensor weight0 = at::randn({kVocab, kChannels});
+  at::Tensor probe = at::randn({kRows});
+  const double cap = 5.0;
+  auto capped = [cap](const at::Tensor& logits) { return at::tanh(logits / cap) * cap; };
+
+  at::Tensor hidden_ref = hidden0.clone().requires_grad_(true);
+  at::Tensor weight_ref = weight0.clone().requires_grad_(true);
+  at::Tensor logits = capped(at::matmul(hidden_ref, weight_ref.t()));  // (N, T, V)
+  at::Tensor logp = at::log_softmax(logits.slice(1, 0, kTime - 1), -1);
+  at::Tensor labels = batch.input.input_ids.slice(1, 1);
+  at::Tensor expected = (logp.gather(2, labels.unsqueeze(2)).squeeze(2) *
+                         batch.completion_mask.slice(1, 1).to(at::kFloat))
+                            .sum(1);  // (N)
+  (expected * probe).sum().backward();
+  at::Tensor uncapped = sequence_log_probs(hidden0, weight0, batch, {}).logps;
+  EXPECT_FALSE(at::allclose(uncapped, expected.detach(), 1e-3, 1e-3));  // the cap matters here
+
+  for (int64_t chunk : {2, 1000}) {
+    at::Tensor hidden = hidden0.clone().requires_grad_(true);
+    at::Tensor weight = weight0.clone().requires_grad_(true);
+    LogProbOptions options;
+    options.chunk_tokens = chunk;
+    options.logit_softcap = cap;
+    options.position_logit_means = true;
+    SequenceLogProbs out = sequence_log_probs(hidden, weight, batch, options);
+    EXPECT_TRUE(at::allclose(out.logps, expected.detach(), 1e-5, 1e-5)) << "chunk " << chunk;
+    (out.logps * probe).sum().backward();
+    EXPECT_TRUE(at::allclose(hidden.grad(), hidden_ref.grad(), 1e-4, 1e-5)) << "chunk " << chunk;
+    EXPECT_TRUE(at::allclose(weight.grad(), weight_ref.grad(), 1e-4, 1e-5)) << "chunk " << chunk;
+    // Mean capped logit per position, summed over each sequence's positions.
+    at::Tensor means = logits.detach().mean(-1);                         // (N, T)
+    at::Tensor in_sequence = batch.sequence_index.ge(0).to(at::kFloat);  // (N, T)
+    at::Tensor mean_sums = (means * in_sequence).sum(1).to(at::kDouble);
+    EXPECT_TRUE(at::allclose(out.position_logit_mean_sum, mean_sums, 1e-5, 1e-5))
+        << out.position_logit_mean_sum << mean_sums;
+  }
+}
+
 TEST(LogProbs, FrozenWeightGetsNoGradientAndBf16HiddenWorks) {
   at::manual_seed(2);
   TokenBatch batch = make_batch();
