@@ -1,6 +1,6 @@
 // ModelConfig from a Hugging Face config.json: llama, mistral, qwen2, qwen3, smollm3, gemma2,
-// gemma3_text; RoPE from the classic keys (rope_theta, rope_scaling, rope_local_base_freq) and from
-// transformers 5's rope_parameters (per layer type for gemma3_text).
+// gemma3_text, phi3; RoPE from the classic keys (rope_theta, rope_scaling, rope_local_base_freq)
+// and from transformers 5's rope_parameters (per layer type for gemma3_text).
 #include "io/model_config.h"
 
 #include <algorithm>
@@ -17,8 +17,8 @@ namespace {
 
 using json = nlohmann::json;
 
-const std::vector<std::string> kModelTypes = {"llama",   "mistral", "qwen2",      "qwen3",
-                                              "smollm3", "gemma2",  "gemma3_text"};
+const std::vector<std::string> kModelTypes = {"llama",   "mistral", "qwen2",       "qwen3",
+                                              "smollm3", "gemma2",  "gemma3_text", "phi3"};
 const std::vector<std::string> kGemmaActivations = {"gelu_pytorch_tanh", "gelu"};
 
 bool is_gemma(const std::string& model_type) {
@@ -141,9 +141,22 @@ void read_longrope(const Reader& r, RopeConfig& rope, int64_t max_positions, int
   rope.attention_factor = attention_factor(r);
 }
 
+// What a model type changes in reading rope_scaling / rope_parameters (phi3: Phi3Config's).
+struct RopeQuirks {
+  bool longrope_aliases = false;       // "su" and "yarn" are read as "longrope"
+  int64_t original_max_positions = 0;  // > 0: wins over the scaling's own key
+};
+
 // rope_scaling / rope_parameters: type ("type" or "rope_type") and its factors.
-void read_rope_scaling(const Reader& r, RopeConfig& rope, int64_t max_positions, int64_t head_dim) {
+void read_rope_scaling(const Reader& r, RopeConfig& rope, int64_t max_positions, int64_t head_dim,
+                       const RopeQuirks& quirks = {}) {
   std::string type = r.string_or("rope_type", r.string_or("type", "default"));
+  if (quirks.longrope_aliases && (type == "su" || type == "yarn")) type = "longrope";
+  if (r.has("partial_rotary_factor") && r.number_or("partial_rotary_factor", 1.0) != 1.0)
+    throw_user_error(
+        "{}: key \"{}partial_rotary_factor\": {} (RoPE on part of each head) is not supported "
+        "(supported: 1)",
+        r.source, r.prefix, r.number_or("partial_rotary_factor", 1.0));
   if (type == "default" || type == "") {
     rope.type = "default";
     return;
@@ -155,7 +168,9 @@ void read_rope_scaling(const Reader& r, RopeConfig& rope, int64_t max_positions,
   rope.factor = r.number_or("factor", 1.0);
   if (!(rope.factor > 0)) r.fail("factor", "a positive number");
   rope.original_max_position_embeddings =
-      r.positive_or("original_max_position_embeddings", max_positions);
+      quirks.original_max_positions > 0
+          ? quirks.original_max_positions
+          : r.positive_or("original_max_position_embeddings", max_positions);
   if (type == "llama3") {
     if (!r.has("factor")) r.fail("factor", "a number (required for llama3 RoPE)");
     rope.low_freq_factor = r.number_or("low_freq_factor", 1.0);
@@ -172,20 +187,27 @@ void read_rope_scaling(const Reader& r, RopeConfig& rope, int64_t max_positions,
 }
 
 RopeConfig read_rope(const json& root, const std::string& source, int64_t max_positions,
-                     int64_t head_dim, double default_theta = 10000.0) {
+                     int64_t head_dim, double default_theta = 10000.0,
+                     const RopeQuirks& quirks = {}) {
   RopeConfig rope;
   Reader top{root, source, ""};
   rope.theta = top.number_or("rope_theta", default_theta);
+  if (top.has("partial_rotary_factor") && top.number_or("partial_rotary_factor", 1.0) != 1.0)
+    throw_user_error(
+        "{}: key \"partial_rotary_factor\": {} (RoPE on part of each head) is not supported "
+        "(supported: 1)",
+        source, top.number_or("partial_rotary_factor", 1.0));
   if (top.has("rope_parameters")) {
     const json& params = root["rope_parameters"];
     if (!params.is_object()) top.fail("rope_parameters", "an object");
     Reader r{params, source, "rope_parameters."};
     rope.theta = r.number_or("rope_theta", rope.theta);
-    read_rope_scaling(r, rope, max_positions, head_dim);
+    read_rope_scaling(r, rope, max_positions, head_dim, quirks);
   } else if (top.has("rope_scaling")) {
     const json& scaling = root["rope_scaling"];
     if (!scaling.is_object()) top.fail("rope_scaling", "an object or null");
-    read_rope_scaling(Reader{scaling, source, "rope_scaling."}, rope, max_positions, head_dim);
+    read_rope_scaling(Reader{scaling, source, "rope_scaling."}, rope, max_positions, head_dim,
+                      quirks);
   }
   if (!(rope.theta > 0)) top.fail("rope_theta", "a positive number");
   return rope;
@@ -266,6 +288,10 @@ void read_sliding_window(const Reader& r, ModelConfig& c) {
   if (c.model_type == "mistral") {
     if (window_given && r.object["sliding_window"].is_null()) return;
     c.sliding_window = r.positive_or("sliding_window", 4096);
+    c.sliding_layers.assign(layers, true);
+  } else if (c.model_type == "phi3") {  // every layer, when a window is given
+    if (!r.has("sliding_window")) return;
+    c.sliding_window = r.positive("sliding_window");
     c.sliding_layers.assign(layers, true);
   } else if (c.model_type == "qwen2" || c.model_type == "qwen3") {
     if (!r.boolean_or("use_sliding_window", false)) return;
@@ -396,22 +422,30 @@ ModelConfig ModelConfig::from_json_text(const std::string& text, const std::stri
   c.max_position_embeddings = r.positive_or("max_position_embeddings", 2048);
   c.tie_word_embeddings =
       r.boolean_or("tie_word_embeddings", c.model_type == "smollm3" || is_gemma(c.model_type));
-  c.attention_bias = c.model_type == "qwen2"     ? true
-                     : c.model_type == "mistral" ? false
-                                                 : r.boolean_or("attention_bias", false);
+  c.attention_bias = c.model_type == "qwen2" ? true
+                     : c.model_type == "mistral" || c.model_type == "phi3"
+                         ? false
+                         : r.boolean_or("attention_bias", false);
   const bool has_mlp_bias = c.model_type == "llama" || c.model_type == "smollm3";
   c.mlp_bias = has_mlp_bias ? r.boolean_or("mlp_bias", false) : false;
   c.qk_norm = c.model_type == "qwen3" || c.model_type == "gemma3_text";
+  c.fused_projections = c.model_type == "phi3";
   read_rope_layers(r, c);
   read_sliding_window(r, c);
   c.bos_token_ids = r.ids("bos_token_id");
   c.eos_token_ids = r.ids("eos_token_id");
   std::vector<int64_t> pad = r.ids("pad_token_id");
   if (!pad.empty()) c.pad_token_id = pad[0];
-  if (c.model_type == "gemma3_text")
+  if (c.model_type == "gemma3_text") {
     read_gemma3_rope(root, source_name, c);
-  else
+  } else if (c.model_type == "phi3") {
+    // Phi3Config: its top-level original_max_position_embeddings (4096 when absent) is the
+    // scaling's; "su" and "yarn" are old names of longrope.
+    RopeQuirks phi3{true, r.positive_or("original_max_position_embeddings", 4096)};
+    c.rope = read_rope(root, source_name, c.max_position_embeddings, c.head_dim, 10000.0, phi3);
+  } else {
     c.rope = read_rope(root, source_name, c.max_position_embeddings, c.head_dim);
+  }
   c.torch_dtype = r.string_or("torch_dtype", r.string_or("dtype", ""));
   if (is_gemma(c.model_type)) {
     read_gemma(r, c);
@@ -435,6 +469,7 @@ std::string ModelConfig::to_json_text() const {
                         : model_type == "mistral"     ? "MistralForCausalLM"
                         : model_type == "gemma2"      ? "Gemma2ForCausalLM"
                         : model_type == "gemma3_text" ? "Gemma3ForCausalLM"
+                        : model_type == "phi3"        ? "Phi3ForCausalLM"
                                                       : "LlamaForCausalLM"};
   j["model_type"] = model_type;
   j["hidden_size"] = hidden_size;
@@ -463,7 +498,7 @@ std::string ModelConfig::to_json_text() const {
     for (bool rope_on : rope_layers) flags.push_back(rope_on ? 1 : 0);
     j["no_rope_layers"] = flags;
   }
-  if (model_type == "mistral") {
+  if (model_type == "mistral" || model_type == "phi3") {
     j["sliding_window"] = sliding_window ? nlohmann::ordered_json(*sliding_window) : nullptr;
   } else if (model_type != "llama") {
     if (!is_gemma(model_type)) j["use_sliding_window"] = sliding_window.has_value();
@@ -487,6 +522,10 @@ std::string ModelConfig::to_json_text() const {
   j["pad_token_id"] = pad_token_id ? nlohmann::ordered_json(*pad_token_id) : nullptr;
   // Classic keys: read by every transformers version (5 converts them to rope_parameters).
   j["rope_theta"] = rope.theta;
+  if (model_type == "phi3")  // Phi3Config puts it in rope_parameters over the scaling's own
+    j["original_max_position_embeddings"] = rope.original_max_position_embeddings > 0
+                                                ? rope.original_max_position_embeddings
+                                                : max_position_embeddings;
   if (local_rope) j["rope_local_base_freq"] = local_rope->theta;  // gemma3: never scaled
   if (rope.type == "default") {
     j["rope_scaling"] = nullptr;

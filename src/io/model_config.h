@@ -1,5 +1,5 @@
 // ModelConfig from a Hugging Face config.json (model_type llama, mistral, qwen2, qwen3, smollm3,
-// gemma2, gemma3_text).
+// gemma2, gemma3_text, phi3).
 // Plain C++ (no libtorch): parsing and validation only.
 #pragma once
 #include <cstdint>
@@ -32,7 +32,8 @@ struct RopeConfig {
 };
 
 struct ModelConfig {
-  std::string model_type;  // llama | mistral | qwen2 | qwen3 | smollm3 | gemma2 | gemma3_text
+  // llama | mistral | qwen2 | qwen3 | smollm3 | gemma2 | gemma3_text | phi3
+  std::string model_type;
   int64_t hidden_size = 0;
   int64_t intermediate_size = 0;
   int64_t num_hidden_layers = 0;
@@ -46,6 +47,9 @@ struct ModelConfig {
   bool attention_bias = false;  // q/k/v (and o for llama) bias; qwen2: q/k/v always
   bool mlp_bias = false;
   bool qk_norm = false;  // qwen3, gemma3_text: an RMSNorm over each head of q and of k, before RoPE
+  // phi3: q/k/v as one linear layer (self_attn.qkv_proj: (H + 2 Hkv) * D outputs, in that
+  // order) and gate/up as one (mlp.gate_up_proj: 2 I outputs, gate first).
+  bool fused_projections = false;
   // Gemma (gemma2, gemma3_text):
   bool scale_embeddings = false;  // embeddings times sqrt(hidden_size)
   bool norm_plus_one = false;     // RMSNorm weights w applied as (1 + w), in fp32

@@ -1,6 +1,7 @@
 // LoraConfig: PEFT's module matching rules and adapter_config.json.
 #include "lora/lora_config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <regex>
 
@@ -258,6 +259,34 @@ void LoraConfig::validate() const {
   if (target_regex) compile_regex(*target_regex, "lora_target_modules");
   for (const auto& [key, rank] : rank_pattern)
     if (rank < 1) throw_user_error("rank_pattern '{}': rank must be >= 1 (got {})", key, rank);
+}
+
+namespace {
+
+// `names` with every one of `parts` present replaced by `fused` where parts.front() was.
+void fuse_names(std::vector<std::string>& names, const std::vector<std::string>& parts,
+                const std::string& fused) {
+  auto has = [&names](const std::string& n) {
+    return std::find(names.begin(), names.end(), n) != names.end();
+  };
+  if (!std::all_of(parts.begin(), parts.end(), has) || has(fused)) return;
+  std::vector<std::string> out;
+  for (const std::string& n : names) {
+    if (n == parts.front())
+      out.push_back(fused);
+    else if (std::find(parts.begin(), parts.end(), n) == parts.end())
+      out.push_back(n);
+  }
+  names = out;
+}
+
+}  // namespace
+
+LoraConfig with_fused_target_names(LoraConfig config) {
+  if (config.target_regex) return config;
+  fuse_names(config.target_modules, {"q_proj", "k_proj", "v_proj"}, "qkv_proj");
+  fuse_names(config.target_modules, {"gate_proj", "up_proj"}, "gate_up_proj");
+  return config;
 }
 
 std::string lora_config_to_json(const LoraConfig& config) {

@@ -49,6 +49,11 @@ struct LoraConfig {
   nlohmann::json loaded_json;
 };
 
+// The target names for a model with fused projections (phi3): q_proj, k_proj and v_proj, all
+// three listed, become qkv_proj (where q_proj was); gate_proj and up_proj, both listed,
+// gate_up_proj (where gate_proj was). Other lists, regexes and all-linear are returned unchanged.
+LoraConfig with_fused_target_names(LoraConfig config);
+
 // adapter_config.json as PEFT writes it: every LoraConfig key with PEFT's defaults (the key set
 // of peft 0.21), sorted, indent 2.
 std::string lora_config_to_json(const LoraConfig& config);

@@ -81,15 +81,29 @@ void prepare_queries_keys(const DecoderLayerWeights& l, const ModelConfig& c, si
   if (rescale != 1.0) q = q * rescale;
 }
 
+// Queries (..., H*D), keys and values (..., Hkv*D) of x (..., C): three projections, or phi3's
+// one fused projection split in that order.
+std::tuple<at::Tensor, at::Tensor, at::Tensor> project_qkv(const DecoderLayerWeights& l,
+                                                           const ModelConfig& c,
+                                                           const at::Tensor& x) {
+  if (!c.fused_projections) return {l.q_proj.forward(x), l.k_proj.forward(x), l.v_proj.forward(x)};
+  const int64_t q_width = c.num_attention_heads * c.head_dim,
+                kv_width = c.num_key_value_heads * c.head_dim;
+  at::Tensor qkv = l.qkv_proj.forward(x);  // (..., (H + 2 Hkv) * D)
+  return {qkv.narrow(-1, 0, q_width), qkv.narrow(-1, q_width, kv_width),
+          qkv.narrow(-1, q_width + kv_width, kv_width)};
+}
+
 // Packed rows through variable-length attention: tokens as one stream (L, heads, D) throughout,
 // which is also the flash kernel's layout (no transposes).
 at::Tensor varlen_self_attention(const DecoderLayerWeights& l, const ModelConfig& c, size_t layer,
                                  const at::Tensor& x, const LayerInputs& in) {
   int64_t N = x.size(0), T = x.size(1), L = N * T, H = c.num_attention_heads,
           Hkv = c.num_key_value_heads, D = c.head_dim;
-  at::Tensor q = l.q_proj.forward(x).reshape({L, H, D});    // (L, H, D)
-  at::Tensor k = l.k_proj.forward(x).reshape({L, Hkv, D});  // (L, Hkv, D)
-  at::Tensor v = l.v_proj.forward(x).reshape({L, Hkv, D});  // (L, Hkv, D)
+  auto [q, k, v] = project_qkv(l, c, x);
+  q = q.reshape({L, H, D});    // (L, H, D)
+  k = k.reshape({L, Hkv, D});  // (L, Hkv, D)
+  v = v.reshape({L, Hkv, D});  // (L, Hkv, D)
   prepare_queries_keys(l, c, layer, in, q, k);
   at::Tensor y =
       varlen_attention(q, k, v, in.varlen, in.backend).reshape({N, T, H * D});  // (N, T, H*D)
@@ -102,9 +116,10 @@ at::Tensor self_attention(const DecoderLayerWeights& l, const ModelConfig& c, si
   int64_t N = x.size(0), T = x.size(1), H = c.num_attention_heads, Hkv = c.num_key_value_heads,
           D = c.head_dim;
   // Project to heads.
-  at::Tensor q = l.q_proj.forward(x).reshape({N, T, H, D}).transpose(1, 2);    // (N, H, T, D)
-  at::Tensor k = l.k_proj.forward(x).reshape({N, T, Hkv, D}).transpose(1, 2);  // (N, Hkv, T, D)
-  at::Tensor v = l.v_proj.forward(x).reshape({N, T, Hkv, D}).transpose(1, 2);  // (N, Hkv, T, D)
+  auto [q, k, v] = project_qkv(l, c, x);
+  q = q.reshape({N, T, H, D}).transpose(1, 2);    // (N, H, T, D)
+  k = k.reshape({N, T, Hkv, D}).transpose(1, 2);  // (N, Hkv, T, D)
+  v = v.reshape({N, T, Hkv, D}).transpose(1, 2);  // (N, Hkv, T, D)
   // Normalize and rotate queries and keys by position.
   prepare_queries_keys(l, c, layer, in, q, k);
   // Past keys/values come first when decoding incrementally.
@@ -122,8 +137,14 @@ at::Tensor gate_activation(const ModelConfig& c, const at::Tensor& x) {
   return at::silu(x);
 }
 
-// Gated MLP: down(act(gate(x)) * up(x)).
+// Gated MLP: down(act(gate(x)) * up(x)); phi3's gate and up from one fused projection.
 at::Tensor mlp(const DecoderLayerWeights& l, const ModelConfig& c, const at::Tensor& x) {
+  if (c.fused_projections) {
+    at::Tensor gate_up = l.gate_up_proj.forward(x);  // (..., 2 I)
+    const int64_t I = c.intermediate_size;
+    return l.down_proj.forward(gate_activation(c, gate_up.narrow(-1, 0, I)) *
+                               gate_up.narrow(-1, I, I));
+  }
   return l.down_proj.forward(gate_activation(c, l.gate_proj.forward(x)) * l.up_proj.forward(x));
 }
 

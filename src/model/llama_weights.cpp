@@ -49,9 +49,13 @@ std::vector<WeightSlot> weight_slots(LlamaWeights& w) {
     DecoderLayerWeights& layer = w.layers[i];
     std::string p = fmt::format("model.layers.{}.", i);
     slots.push_back({p + "input_layernorm.weight", {C}, norm_init, &layer.input_layernorm});
-    add_linear(slots, p + "self_attn.q_proj", layer.q_proj, q_out, C, qkv_bias);
-    add_linear(slots, p + "self_attn.k_proj", layer.k_proj, kv_out, C, qkv_bias);
-    add_linear(slots, p + "self_attn.v_proj", layer.v_proj, kv_out, C, qkv_bias);
+    if (c.fused_projections) {
+      add_linear(slots, p + "self_attn.qkv_proj", layer.qkv_proj, q_out + 2 * kv_out, C, false);
+    } else {
+      add_linear(slots, p + "self_attn.q_proj", layer.q_proj, q_out, C, qkv_bias);
+      add_linear(slots, p + "self_attn.k_proj", layer.k_proj, kv_out, C, qkv_bias);
+      add_linear(slots, p + "self_attn.v_proj", layer.v_proj, kv_out, C, qkv_bias);
+    }
     add_linear(slots, p + "self_attn.o_proj", layer.o_proj, C, q_out, o_bias);
     if (c.qk_norm) {
       slots.push_back({p + "self_attn.q_norm.weight", {D}, norm_init, &layer.q_norm});
@@ -69,8 +73,12 @@ std::vector<WeightSlot> weight_slots(LlamaWeights& w) {
                        norm_init,
                        &layer.post_feedforward_layernorm});
     }
-    add_linear(slots, p + "mlp.gate_proj", layer.gate_proj, I, C, c.mlp_bias);
-    add_linear(slots, p + "mlp.up_proj", layer.up_proj, I, C, c.mlp_bias);
+    if (c.fused_projections) {
+      add_linear(slots, p + "mlp.gate_up_proj", layer.gate_up_proj, 2 * I, C, false);
+    } else {
+      add_linear(slots, p + "mlp.gate_proj", layer.gate_proj, I, C, c.mlp_bias);
+      add_linear(slots, p + "mlp.up_proj", layer.up_proj, I, C, c.mlp_bias);
+    }
     add_linear(slots, p + "mlp.down_proj", layer.down_proj, C, I, c.mlp_bias);
   }
   slots.push_back({"model.norm.weight", {C}, norm_init, &w.norm});
@@ -84,12 +92,20 @@ std::vector<std::pair<std::string, Linear*>> linear_modules(LlamaWeights& w) {
   for (size_t i = 0; i < w.layers.size(); ++i) {
     DecoderLayerWeights& l = w.layers[i];
     std::string p = fmt::format("model.layers.{}.", i);
-    out.emplace_back(p + "self_attn.q_proj", &l.q_proj);
-    out.emplace_back(p + "self_attn.k_proj", &l.k_proj);
-    out.emplace_back(p + "self_attn.v_proj", &l.v_proj);
+    if (w.config.fused_projections) {
+      out.emplace_back(p + "self_attn.qkv_proj", &l.qkv_proj);
+    } else {
+      out.emplace_back(p + "self_attn.q_proj", &l.q_proj);
+      out.emplace_back(p + "self_attn.k_proj", &l.k_proj);
+      out.emplace_back(p + "self_attn.v_proj", &l.v_proj);
+    }
     out.emplace_back(p + "self_attn.o_proj", &l.o_proj);
-    out.emplace_back(p + "mlp.gate_proj", &l.gate_proj);
-    out.emplace_back(p + "mlp.up_proj", &l.up_proj);
+    if (w.config.fused_projections) {
+      out.emplace_back(p + "mlp.gate_up_proj", &l.gate_up_proj);
+    } else {
+      out.emplace_back(p + "mlp.gate_proj", &l.gate_proj);
+      out.emplace_back(p + "mlp.up_proj", &l.up_proj);
+    }
     out.emplace_back(p + "mlp.down_proj", &l.down_proj);
   }
   out.emplace_back("lm_head", &w.lm_head);

@@ -23,6 +23,9 @@ struct DecoderLayerWeights {
   // Gemma's sandwich norms (config.sandwich_norms): the MLP's input and output norms.
   at::Tensor pre_feedforward_layernorm, post_feedforward_layernorm;  // (C) each
   Linear gate_proj, up_proj, down_proj;                              // (I, C), (I, C), (C, I)
+  // phi3 (config.fused_projections), in place of q/k/v_proj and gate/up_proj:
+  Linear qkv_proj;      // ((H + 2 Hkv) * D, C): q, k, v stacked
+  Linear gate_up_proj;  // (2 I, C): gate, up stacked
 };
 
 struct LlamaWeights {

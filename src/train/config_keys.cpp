@@ -324,7 +324,8 @@ std::vector<ConfigKey> build_table() {
       make_key("lora_dropout", P, &C::lora_dropout,
                "Dropout on the LoRA input, in [0, 1) (off while disable_dropout)."),
       make_key("lora_target_modules", P, &C::lora_target_modules,
-               "Module names to adapt, all-linear, or one regex."),
+               "Module names to adapt, all-linear, or one regex. On phi3, q/k/v_proj all listed "
+               "mean its fused qkv_proj, gate/up_proj both listed its gate_up_proj."),
       make_key("use_rslora", P, &C::use_rslora, "Scale by alpha / sqrt(r) instead of alpha / r."),
       make_key("disable_dropout", P, &C::disable_dropout,
                "Turn every dropout off (TRL's default) so policy and reference are deterministic."),

@@ -65,7 +65,9 @@ void check_resume_settings(const TrainConfig& c, const fs::path& checkpoint) {
   if (saved.use_rslora != asked.use_rslora)
     conflict(checkpoint, "use_rslora", saved.use_rslora ? "true" : "false",
              asked.use_rslora ? "true" : "false");
-  if (targets_text(saved) != targets_text(asked))
+  // (a phi3 run's adapter names its fused layers: with_fused_target_names of the keys' list)
+  if (targets_text(saved) != targets_text(asked) &&
+      targets_text(saved) != targets_text(with_fused_target_names(asked)))
     conflict(checkpoint, "lora_target_modules", targets_text(saved), targets_text(asked));
   if (!c.disable_dropout && saved.lora_dropout != asked.lora_dropout)
     conflict(checkpoint, "lora_dropout", fmt::format("{}", saved.lora_dropout),

@@ -331,6 +331,7 @@ void setup_model(RunSetup& run) {
       log_adapter_start(*run.lora, *c.adapter_name_or_path);
     } else {
       LoraConfig lora = lora_config_for(c);
+      if (run.model->config().fused_projections) lora = with_fused_target_names(lora);  // phi3
       lora.validate();
       run.lora.emplace(LoraModel::create(*run.model, lora, static_cast<uint64_t>(c.seed)));
     }

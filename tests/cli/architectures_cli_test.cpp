@@ -1,6 +1,7 @@
 // The commands on the architectures beyond the committed fixtures: a qwen3 model with a sliding
 // window, a smollm3 model (layers without RoPE, a window in one of them) and gemma2 / gemma3_text
-// models (soft-capping, sandwich norms, local RoPE), drawn at test time by
+// models (soft-capping, sandwich norms, local RoPE) and a phi3 model (fused projections; the
+// default LoRA targets become qkv_proj and gate_up_proj), drawn at test time by
 // tests/model/architecture_reference.py, go through dpo train, sft, eval, generate and merge; the
 // merged folder generates what the adapter on its base generates. Their numbers against
 // transformers: tests/lora/architecture_reference_test.cpp.
@@ -77,6 +78,6 @@ TEST_P(ArchitectureCli, TrainSftEvalGenerateAndMerge) {
 
 INSTANTIATE_TEST_SUITE_P(Drawn, ArchitectureCli,
                          ::testing::Values("qwen3_sliding", "smollm3_sliding", "gemma2",
-                                           "gemma3_text"));
+                                           "gemma3_text", "phi3"));
 
 }  // namespace

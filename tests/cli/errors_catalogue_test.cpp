@@ -153,6 +153,13 @@ bool make_training_fixture(const std::string& name, const fs::path& dir) {
                            "\"head_dim\": 8, \"vocab_size\": 32000, ") +
                    (encoder ? "\"use_bidirectional_attention\": true}\n"
                             : "\"hidden_activation\": \"relu\"}\n"));
+  } else if (name == "phi_partial_rotary") {
+    // Phi-4-mini's kind: RoPE on three quarters of each head
+    copy_model_files(dir / "phi4", {"tokenizer.json"});
+    write_file(dir / "phi4" / "config.json",
+               "{\"model_type\": \"phi3\", \"hidden_size\": 32, \"intermediate_size\": 64, "
+               "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"num_key_value_heads\": "
+               "2, \"vocab_size\": 32000, \"partial_rotary_factor\": 0.75}\n");
   } else if (name == "model_no_config") {
     copy_model_files(dir / "nocfg", {"tokenizer.json"});
   } else if (name == "model_no_weights") {

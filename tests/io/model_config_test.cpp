@@ -300,11 +300,11 @@ TEST(ModelConfig, Errors) {
   j["model_type"] = "gpt2";
   EXPECT_ERROR(j,
                "model_type 'gpt2' is not supported (supported: llama, mistral, qwen2, qwen3, "
-               "smollm3, gemma2, gemma3_text)");
+               "smollm3, gemma2, gemma3_text, phi3)");
   j.erase("model_type");
   EXPECT_ERROR(j,
                "key \"model_type\" is missing (supported: llama, mistral, qwen2, qwen3, smollm3, "
-               "gemma2, gemma3_text)");
+               "gemma2, gemma3_text, phi3)");
 
   j = base_config();
   j.erase("hidden_size");
@@ -486,4 +486,50 @@ TEST(ModelConfig, Gemma) {
   EXPECT_FALSE(c.sliding_window.has_value());
   again = ModelConfig::from_json_text(c.to_json_text(), "again");
   EXPECT_FALSE(again.sliding_window.has_value());
+}
+
+TEST(ModelConfig, Phi3) {
+  json j = base_config();
+  j["model_type"] = "phi3";
+  j["attention_bias"] = true;  // Phi3 has no biases whatever the key says
+  ModelConfig c = parse(j);
+  EXPECT_TRUE(c.fused_projections);
+  EXPECT_FALSE(c.attention_bias || c.tie_word_embeddings || c.qk_norm);
+  EXPECT_EQ(c.head_dim, 16);
+  EXPECT_FALSE(c.sliding_window.has_value());
+  j["sliding_window"] = 7;  // every layer
+  EXPECT_EQ(parse(j).sliding_layers, (std::vector<bool>{true, true}));
+  // LongRoPE under its old name, with the top-level original length (4096 when absent) winning
+  // over the scaling's own, as Phi3Config does.
+  j["max_position_embeddings"] = 8192;
+  j["rope_scaling"] = {{"type", "su"},
+                       {"short_factor", std::vector<double>(8, 1.0)},
+                       {"long_factor", std::vector<double>(8, 2.0)},
+                       {"original_max_position_embeddings", 1024}};
+  c = parse(j);
+  EXPECT_EQ(c.rope.type, "longrope");
+  EXPECT_EQ(c.rope.original_max_position_embeddings, 4096);
+  EXPECT_DOUBLE_EQ(c.rope.factor, 2.0);
+  j["original_max_position_embeddings"] = 2048;
+  j["rope_scaling"]["type"] = "yarn";  // also read as longrope for phi3
+  c = parse(j);
+  EXPECT_EQ(c.rope.type, "longrope");
+  EXPECT_EQ(c.rope.original_max_position_embeddings, 2048);
+  EXPECT_DOUBLE_EQ(c.rope.factor, 4.0);
+  auto again = ModelConfig::from_json_text(c.to_json_text(), "again");
+  EXPECT_TRUE(again.fused_projections);
+  EXPECT_EQ(again.rope.type, "longrope");
+  EXPECT_EQ(again.rope.original_max_position_embeddings, 2048);
+  EXPECT_DOUBLE_EQ(again.rope.factor, 4.0);
+  EXPECT_EQ(again.sliding_window, 7);
+  EXPECT_EQ(again.num_parameters(), c.num_parameters());
+
+  j.erase("rope_scaling");
+  j["partial_rotary_factor"] = 0.75;  // Phi-4-mini
+  EXPECT_ERROR(j,
+               "key \"partial_rotary_factor\": 0.75 (RoPE on part of each head) is not supported "
+               "(supported: 1)");
+  j.erase("partial_rotary_factor");
+  j["rope_parameters"] = {{"rope_type", "default"}, {"partial_rotary_factor", 0.5}};
+  EXPECT_ERROR(j, "key \"rope_parameters.partial_rotary_factor\": 0.5 (RoPE on part of each head)");
 }

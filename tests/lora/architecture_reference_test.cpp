@@ -33,9 +33,9 @@ constexpr double kRtol = 1e-4;
 constexpr double kAtol = 1e-5;
 
 const std::vector<std::string> kCases = {
-    "qwen3",           "qwen3_bias_tied", "qwen3_sliding",     "smollm3",        "smollm3_sliding",
-    "mistral_sliding", "qwen2_sliding",   "llama_yarn",        "qwen3_longrope", "gemma2",
-    "gemma2_untied",   "gemma3_text",     "gemma3_text_scaled"};
+    "qwen3",           "qwen3_bias_tied", "qwen3_sliding",      "smollm3",        "smollm3_sliding",
+    "mistral_sliding", "qwen2_sliding",   "llama_yarn",         "qwen3_longrope", "gemma2",
+    "gemma2_untied",   "gemma3_text",     "gemma3_text_scaled", "phi3",           "phi3_longrope"};
 
 std::string script() {
   return std::string(DPO_SOURCE_DIR) + "/tests/model/architecture_reference.py";

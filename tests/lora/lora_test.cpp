@@ -102,6 +102,24 @@ TEST(LoraConfig, TargetsAsPeftMatchesThem) {
             std::string::npos);
 }
 
+// phi3: the default list names its fused layers; partial lists and regexes are left alone.
+TEST(LoraConfig, FusedTargetNamesForPhi3) {
+  using Names = std::vector<std::string>;
+  LoraConfig config;  // the default seven
+  EXPECT_EQ(with_fused_target_names(config).target_modules,
+            (Names{"qkv_proj", "o_proj", "gate_up_proj", "down_proj"}));
+  EXPECT_TRUE(with_fused_target_names(config).targets("model.layers.0.self_attn.qkv_proj"));
+  config.target_modules = {"v_proj", "up_proj", "q_proj", "k_proj", "gate_proj"};
+  EXPECT_EQ(with_fused_target_names(config).target_modules, (Names{"qkv_proj", "gate_up_proj"}));
+  config.target_modules = {"q_proj", "v_proj", "gate_proj"};  // not all parts: unchanged
+  EXPECT_EQ(with_fused_target_names(config).target_modules, config.target_modules);
+  config.target_modules = {"all-linear"};
+  EXPECT_EQ(with_fused_target_names(config).target_modules, config.target_modules);
+  config.target_regex = ".*q_proj";
+  config.target_modules = {"q_proj", "k_proj", "v_proj"};
+  EXPECT_EQ(with_fused_target_names(config).target_modules, config.target_modules);
+}
+
 TEST(LoraConfig, RankAlphaPatternsAndRsloraScaling) {
   LoraConfig config = small_config();
   config.rank_pattern = {{"q_proj", 8}, {"layers.1.mlp.up_proj", 2}};

@@ -90,8 +90,17 @@ CASES = {
                                                sliding_window_pattern=2, query_pre_attn_scalar=8,
                                                rope_scaling={"rope_type": "linear", "factor": 4.0},
                                                tie_word_embeddings=False)),
+    # phi3: fused qkv_proj and gate_up_proj, grouped-query attention, a window in every layer
+    "phi3": ("phi3", dict(num_hidden_layers=3, sliding_window=5, tie_word_embeddings=False)),
+    # phi3 with LongRoPE past its top-level original_max_position_embeddings (8), old type name
+    "phi3_longrope": ("phi3", dict(original_max_position_embeddings=8, tie_word_embeddings=True,
+                                   num_key_value_heads=4,
+                                   rope_scaling={"type": "longrope",
+                                                 "short_factor": [1.0, 1.2, 1.9, 2.5],
+                                                 "long_factor": [1.4, 2.0, 4.0, 7.0]})),
 }
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+FUSED_LORA_TARGETS = ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"]  # phi3's linear layers
 
 
 def token_logps(model, ids):
@@ -147,7 +156,8 @@ def make_case(out, name):
         greedy = generated[0, prompt.shape[1]:].tolist()
 
     torch.manual_seed(seed + 1)
-    lora = LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=LORA_TARGETS,
+    targets = FUSED_LORA_TARGETS if model_type == "phi3" else LORA_TARGETS
+    lora = LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=targets,
                       init_lora_weights=False)
     model = get_peft_model(base, lora)
     model.eval()
