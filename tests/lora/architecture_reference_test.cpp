@@ -219,9 +219,12 @@ TEST_P(Architecture, LoraLogProbsAndGradientsEqualPeft) {
   size_t compared = 0;
   for (const auto& [name, parameter] : lora.named_parameters()) {
     ASSERT_TRUE(parameter.grad().defined()) << name;
-    // Near-zero elements: within 1e-5 of the gradient's largest (sums of 27 tokens' terms).
+    // Near-zero elements: within 1e-4 of the gradient's largest (sums of 27 tokens' terms
+    // through every layer; gemma's scaled embeddings and tight soft-caps make the early layers'
+    // gradients large: libtorch 1.13's kernels round them up to 3e-5 of the largest away from
+    // torch 2.11's, elements near zero included).
     const at::Tensor& theirs = tensors.at("grad." + name);
-    const double atol = 1e-5 * theirs.abs().max().item<double>();
+    const double atol = 1e-4 * theirs.abs().max().item<double>();
     expect_close(parameter.grad(), theirs, kRtol, atol, "grad " + name);
     ++compared;
   }
