@@ -147,16 +147,22 @@ struct RopeQuirks {
   int64_t original_max_positions = 0;  // > 0: wins over the scaling's own key
 };
 
+// RoPE on every dimension of each head: partial_rotary_factor (Phi-4-mini's 0.75) is refused.
+void check_full_rotary(const Reader& r) {
+  const double factor = r.number_or("partial_rotary_factor", 1.0);
+  if (factor != 1.0)
+    throw_user_error(
+        "{}: key \"{}partial_rotary_factor\": {} (RoPE on part of each head) is not supported "
+        "(supported: 1)",
+        r.source, r.prefix, factor);
+}
+
 // rope_scaling / rope_parameters: type ("type" or "rope_type") and its factors.
 void read_rope_scaling(const Reader& r, RopeConfig& rope, int64_t max_positions, int64_t head_dim,
                        const RopeQuirks& quirks = {}) {
   std::string type = r.string_or("rope_type", r.string_or("type", "default"));
   if (quirks.longrope_aliases && (type == "su" || type == "yarn")) type = "longrope";
-  if (r.has("partial_rotary_factor") && r.number_or("partial_rotary_factor", 1.0) != 1.0)
-    throw_user_error(
-        "{}: key \"{}partial_rotary_factor\": {} (RoPE on part of each head) is not supported "
-        "(supported: 1)",
-        r.source, r.prefix, r.number_or("partial_rotary_factor", 1.0));
+  check_full_rotary(r);
   if (type == "default" || type == "") {
     rope.type = "default";
     return;
@@ -192,11 +198,7 @@ RopeConfig read_rope(const json& root, const std::string& source, int64_t max_po
   RopeConfig rope;
   Reader top{root, source, ""};
   rope.theta = top.number_or("rope_theta", default_theta);
-  if (top.has("partial_rotary_factor") && top.number_or("partial_rotary_factor", 1.0) != 1.0)
-    throw_user_error(
-        "{}: key \"partial_rotary_factor\": {} (RoPE on part of each head) is not supported "
-        "(supported: 1)",
-        source, top.number_or("partial_rotary_factor", 1.0));
+  check_full_rotary(top);
   if (top.has("rope_parameters")) {
     const json& params = root["rope_parameters"];
     if (!params.is_object()) top.fail("rope_parameters", "an object");
@@ -338,6 +340,14 @@ void read_rope_layers(const Reader& r, ModelConfig& c) {
     c.rope_layers[i] = (static_cast<int64_t>(i) + 1) % interval != 0;
 }
 
+// A soft-cap key: `fallback` when absent, 0 (off) when null, else a positive number.
+double softcap(const Reader& r, const char* key, double fallback) {
+  if (r.object.contains(key) && r.object[key].is_null()) return 0;
+  const double cap = r.number_or(key, fallback);
+  if (cap < 0) r.fail(key, "a positive number or null");
+  return cap;
+}
+
 // The Gemma keys as Gemma2Config / Gemma3TextConfig default them: scaled embeddings, (1 + w)
 // sandwich norms, GeGLU, the query pre-attention scalar and gemma2's soft-capping.
 void read_gemma(const Reader& r, ModelConfig& c) {
@@ -352,15 +362,8 @@ void read_gemma(const Reader& r, ModelConfig& c) {
   c.query_pre_attn_scalar = r.number_or("query_pre_attn_scalar", 256.0);
   if (!(c.query_pre_attn_scalar > 0)) r.fail("query_pre_attn_scalar", "a positive number");
   const bool gemma2 = c.model_type == "gemma2";
-  c.attn_logit_softcapping = r.number_or("attn_logit_softcapping", gemma2 ? 50.0 : 0.0);
-  c.final_logit_softcapping = r.number_or("final_logit_softcapping", gemma2 ? 30.0 : 0.0);
-  // An explicit null turns soft-capping off.
-  if (r.object.contains("attn_logit_softcapping") && r.object["attn_logit_softcapping"].is_null())
-    c.attn_logit_softcapping = 0;
-  if (r.object.contains("final_logit_softcapping") && r.object["final_logit_softcapping"].is_null())
-    c.final_logit_softcapping = 0;
-  if (c.attn_logit_softcapping < 0) r.fail("attn_logit_softcapping", "a positive number or null");
-  if (c.final_logit_softcapping < 0) r.fail("final_logit_softcapping", "a positive number or null");
+  c.attn_logit_softcapping = softcap(r, "attn_logit_softcapping", gemma2 ? 50.0 : 0.0);
+  c.final_logit_softcapping = softcap(r, "final_logit_softcapping", gemma2 ? 30.0 : 0.0);
   if (r.boolean_or("use_bidirectional_attention", false))
     throw_user_error(
         "{}: key \"use_bidirectional_attention\": true makes an encoder (EmbeddingGemma), not a "

@@ -79,10 +79,6 @@ struct ModelConfig {
   bool layer_is_sliding(size_t layer) const {
     return sliding_window && layer < sliding_layers.size() && sliding_layers[layer];
   }
-  // The RoPE of a layer: local_rope in gemma3's sliding layers, else rope.
-  const RopeConfig& rope_of(size_t layer) const {
-    return local_rope && layer_is_sliding(layer) ? *local_rope : rope;
-  }
   bool layer_uses_rope(size_t layer) const {
     return layer >= rope_layers.size() || rope_layers[layer];
   }

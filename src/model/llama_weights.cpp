@@ -19,6 +19,53 @@ void add_linear(std::vector<WeightSlot>& slots, const std::string& module, Linea
   if (bias) slots.push_back({module + ".bias", {out}, WeightInit::kZeros, &linear.bias});
 }
 
+// One linear layer of a decoder layer: its name under "model.layers.N.", where it lives, its
+// (out, in) shape and whether it has a bias.
+struct LayerLinear {
+  const char* name;
+  Linear* linear;
+  int64_t out, in;
+  bool bias;
+};
+
+// The attention's linear layers in HF order: q/k/v (phi3: the fused qkv_proj), then o.
+std::vector<LayerLinear> attention_linears(const ModelConfig& c, DecoderLayerWeights& l) {
+  const int64_t C = c.hidden_size, q_out = c.num_attention_heads * c.head_dim,
+                kv_out = c.num_key_value_heads * c.head_dim;
+  const bool qkv_bias = c.attention_bias;
+  const bool o_bias = c.attention_bias && c.model_type != "qwen2";  // qwen2: q/k/v only
+  std::vector<LayerLinear> out;
+  if (c.fused_projections) {
+    out.push_back({"self_attn.qkv_proj", &l.qkv_proj, q_out + 2 * kv_out, C, false});
+  } else {
+    out.push_back({"self_attn.q_proj", &l.q_proj, q_out, C, qkv_bias});
+    out.push_back({"self_attn.k_proj", &l.k_proj, kv_out, C, qkv_bias});
+    out.push_back({"self_attn.v_proj", &l.v_proj, kv_out, C, qkv_bias});
+  }
+  out.push_back({"self_attn.o_proj", &l.o_proj, C, q_out, o_bias});
+  return out;
+}
+
+// The MLP's linear layers in HF order: gate, up (phi3: the fused gate_up_proj), then down.
+std::vector<LayerLinear> mlp_linears(const ModelConfig& c, DecoderLayerWeights& l) {
+  const int64_t C = c.hidden_size, I = c.intermediate_size;
+  std::vector<LayerLinear> out;
+  if (c.fused_projections) {
+    out.push_back({"mlp.gate_up_proj", &l.gate_up_proj, 2 * I, C, false});
+  } else {
+    out.push_back({"mlp.gate_proj", &l.gate_proj, I, C, c.mlp_bias});
+    out.push_back({"mlp.up_proj", &l.up_proj, I, C, c.mlp_bias});
+  }
+  out.push_back({"mlp.down_proj", &l.down_proj, C, I, c.mlp_bias});
+  return out;
+}
+
+void add_linears(std::vector<WeightSlot>& slots, const std::string& prefix,
+                 const std::vector<LayerLinear>& linears) {
+  for (const LayerLinear& m : linears)
+    add_linear(slots, prefix + m.name, *m.linear, m.out, m.in, m.bias);
+}
+
 // Tensors some checkpoints carry that are not parameters (old Llama exports save the RoPE buffer).
 bool ignorable(const std::string& name, bool tied) {
   return ends_with(name, "rotary_emb.inv_freq") || (tied && name == "lm_head.weight");
@@ -36,10 +83,7 @@ std::string name_list(const std::vector<std::string>& names, size_t limit = 40) 
 
 std::vector<WeightSlot> weight_slots(LlamaWeights& w) {
   const ModelConfig& c = w.config;
-  int64_t C = c.hidden_size, I = c.intermediate_size, D = c.head_dim;
-  int64_t q_out = c.num_attention_heads * D, kv_out = c.num_key_value_heads * D;
-  bool qkv_bias = c.attention_bias;
-  bool o_bias = c.attention_bias && c.model_type != "qwen2";  // qwen2: q/k/v only
+  const int64_t C = c.hidden_size, D = c.head_dim;
   // RMSNorm weights start at 1, or at 0 where they apply as (1 + w) (Gemma).
   const WeightInit norm_init = c.norm_plus_one ? WeightInit::kZeros : WeightInit::kOnes;
   std::vector<WeightSlot> slots;
@@ -49,14 +93,7 @@ std::vector<WeightSlot> weight_slots(LlamaWeights& w) {
     DecoderLayerWeights& layer = w.layers[i];
     std::string p = fmt::format("model.layers.{}.", i);
     slots.push_back({p + "input_layernorm.weight", {C}, norm_init, &layer.input_layernorm});
-    if (c.fused_projections) {
-      add_linear(slots, p + "self_attn.qkv_proj", layer.qkv_proj, q_out + 2 * kv_out, C, false);
-    } else {
-      add_linear(slots, p + "self_attn.q_proj", layer.q_proj, q_out, C, qkv_bias);
-      add_linear(slots, p + "self_attn.k_proj", layer.k_proj, kv_out, C, qkv_bias);
-      add_linear(slots, p + "self_attn.v_proj", layer.v_proj, kv_out, C, qkv_bias);
-    }
-    add_linear(slots, p + "self_attn.o_proj", layer.o_proj, C, q_out, o_bias);
+    add_linears(slots, p, attention_linears(c, layer));
     if (c.qk_norm) {
       slots.push_back({p + "self_attn.q_norm.weight", {D}, norm_init, &layer.q_norm});
       slots.push_back({p + "self_attn.k_norm.weight", {D}, norm_init, &layer.k_norm});
@@ -73,13 +110,7 @@ std::vector<WeightSlot> weight_slots(LlamaWeights& w) {
                        norm_init,
                        &layer.post_feedforward_layernorm});
     }
-    if (c.fused_projections) {
-      add_linear(slots, p + "mlp.gate_up_proj", layer.gate_up_proj, 2 * I, C, false);
-    } else {
-      add_linear(slots, p + "mlp.gate_proj", layer.gate_proj, I, C, c.mlp_bias);
-      add_linear(slots, p + "mlp.up_proj", layer.up_proj, I, C, c.mlp_bias);
-    }
-    add_linear(slots, p + "mlp.down_proj", layer.down_proj, C, I, c.mlp_bias);
+    add_linears(slots, p, mlp_linears(c, layer));
   }
   slots.push_back({"model.norm.weight", {C}, norm_init, &w.norm});
   if (!c.tie_word_embeddings)
@@ -90,23 +121,10 @@ std::vector<WeightSlot> weight_slots(LlamaWeights& w) {
 std::vector<std::pair<std::string, Linear*>> linear_modules(LlamaWeights& w) {
   std::vector<std::pair<std::string, Linear*>> out;
   for (size_t i = 0; i < w.layers.size(); ++i) {
-    DecoderLayerWeights& l = w.layers[i];
     std::string p = fmt::format("model.layers.{}.", i);
-    if (w.config.fused_projections) {
-      out.emplace_back(p + "self_attn.qkv_proj", &l.qkv_proj);
-    } else {
-      out.emplace_back(p + "self_attn.q_proj", &l.q_proj);
-      out.emplace_back(p + "self_attn.k_proj", &l.k_proj);
-      out.emplace_back(p + "self_attn.v_proj", &l.v_proj);
-    }
-    out.emplace_back(p + "self_attn.o_proj", &l.o_proj);
-    if (w.config.fused_projections) {
-      out.emplace_back(p + "mlp.gate_up_proj", &l.gate_up_proj);
-    } else {
-      out.emplace_back(p + "mlp.gate_proj", &l.gate_proj);
-      out.emplace_back(p + "mlp.up_proj", &l.up_proj);
-    }
-    out.emplace_back(p + "mlp.down_proj", &l.down_proj);
+    for (auto* part : {&attention_linears, &mlp_linears})
+      for (const LayerLinear& m : (*part)(w.config, w.layers[i]))
+        out.emplace_back(p + m.name, m.linear);
   }
   out.emplace_back("lm_head", &w.lm_head);
   return out;

@@ -454,8 +454,8 @@ TEST(ModelConfig, Gemma) {
   EXPECT_DOUBLE_EQ(c.rope.theta, 1e6);
   ASSERT_TRUE(c.local_rope.has_value());
   EXPECT_DOUBLE_EQ(c.local_rope->theta, 1e4);
-  EXPECT_DOUBLE_EQ(c.rope_of(0).theta, 1e4);
-  EXPECT_DOUBLE_EQ(c.rope_of(5).theta, 1e6);
+  EXPECT_TRUE(c.layer_is_sliding(0));  // layer 0 rotates by local_rope, layer 5 by rope
+  EXPECT_FALSE(c.layer_is_sliding(5));
   j["sliding_window_pattern"] = 2;
   j["rope_scaling"] = {{"rope_type", "linear"}, {"factor", 8.0}};  // the global layers' only
   j["rope_local_base_freq"] = 5e3;
